@@ -1,0 +1,31 @@
+#pragma once
+/// Thin overloads over scipy-openblas32's prefixed CBLAS/LAPACKE symbols, so kernels are written once
+/// for float and double and the `scipy_` prefix lives in this one header.
+#include <cblas.h>
+#include <lapacke.h>
+
+namespace fastcrl::blas {
+
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha, const double* a,
+                 int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  scipy_cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a,
+                 int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  scipy_cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// C = alpha * A^T A + beta * C (upper triangle), A row-major (k x n).
+inline void syrk_t(int n, int k, double alpha, const double* a, int lda, double beta, double* c, int ldc) {
+  scipy_cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, a, lda, beta, c, ldc);
+}
+inline void syrk_t(int n, int k, float alpha, const float* a, int lda, float beta, float* c, int ldc) {
+  scipy_cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, a, lda, beta, c, ldc);
+}
+
+inline void set_threads(int n) { scipy_openblas_set_num_threads(n); }
+inline int get_threads() { return scipy_openblas_get_num_threads(); }
+inline const char* config() { return scipy_openblas_get_config(); }
+inline const char* corename() { return scipy_openblas_get_corename(); }
+
+}  // namespace fastcrl::blas

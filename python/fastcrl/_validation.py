@@ -1,0 +1,223 @@
+"""Input checks shared by every public function.
+
+Each check names the argument, what was expected and what it got, so a user
+can fix the call without reading our source.  Checks run on the host for NumPy
+input and on the device (with one small reduction copied back) for CuPy input.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "check_data",
+    "check_square_matrix",
+    "check_matrix",
+    "check_random_state",
+    "check_option",
+    "check_int",
+    "check_float",
+    "node_names_from",
+]
+
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _is_dataframe(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "to_numpy")
+
+
+def _xp_of(arr: Any):
+    """The array module (numpy or cupy) that owns ``arr``."""
+    if hasattr(arr, "__cuda_array_interface__"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def node_names_from(X: Any, n_features: int, names: Sequence[str] | None = None) -> list[str]:
+    """Node names: explicit ``names``, else DataFrame columns, else ``X0 .. X{d-1}``."""
+    if names is None and _is_dataframe(X):
+        names = [str(c) for c in X.columns]
+    if names is None:
+        return [f"X{i}" for i in range(n_features)]
+    names = [str(n) for n in names]
+    if len(names) != n_features:
+        raise ValueError(f"names must have one entry per column ({n_features}); got {len(names)}")
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"node names must be unique; duplicated: {dup}")
+    return names
+
+
+def _as_float_array(X: Any, name: str, dtype: Any):
+    """Convert to a float array of an accepted dtype, explicitly and visibly.
+
+    Integer and boolean input is converted to float64 (a lossless, documented
+    conversion); complex, object and string input is rejected.
+    """
+    if _is_dataframe(X):
+        bad = [c for c, t in zip(X.columns, X.dtypes) if not (np.issubdtype(t, np.number) or t == bool)]
+        if bad:
+            raise TypeError(f"{name} has non-numeric columns {bad[:5]}; encode them as numbers first")
+        X = X.to_numpy()
+    xp = _xp_of(X)
+    if xp is np:
+        X = np.asarray(X)
+    kind = X.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued; got complex dtype {X.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be numeric; got dtype {X.dtype}")
+    if dtype is None:
+        target = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+    else:
+        target = np.dtype(dtype)
+        if target not in FLOAT_DTYPES:
+            raise ValueError(f"dtype must be float64 or float32; got {target}")
+    return xp.ascontiguousarray(X, dtype=target)
+
+
+def check_data(
+    X: Any,
+    name: str = "X",
+    *,
+    dtype: Any = None,
+    min_samples: int = 2,
+    min_features: int = 1,
+    allow_constant: bool = False,
+    allow_nan: bool = False,
+):
+    """Validate a data matrix of shape ``(n_samples, n_features)``.
+
+    Returns a C-contiguous float64/float32 array on the input's device
+    (NumPy stays NumPy, CuPy stays CuPy).  Float32 input stays float32 unless
+    ``dtype`` says otherwise; integer and boolean input becomes float64.
+    """
+    X = _as_float_array(X, name, dtype)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {tuple(X.shape)}")
+    n, d = X.shape
+    if n < min_samples:
+        raise ValueError(f"{name} needs at least {min_samples} samples (rows); got {n}")
+    if d < min_features:
+        raise ValueError(f"{name} needs at least {min_features} features (columns); got {d}")
+    xp = _xp_of(X)
+    if not allow_nan:
+        finite = xp.isfinite(X)
+        if not bool(finite.all()):
+            bad_cols = np.flatnonzero(~np.asarray(_to_host(finite.all(axis=0))))
+            raise ValueError(f"{name} contains NaN or inf in columns {bad_cols[:10].tolist()}")
+    if not allow_constant and n > 0:
+        spread = X.max(axis=0) - X.min(axis=0)
+        const = np.flatnonzero(np.asarray(_to_host(spread)) == 0)
+        if const.size:
+            raise ValueError(
+                f"{name} has constant columns {const[:10].tolist()}; remove them (they carry no information "
+                "and make scale-based scores undefined)"
+            )
+    return X
+
+
+def _to_host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
+
+
+def check_square_matrix(W: Any, name: str = "W", *, dtype: Any = None, batched: bool = False):
+    """Validate a finite square matrix ``(d, d)``, or a stack ``(B, d, d)`` when ``batched``."""
+    W = _as_float_array(W, name, dtype)
+    if batched:
+        if W.ndim != 3 or W.shape[1] != W.shape[2]:
+            raise ValueError(f"{name} must be a stack of square matrices (B, d, d); got shape {tuple(W.shape)}")
+    elif W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"{name} must be a square matrix (d, d); got shape {tuple(W.shape)}")
+    if W.shape[-1] < 1:
+        raise ValueError(f"{name} must have at least one node; got shape {tuple(W.shape)}")
+    xp = _xp_of(W)
+    if not bool(xp.isfinite(W).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return W
+
+
+def check_matrix(M: Any, name: str = "M", *, dtype: Any = None):
+    """Validate a finite 2-D matrix of any shape ``(m, k)`` with at least one entry.
+
+    For operator-like matrices (mixing, unmixing) where "samples" and "features"
+    would be the wrong words and constant columns are legitimate.
+    """
+    M = _as_float_array(M, name, dtype)
+    if M.ndim != 2 or M.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D matrix; got shape {tuple(M.shape)}")
+    xp = _xp_of(M)
+    if not bool(xp.isfinite(M).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return M
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from None, an int seed, a SeedSequence or a Generator.
+
+    Never touches NumPy's global random state.
+    """
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+        if isinstance(random_state, numbers.Integral) and int(random_state) < 0:
+            raise ValueError(f"random_state must be a non-negative int; got {random_state}")
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        raise TypeError("random_state must be an int or numpy.random.Generator; legacy RandomState is not accepted")
+    raise TypeError(f"random_state must be None, an int or a numpy.random.Generator; got {type(random_state).__name__}")
+
+
+def check_option(value: Any, name: str, allowed: Iterable[str]) -> str:
+    """Check a string option against its allowed values (case-insensitive)."""
+    allowed = list(allowed)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {allowed}; got {type(value).__name__} {value!r}")
+    v = value.lower()
+    if v not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {allowed}")
+    return v
+
+
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (bounds optional); bool is rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}; got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}; got {value}")
+    return value
+
+
+def check_float(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """A finite real number within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {low}; got {value}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name} must be {op} {high}; got {value}")
+    return value

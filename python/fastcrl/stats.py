@@ -1,0 +1,177 @@
+"""Sufficient statistics: column means, covariance, Gram and correlation matrices.
+
+These are the entry point of every Gaussian score and conditional-independence test.  NumPy input
+runs the C++ kernel (OpenBLAS ``syrk``, OpenMP); CuPy input runs the CUDA kernel (cuBLAS) on the
+current stream and returns CuPy arrays.  float64 and float32 are kept as given; integer input is
+converted to float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core
+from ._backend import current_stream_ptr, is_device_array, as_device_array, require_cuda
+from ._validation import check_data, check_float, check_int, check_square_matrix
+
+__all__ = ["column_means", "covariance", "gram", "correlation"]
+
+
+def _prepare(X: Any, min_samples: int, allow_constant: bool = True):
+    if is_device_array(X):
+        X = as_device_array(X)
+    return check_data(X, "X", min_samples=min_samples, allow_constant=allow_constant)
+
+
+def _device_call(name: str, X, out_shapes, *args):
+    """Run ``_cuda.<name>(X, *outs, *args, stream)`` with outputs allocated by CuPy on X's device."""
+    import cupy
+
+    cuda = require_cuda(f"fastcrl.{name}")
+    with cupy.cuda.Device(X.device.id):
+        outs = [cupy.empty(shape, dtype=X.dtype) for shape in out_shapes]
+        getattr(cuda, name)(X, *outs, *args, current_stream_ptr())
+    return outs
+
+
+def column_means(X: Any):
+    """Mean of each column.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        NumPy or CuPy array (or pandas DataFrame), float64 or float32.
+
+    Returns
+    -------
+    means : array of shape (n_features,)
+        Same device and dtype as ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcrl
+    >>> fastcrl.column_means(np.array([[1.0, 2.0], [3.0, 6.0]]))
+    array([2., 4.])
+    """
+    X = _prepare(X, 1)
+    if is_device_array(X):
+        return _device_call("column_means", X, [(X.shape[1],)])[0]
+    return _core.column_means(X)
+
+
+def covariance(X: Any, *, ddof: int = 1, return_means: bool = False):
+    """Covariance matrix of the columns of ``X``.
+
+    Computed as ``(X - mean)^T (X - mean) / (n - ddof)`` on a centred copy with one symmetric rank-k
+    update (BLAS ``syrk``), so it is as accurate as NumPy's two-pass ``np.cov``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        NumPy or CuPy array (or pandas DataFrame), float64 or float32.  Constant columns are allowed
+        here (their variance is 0).
+    ddof : int, default=1
+        Delta degrees of freedom; 1 gives the unbiased estimator, 0 the maximum-likelihood one.
+    return_means : bool, default=False
+        Also return the column means computed on the way.
+
+    Returns
+    -------
+    cov : array of shape (n_features, n_features)
+        Symmetric; same device and dtype as ``X``.
+    means : array of shape (n_features,)
+        Only when ``return_means``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not 2-D, has NaN/inf, or has ``n_samples <= ddof``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcrl
+    >>> X = np.random.default_rng(0).normal(size=(1000, 3))
+    >>> bool(np.allclose(fastcrl.covariance(X), np.cov(X, rowvar=False)))
+    True
+    """
+    ddof = check_int(ddof, "ddof", low=0)
+    X = _prepare(X, ddof + 1)
+    if is_device_array(X):
+        d = X.shape[1]
+        cov, means = _device_call("covariance", X, [(d, d), (d,)], ddof)
+    else:
+        cov, means = _core.covariance(X, ddof)
+    return (cov, means) if return_means else cov
+
+
+def gram(X: Any, *, scale: float = 1.0):
+    """Uncentred Gram matrix ``X^T X / scale``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    scale : float, default=1.0
+        Positive divisor (e.g. ``n_samples`` for the second-moment matrix).
+
+    Returns
+    -------
+    G : array of shape (n_features, n_features)
+        Same device and dtype as ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcrl
+    >>> fastcrl.gram(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([[10., 14.],
+           [14., 20.]])
+    """
+    scale = check_float(scale, "scale", low=0.0, low_inclusive=False)
+    X = _prepare(X, 1)
+    if is_device_array(X):
+        d = X.shape[1]
+        return _device_call("gram", X, [(d, d)], scale)[0]
+    return _core.gram(X, scale)
+
+
+def correlation(X: Any = None, *, cov: Any = None):
+    """Pearson correlation matrix of the columns of ``X`` (or of a given covariance matrix).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features), optional
+        Data; constant columns are rejected because their correlation is undefined.
+    cov : array of shape (n_features, n_features), optional
+        A covariance matrix to normalise instead of data.  Give exactly one of ``X`` and ``cov``.
+
+    Returns
+    -------
+    corr : array of shape (n_features, n_features)
+        Unit diagonal; same device and dtype as the input.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, NaN/inf, constant columns, or both/neither of ``X`` and ``cov`` given.
+    fastcrl.NumericalError
+        If ``cov`` has a non-positive variance on its diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcrl
+    >>> X = np.random.default_rng(0).normal(size=(500, 4))
+    >>> bool(np.allclose(fastcrl.correlation(X), np.corrcoef(X, rowvar=False)))
+    True
+    """
+    if (X is None) == (cov is None):
+        raise ValueError("give exactly one of X (data) or cov (a covariance matrix)")
+    if X is not None:
+        X = _prepare(X, 2, allow_constant=False)
+        cov = covariance(X)
+    else:
+        if is_device_array(cov):
+            cov = as_device_array(cov)
+        cov = check_square_matrix(cov, "cov")
+    if is_device_array(cov):
+        d = cov.shape[0]
+        return _device_call("correlation_from_covariance", cov, [(d, d)])[0]
+    return _core.correlation_from_covariance(cov)
