@@ -2,8 +2,10 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -59,19 +61,24 @@ void covariance(const T* X, std::size_t n, std::size_t d, int ddof, T* cov, T* m
   if (n <= static_cast<std::size_t>(ddof))
     throw std::invalid_argument("covariance needs n_samples > ddof; got n=" + std::to_string(n) +
                                 ", ddof=" + std::to_string(ddof));
-  const int ni = checked_int(n, "n_samples");
+  checked_int(n, "n_samples");
   const int di = checked_int(d, "n_features");
   std::vector<T> means(d);
   column_means(X, n, d, means.data());
-  std::vector<T> centered(n * d);
-#pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
-    const T* row = X + static_cast<std::size_t>(i) * d;
-    T* out = centered.data() + static_cast<std::size_t>(i) * d;
-    for (std::size_t j = 0; j < d; ++j) out[j] = row[j] - means[j];
+  // Centre a block of rows at a time into a cache-sized buffer and accumulate with syrk (beta = 1):
+  // one pass over X instead of materialising an n x d centred copy, and BLAS keeps the cores busy.
+  const std::size_t block = std::min(n, std::max<std::size_t>(256, (std::size_t(1) << 20) / std::max<std::size_t>(d, 1)));
+  std::unique_ptr<T[]> centered(new T[block * d]);
+  const T alpha = T(1) / static_cast<T>(n - static_cast<std::size_t>(ddof));
+  for (std::size_t start = 0; start < n; start += block) {
+    const std::size_t rows = std::min(block, n - start);
+    for (std::size_t i = 0; i < rows; ++i) {
+      const T* row = X + (start + i) * d;
+      T* out = centered.get() + i * d;
+      for (std::size_t j = 0; j < d; ++j) out[j] = row[j] - means[j];
+    }
+    blas::syrk_t(di, static_cast<int>(rows), alpha, centered.get(), di, start == 0 ? T(0) : T(1), cov, di);
   }
-  blas::syrk_t(di, ni, T(1) / static_cast<T>(n - static_cast<std::size_t>(ddof)), centered.data(), di, T(0), cov,
-               di);
   mirror_upper(cov, d);
   if (means_out)
     for (std::size_t j = 0; j < d; ++j) means_out[j] = means[j];

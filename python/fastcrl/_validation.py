@@ -63,7 +63,9 @@ def _as_float_array(X: Any, name: str, dtype: Any):
     conversion); complex, object and string input is rejected.
     """
     if _is_dataframe(X):
-        bad = [c for c, t in zip(X.columns, X.dtypes) if not (np.issubdtype(t, np.number) or t == bool)]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [c for c, t in zip(X.columns, X.dtypes) if not (is_numeric_dtype(t) or is_bool_dtype(t))]
         if bad:
             raise TypeError(f"{name} has non-numeric columns {bad[:5]}; encode them as numbers first")
         X = X.to_numpy()

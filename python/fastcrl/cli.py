@@ -1,0 +1,176 @@
+"""The ``fastcrl`` command line: ``info``, ``simulate``, ``demo``.
+
+``fastcrl demo`` is the README's main job: it simulates a linear-Gaussian dataset, runs every discovery
+method available, prints a table of SHD/TPR/FDR/time and writes the learned graphs as JSON and DOT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Discovery methods the demo runs (and, later, `fastcrl discover --method`): name -> factory taking the
+# random seed.  Each later estimator registers itself here.
+DEMO_METHODS: dict[str, Callable[[int], Any]] = {}
+
+
+def _register_builtin_methods() -> None:
+    from .baselines import SortNRegress
+
+    DEMO_METHODS.setdefault("sortnregress", lambda seed: SortNRegress(sort="var"))
+    DEMO_METHODS.setdefault("r2-sortnregress", lambda seed: SortNRegress(sort="r2"))
+
+
+def _progress(iterable, **kwargs):
+    """A tqdm bar on a terminal, silent when stderr is piped."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=None, file=sys.stderr, leave=False, **kwargs)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import fastcrl
+
+    info = fastcrl.build_info()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _write_table(path: Path, X: np.ndarray, names: Sequence[str]) -> None:
+    header = ",".join(names)
+    fmt = "%d" if np.issubdtype(X.dtype, np.integer) else "%.10g"
+    np.savetxt(path, X, delimiter=",", header=header, comments="", fmt=fmt)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from . import simulate
+    from .graph import Graph
+
+    data = simulate.simulate_dataset(
+        args.nodes,
+        args.samples,
+        graph_type=args.graph,
+        edges_per_node=args.edges_per_node,
+        sem=args.sem,
+        noise=args.noise,
+        standardized=args.standardize,
+        random_state=args.seed,
+    )
+    names = [f"X{i}" for i in range(args.nodes)]
+    out = Path(args.out)
+    _write_table(out, data.X, names)
+    graph_out = Path(args.graph_out) if args.graph_out else out.with_suffix(".graph.json")
+    truth = Graph.from_adjacency(data.W if data.W is not None else data.B, names=names, kind="dag")
+    graph_out.write_text(truth.to_json())
+    print(f"wrote {out} ({args.samples} x {args.nodes}) and the true graph to {graph_out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import metrics, simulate
+    from .graph import Graph
+
+    _register_builtin_methods()
+    methods = args.methods or list(DEMO_METHODS)
+    unknown = [m for m in methods if m not in DEMO_METHODS]
+    if unknown:
+        print(f"unknown method(s) {unknown}; available: {list(DEMO_METHODS)}", file=sys.stderr)
+        return 2
+    data = simulate.simulate_dataset(
+        args.nodes, args.samples, graph_type=args.graph, edges_per_node=args.edges_per_node,
+        noise=args.noise, standardized=args.standardize, random_state=args.seed,
+    )
+    names = [f"X{i}" for i in range(args.nodes)]
+    vs = simulate.varsortability(data.X, data.B)
+    print(
+        f"fastcrl demo: linear SEM, {args.graph.upper()}-{args.edges_per_node:g} DAG, d={args.nodes}, "
+        f"n={args.samples}, {args.noise} noise{' (standardised)' if args.standardize else ''}, "
+        f"seed={args.seed}; {int(data.B.sum())} true edges; varsortability={vs:.2f}"
+    )
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    Path(out_dir / "truth.json").write_text(Graph.from_adjacency(data.W, names=names, kind="dag").to_json())
+    rows = []
+    for name in _progress(methods, desc="methods"):
+        est = DEMO_METHODS[name](args.seed)
+        start = time.perf_counter()
+        est.fit(data.X)
+        elapsed = time.perf_counter() - start
+        acc = metrics.count_accuracy(data.B, est.adjacency_)
+        weights = getattr(est, "weights_", None)
+        graph = Graph.from_adjacency(weights if weights is not None else est.adjacency_, names=names)
+        (out_dir / f"{name}.json").write_text(graph.to_json())
+        (out_dir / f"{name}.dot").write_text(graph.to_dot())
+        rows.append((name, acc["shd"], acc["tpr"], acc["fdr"], int(acc["nnz"]), elapsed))
+    print()
+    print(f"{'method':<18} {'SHD':>5} {'TPR':>6} {'FDR':>6} {'edges':>6} {'time [s]':>9}")
+    for name, shd, tpr, fdr, nnz, elapsed in rows:
+        print(f"{name:<18} {shd:>5d} {tpr:>6.2f} {fdr:>6.2f} {nnz:>6d} {elapsed:>9.3f}")
+    print(f"\nlearned graphs (JSON, DOT) and the true graph written to {out_dir}/")
+    if vs > 0.9 and not args.standardize:
+        print(
+            "note: varsortability is high, so sorting by variance alone recovers much of the order; "
+            "rerun with --standardize for a harder benchmark."
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastcrl", description="Fast causal discovery and causal representation learning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="show what fastcrl was compiled with (BLAS, OpenMP, CUDA)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    def add_sim_args(p: argparse.ArgumentParser, nodes: int, samples: int) -> None:
+        p.add_argument("--nodes", "-d", type=int, default=nodes, help=f"number of variables (default {nodes})")
+        p.add_argument("--samples", "-n", type=int, default=samples, help=f"number of samples (default {samples})")
+        p.add_argument("--graph", choices=["er", "sf"], default="er", help="random graph model (default er)")
+        p.add_argument("--edges-per-node", type=float, default=2.0, help="expected edges per node, k in ER-k (default 2)")
+        p.add_argument("--noise", default="gaussian", choices=["gaussian", "exponential", "gumbel", "uniform", "laplace"])
+        p.add_argument("--standardize", action="store_true", help="standardise each column (removes varsortability)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    p = sub.add_parser("simulate", help="simulate a dataset and write it as CSV plus the true graph as JSON")
+    add_sim_args(p, 10, 1000)
+    p.add_argument("--sem", choices=["linear", "nonlinear"], default="linear")
+    p.add_argument("--out", "-o", default="data.csv", help="CSV file to write (default data.csv)")
+    p.add_argument("--graph-out", help="JSON file for the true graph (default <out>.graph.json)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="simulate data, run the discovery methods, print SHD/TPR/FDR/time")
+    add_sim_args(p, 20, 1000)
+    p.add_argument("--methods", nargs="+", help="methods to run (default: all available)")
+    p.add_argument("--out-dir", default="fastcrl-demo", help="folder for the graphs (default fastcrl-demo)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"fastcrl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fastcrl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
