@@ -12,6 +12,8 @@ cmake -S "$root" -B "$root/build/dev" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -Dpybind11_DIR="$($py -m pybind11 --cmakedir)" "$@" >/dev/null
 cmake --build "$root/build/dev"
 for so in "$root"/build/dev/python/bindings/_*.so "$root"/build/dev/cuda/_*.so; do
-  [ -e "$so" ] && cp -f "$so" "$root/python/fastcrl/"
+  # Copy then rename: a process that has the old module loaded keeps a valid mapping.
+  [ -e "$so" ] && cp -f "$so" "$root/python/fastcrl/.$(basename "$so").tmp" &&
+    mv -f "$root/python/fastcrl/.$(basename "$so").tmp" "$root/python/fastcrl/$(basename "$so")"
 done
 echo "dev build ok"

@@ -39,5 +39,8 @@ void require_square(const carray<T>& a, const char* name) {
 }
 
 void bind_stats(py::module_& m);
+void bind_acyclicity(py::module_& m);
+void bind_lasso(py::module_& m);
+void bind_graph(py::module_& m);
 
 }  // namespace fastcrl::py_bindings

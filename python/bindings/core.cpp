@@ -42,4 +42,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   m.def("get_blas_num_threads", &fastcrl::get_blas_num_threads);
 
   bind_stats(m);
+  bind_acyclicity(m);
+  bind_lasso(m);
+  bind_graph(m);
 }

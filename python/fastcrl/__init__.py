@@ -2,6 +2,11 @@
 
 C++ and CUDA kernels behind a NumPy/CuPy API.  Adjacency convention everywhere:
 ``A[i, j] != 0`` means the edge ``i -> j`` (so ``X ≈ X @ W + E``).
+
+Submodules: ``simulate`` (data and graph generators), ``graph`` (the ``Graph`` type and graph
+algorithms), ``metrics`` (SHD, TPR/FDR, MCC, ...), ``stats`` (sufficient statistics),
+``regression`` (lasso on sufficient statistics), ``reference`` (pure-NumPy baselines of every
+kernel).
 """
 
 from __future__ import annotations
@@ -9,15 +14,24 @@ from __future__ import annotations
 # Load OpenBLAS (RTLD_GLOBAL) before the extension so `libscipy_openblas.so` resolves by soname.
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
-from . import _core
+from . import _core  # noqa: I001  (must follow the OpenBLAS import)
+from . import graph, metrics, reference, regression, simulate, stats
 from ._backend import build_info, cuda_available, get_num_threads, set_num_threads
+from ._base import NotFittedError
 from ._errors import NumericalError
+from .baselines import SortNRegress
+from .graph import Graph
+from .knowledge import Knowledge
 from .stats import column_means, correlation, covariance, gram
 
 __version__ = _core.build_info()["version"]
 
 __all__ = [
+    "Graph",
+    "Knowledge",
+    "NotFittedError",
     "NumericalError",
+    "SortNRegress",
     "__version__",
     "build_info",
     "column_means",
@@ -25,6 +39,12 @@ __all__ = [
     "covariance",
     "cuda_available",
     "get_num_threads",
+    "graph",
     "gram",
+    "metrics",
+    "reference",
+    "regression",
     "set_num_threads",
+    "simulate",
+    "stats",
 ]

@@ -22,11 +22,35 @@ from . import _core
 _cuda = None
 _CUDA_BUILT = importlib.util.find_spec(f"{__package__}._cuda") is not None
 _CUDA_IMPORT_ERROR: str | None = None
+
+
+def _preload_cublas() -> bool:
+    """Load libcublas through cuda-pathfinder (a CuPy dependency); True if that worked.
+
+    The extension's RUNPATH finds libcublas.so.13 in a pip-installed nvidia-cublas next to fastcrl;
+    pathfinder also knows conda environments, system toolkits and other site-packages (dev builds).
+    Once loaded, the extension's ``NEEDED libcublas.so.13`` resolves to it by soname.
+    """
+    try:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+
+        load_nvidia_dynamic_lib("cublas")
+    except Exception:  # noqa: BLE001 - pathfinder absent or no cuBLAS anywhere: report the first error
+        return False
+    return True
+
+
 if _CUDA_BUILT:
     try:
         _cuda = importlib.import_module(f"{__package__}._cuda")
     except ImportError as exc:  # pragma: no cover - depends on the installed CUDA libraries
         _CUDA_IMPORT_ERROR = str(exc)
+        if _preload_cublas():
+            try:
+                _cuda = importlib.import_module(f"{__package__}._cuda")
+                _CUDA_IMPORT_ERROR = None
+            except ImportError as exc2:
+                _CUDA_IMPORT_ERROR = str(exc2)
 
 __all__ = [
     "build_info",
@@ -140,8 +164,9 @@ def build_info() -> dict:
         ``version``, ``compiler``, ``blas`` (library and build configuration), ``blas_core`` (the CPU
         kernel OpenBLAS chose at run time), ``openmp`` (version macro), ``num_threads``,
         ``blas_threads``, ``cuda`` (bool: extension built and loadable), ``cuda_architectures``,
-        ``cuda_toolkit``, ``cuda_devices`` (0 without a GPU), and ``cuda_error`` when the CUDA extension
-        could not be loaded.
+        ``cuda_toolkit`` (nvcc version), ``cuda_driver`` (None without a driver), ``cuda_cublas``
+        (the loaded libcublas), ``cuda_devices`` (0 without a GPU), and ``cuda_error`` when the
+        CUDA extension could not be loaded or the runtime failed.
     """
     info = dict(_core.build_info())
     info["num_threads"] = info.pop("openmp_max_threads")
@@ -151,6 +176,8 @@ def build_info() -> dict:
         cinfo = dict(_cuda.build_info())
         info["cuda_architectures"] = cinfo.get("architectures")
         info["cuda_toolkit"] = cinfo.get("toolkit")
+        info["cuda_driver"] = cinfo.get("driver")
+        info["cuda_cublas"] = cinfo.get("cublas_library")
         try:
             info["cuda_devices"] = int(_cuda.device_count())
         except Exception as exc:  # noqa: BLE001
@@ -159,6 +186,8 @@ def build_info() -> dict:
     else:
         info["cuda_architectures"] = None
         info["cuda_toolkit"] = None
+        info["cuda_driver"] = None
+        info["cuda_cublas"] = None
         info["cuda_devices"] = 0
         if _CUDA_IMPORT_ERROR:
             info["cuda_error"] = _CUDA_IMPORT_ERROR

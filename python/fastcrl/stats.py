@@ -11,27 +11,50 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core
-from ._backend import current_stream_ptr, is_device_array, as_device_array, require_cuda
+from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
+from ._errors import NumericalError
 from ._validation import check_data, check_float, check_int, check_square_matrix
 
 __all__ = ["column_means", "covariance", "gram", "correlation"]
 
 
-def _prepare(X: Any, min_samples: int, allow_constant: bool = True):
+def _prepare(X: Any, min_samples: int, what: str, allow_constant: bool = True):
     if is_device_array(X):
+        # Fail first with the "how to fix" message on a CPU-only build, before touching CuPy.
+        require_cuda(f"fastcrl.{what}")
         X = as_device_array(X)
     return check_data(X, "X", min_samples=min_samples, allow_constant=allow_constant)
 
 
-def _device_call(name: str, X, out_shapes, *args):
-    """Run ``_cuda.<name>(X, *outs, *args, stream)`` with outputs allocated by CuPy on X's device."""
+def _device_call(name: str, X, out_shapes, *args, workspace: str | None = None):
+    """Run ``_cuda.<name>(X, *outs, [workspace,] *args, stream)`` on X's device.
+
+    Outputs, and the scratch workspace a kernel needs (``_cuda.<workspace>(n, d, itemsize)`` bytes),
+    come from CuPy's memory pool on the current stream, so the C++ side never allocates and the
+    workspace is recycled in stream order once Python drops it.
+    """
     import cupy
 
     cuda = require_cuda(f"fastcrl.{name}")
     with cupy.cuda.Device(X.device.id):
         outs = [cupy.empty(shape, dtype=X.dtype) for shape in out_shapes]
-        getattr(cuda, name)(X, *outs, *args, current_stream_ptr())
+        scratch = []
+        if workspace is not None:
+            nbytes = getattr(cuda, workspace)(X.shape[0], X.shape[1], X.dtype.itemsize)
+            scratch = [cupy.empty(nbytes, dtype=cupy.uint8)]
+        getattr(cuda, name)(X, *outs, *scratch, *args, current_stream_ptr())
     return outs
+
+
+def _check_device_variances(cov) -> None:
+    """Raise NumericalError for a non-positive variance, as the CPU kernel does (one small sync)."""
+    diag = cov.diagonal()
+    bad = ~(diag > 0)
+    if bool(bad.any()):
+        j = int(bad.argmax())
+        raise NumericalError(
+            f"correlation is undefined: variance of column {j} is not positive ({float(diag[j])})"
+        )
 
 
 def column_means(X: Any):
@@ -53,9 +76,12 @@ def column_means(X: Any):
     >>> fastcrl.column_means(np.array([[1.0, 2.0], [3.0, 6.0]]))
     array([2., 4.])
     """
-    X = _prepare(X, 1)
+    X = _prepare(X, 1, "column_means")
     if is_device_array(X):
-        return _device_call("column_means", X, [(X.shape[1],)])[0]
+        outs = _device_call(
+            "column_means", X, [(X.shape[1],)], workspace="column_means_workspace_bytes"
+        )
+        return outs[0]
     return _core.column_means(X)
 
 
@@ -95,10 +121,12 @@ def covariance(X: Any, *, ddof: int = 1, return_means: bool = False):
     True
     """
     ddof = check_int(ddof, "ddof", low=0)
-    X = _prepare(X, ddof + 1)
+    X = _prepare(X, ddof + 1, "covariance")
     if is_device_array(X):
         d = X.shape[1]
-        cov, means = _device_call("covariance", X, [(d, d), (d,)], ddof)
+        cov, means = _device_call(
+            "covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes"
+        )
     else:
         cov, means = _core.covariance(X, ddof)
     return (cov, means) if return_means else cov
@@ -126,7 +154,7 @@ def gram(X: Any, *, scale: float = 1.0):
            [14., 20.]])
     """
     scale = check_float(scale, "scale", low=0.0, low_inclusive=False)
-    X = _prepare(X, 1)
+    X = _prepare(X, 1, "gram")
     if is_device_array(X):
         d = X.shape[1]
         return _device_call("gram", X, [(d, d)], scale)[0]
@@ -165,13 +193,15 @@ def correlation(X: Any = None, *, cov: Any = None):
     if (X is None) == (cov is None):
         raise ValueError("give exactly one of X (data) or cov (a covariance matrix)")
     if X is not None:
-        X = _prepare(X, 2, allow_constant=False)
+        X = _prepare(X, 2, "correlation", allow_constant=False)
         cov = covariance(X)
     else:
         if is_device_array(cov):
+            require_cuda("fastcrl.correlation")
             cov = as_device_array(cov)
         cov = check_square_matrix(cov, "cov")
     if is_device_array(cov):
+        _check_device_variances(cov)
         d = cov.shape[0]
         return _device_call("correlation_from_covariance", cov, [(d, d)])[0]
     return _core.correlation_from_covariance(cov)

@@ -1,9 +1,12 @@
 """Pure-NumPy reference implementations of every fastcrl kernel.
 
 These are the "pure-Python baselines": a few obviously correct lines each, shipped so that users
-and our tests can check and benchmark the compiled kernels against them.
+and our tests can check and benchmark the compiled kernels against them.  Each submodule mirrors a
+public module (``reference.graph`` for ``fastcrl.graph``, ...); the sufficient statistics are also
+available at this level.
 """
 
+from . import acyclicity, graph, regression, stats
 from .stats import column_means, correlation, covariance, gram
 
-__all__ = ["column_means", "correlation", "covariance", "gram"]
+__all__ = ["acyclicity", "column_means", "correlation", "covariance", "gram", "graph", "regression", "stats"]
