@@ -12,6 +12,7 @@
 
 #include "fastcrl/blas.hpp"
 #include "fastcrl/errors.hpp"
+#include "fastcrl/threads.hpp"
 
 namespace fastcrl {
 
@@ -37,7 +38,7 @@ void column_means(const T* X, std::size_t n, std::size_t d, T* means) {
   if (n == 0) throw std::invalid_argument("column_means needs at least one row");
   // Accumulate in double for float input; each thread sums a block of rows, then blocks are merged,
   // which keeps the summation order fixed for a given thread count.
-  const int nthreads = omp_get_max_threads();
+  const int nthreads = threads_for_work(static_cast<double>(n) * static_cast<double>(d));
   std::vector<double> partial(static_cast<std::size_t>(nthreads) * d, 0.0);
 #pragma omp parallel num_threads(nthreads)
   {
@@ -70,6 +71,7 @@ void covariance(const T* X, std::size_t n, std::size_t d, int ddof, T* cov, T* m
   const std::size_t block = std::min(n, std::max<std::size_t>(256, (std::size_t(1) << 20) / std::max<std::size_t>(d, 1)));
   std::unique_ptr<T[]> centered(new T[block * d]);
   const T alpha = T(1) / static_cast<T>(n - static_cast<std::size_t>(ddof));
+  SingleThreadedBlas small_work(threads_for_work(static_cast<double>(n) * d * d) == 1);
   for (std::size_t start = 0; start < n; start += block) {
     const std::size_t rows = std::min(block, n - start);
     for (std::size_t i = 0; i < rows; ++i) {
@@ -89,6 +91,7 @@ void gram(const T* X, std::size_t n, std::size_t d, T scale, T* out) {
   if (!(scale > T(0))) throw std::invalid_argument("gram scale must be > 0");
   const int ni = checked_int(n, "n_samples");
   const int di = checked_int(d, "n_features");
+  SingleThreadedBlas small_work(threads_for_work(static_cast<double>(n) * d * d) == 1);
   blas::syrk_t(di, ni, T(1) / scale, X, di, T(0), out, di);
   mirror_upper(out, d);
 }

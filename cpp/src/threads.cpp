@@ -21,7 +21,11 @@ int get_num_threads() { return omp_get_max_threads(); }
 
 int get_blas_num_threads() { return blas::get_threads(); }
 
-SingleThreadedBlas::SingleThreadedBlas() : saved_(blas::get_threads()) {
+int threads_for_work(double work) { return work < kParallelWorkThreshold ? 1 : omp_get_max_threads(); }
+
+SingleThreadedBlas::SingleThreadedBlas() : SingleThreadedBlas(true) {}
+
+SingleThreadedBlas::SingleThreadedBlas(bool enable) : saved_(enable ? blas::get_threads() : 1) {
   if (saved_ != 1) blas::set_threads(1);
 }
 

@@ -9,3 +9,24 @@ NumericalError.__doc__ = (
 )
 
 __all__ = ["NumericalError"]
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative estimator stopped before meeting its convergence criterion.
+
+    The fitted attributes are still set (the last iterate) and ``converged_`` is False; raise the
+    iteration budget or loosen the tolerance, or silence it with ``warnings.simplefilter``.
+    """
+
+
+ConvergenceWarning.__module__ = "fastcrl"
+__all__ += ["ConvergenceWarning"]
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The data do not look as the identifiability theory of a method needs (a test came out
+    ambiguous), so the learned variables or graph may be identified only partially."""
+
+
+IdentifiabilityWarning.__module__ = "fastcrl"
+__all__ += ["IdentifiabilityWarning"]

@@ -1,0 +1,23 @@
+"""Causal representation learning: recover latent causal variables (and their graph) from data.
+
+* :class:`LinearInterventionalCRL` — linear mixing of a linear-Gaussian latent SCM, one
+  single-node intervention per latent with unknown targets; closed form (Squires et al. 2023;
+  Varıcı et al. 2025).
+* :class:`NonstationaryICA` — linear ICA of sources whose variances change across segments, by joint
+  diagonalisation of the segment covariances (Pham & Cardoso 2001; Cardoso & Souloumiac 1996).
+
+Adjacency convention, everywhere in fastcrl: ``A[i, j] != 0`` means the edge ``i -> j``.
+"""
+
+from __future__ import annotations
+
+from .ica import ConvergenceWarning, NonstationaryICA, joint_diagonalize
+from .linear import IdentifiabilityWarning, LinearInterventionalCRL
+
+__all__ = [
+    "ConvergenceWarning",
+    "IdentifiabilityWarning",
+    "LinearInterventionalCRL",
+    "NonstationaryICA",
+    "joint_diagonalize",
+]
