@@ -68,7 +68,7 @@ void covariance(const T* X, std::size_t n, std::size_t d, int ddof, T* cov, T* m
   column_means(X, n, d, means.data());
   // Centre a block of rows at a time into a cache-sized buffer and accumulate with syrk (beta = 1):
   // one pass over X instead of materialising an n x d centred copy, and BLAS keeps the cores busy.
-  const std::size_t block = std::min(n, std::max<std::size_t>(256, (std::size_t(1) << 20) / std::max<std::size_t>(d, 1)));
+  const std::size_t block = std::min(n, std::max<std::size_t>(256, (std::size_t(1) << 22) / std::max<std::size_t>(d, 1)));
   std::unique_ptr<T[]> centered(new T[block * d]);
   const T alpha = T(1) / static_cast<T>(n - static_cast<std::size_t>(ddof));
   SingleThreadedBlas small_work(threads_for_work(static_cast<double>(n) * d * d) == 1);

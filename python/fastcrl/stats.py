@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _core
 from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
 from ._errors import NumericalError
-from ._validation import check_data, check_float, check_int, check_square_matrix
+from ._validation import _to_host, check_data, check_float, check_int, check_square_matrix
 
 __all__ = ["column_means", "covariance", "gram", "correlation"]
 
@@ -121,15 +123,18 @@ def covariance(X: Any, *, ddof: int = 1, return_means: bool = False):
     True
     """
     ddof = check_int(ddof, "ddof", low=0)
-    X = _prepare(X, ddof + 1, "covariance")
+    cov, means = _covariance_of(_prepare(X, ddof + 1, "covariance"), ddof)
+    return (cov, means) if return_means else cov
+
+
+def _covariance_of(X, ddof: int):
+    """(cov, means) of an already validated array, on its device."""
     if is_device_array(X):
         d = X.shape[1]
-        cov, means = _device_call(
-            "covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes"
+        return tuple(
+            _device_call("covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes")
         )
-    else:
-        cov, means = _core.covariance(X, ddof)
-    return (cov, means) if return_means else cov
+    return _core.covariance(X, ddof)
 
 
 def gram(X: Any, *, scale: float = 1.0):
@@ -193,8 +198,13 @@ def correlation(X: Any = None, *, cov: Any = None):
     if (X is None) == (cov is None):
         raise ValueError("give exactly one of X (data) or cov (a covariance matrix)")
     if X is not None:
-        X = _prepare(X, 2, "correlation", allow_constant=False)
-        cov = covariance(X)
+        # Constant columns show up as zero variances: no separate pass over X to find them.
+        cov = _covariance_of(_prepare(X, 2, "correlation"), 1)[0]
+        constant = np.flatnonzero(_to_host(cov.diagonal()) == 0)
+        if constant.size:
+            raise ValueError(
+                f"X has constant columns {constant[:10].tolist()}; their correlation is undefined"
+            )
     else:
         if is_device_array(cov):
             require_cuda("fastcrl.correlation")
