@@ -116,6 +116,122 @@ void square_entries(const T* W, std::size_t n2, T* A) {
     throw NumericalError(std::string("W∘W overflows in ") + dtype_name<T>() + ": the weights are too large");
 }
 
+/// A scratch array from a per-thread cache. Optimisers call these kernels thousands of times with the
+/// same d; fresh multi-megabyte allocations would be page-faulted in on every call, which costs about
+/// one dgemm per call at d = 1000. Released buffers stay cached up to kScratchCacheBytes per thread
+/// and dtype (larger ones are freed). Contents are uninitialised.
+template <class T>
+class Scratch {
+ public:
+  static constexpr std::size_t kScratchCacheBytes = std::size_t(96) << 20;
+
+  Scratch() = default;
+  explicit Scratch(std::size_t n) { resize(n); }
+  Scratch(Scratch&& o) noexcept : buf_(std::move(o.buf_)), size_(o.size_), capacity_(o.capacity_) {
+    o.size_ = o.capacity_ = 0;
+  }
+  Scratch& operator=(Scratch&& o) noexcept {
+    if (this != &o) {
+      release();
+      buf_ = std::move(o.buf_);
+      size_ = o.size_;
+      capacity_ = o.capacity_;
+      o.size_ = o.capacity_ = 0;
+    }
+    return *this;
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { release(); }
+
+  /// Acquire n elements (only on an empty Scratch).
+  void resize(std::size_t n) {
+    Cache& c = cache();
+    std::size_t best = c.free.size();
+    for (std::size_t i = 0; i < c.free.size(); ++i)
+      if (c.free[i].first >= n && (best == c.free.size() || c.free[i].first < c.free[best].first)) best = i;
+    if (best < c.free.size()) {
+      capacity_ = c.free[best].first;
+      buf_ = std::move(c.free[best].second);
+      c.bytes -= capacity_ * sizeof(T);
+      c.free.erase(c.free.begin() + static_cast<std::ptrdiff_t>(best));
+    } else {
+      buf_.reset(new T[n]);
+      capacity_ = n;
+    }
+    size_ = n;
+  }
+  T* data() { return buf_.get(); }
+  const T* data() const { return buf_.get(); }
+  bool empty() const { return !buf_; }
+  T& operator[](std::size_t i) { return buf_[i]; }
+  const T& operator[](std::size_t i) const { return buf_[i]; }
+  T* begin() { return buf_.get(); }
+  T* end() { return buf_.get() + size_; }
+
+ private:
+  struct Cache {
+    std::vector<std::pair<std::size_t, std::unique_ptr<T[]>>> free;
+    std::size_t bytes = 0;
+  };
+  static Cache& cache() {
+    thread_local Cache c;
+    return c;
+  }
+  void release() {
+    if (!buf_) return;
+    Cache& c = cache();
+    if (c.bytes + capacity_ * sizeof(T) <= kScratchCacheBytes) {
+      c.bytes += capacity_ * sizeof(T);
+      c.free.emplace_back(capacity_, std::move(buf_));
+    }
+    buf_.reset();
+    size_ = capacity_ = 0;
+  }
+
+  std::unique_ptr<T[]> buf_;
+  std::size_t size_ = 0, capacity_ = 0;
+};
+
+/// Calls f(i, j) for all 0 <= i, j < n in 64 x 64 tiles, so that a loop reading both X[i, j] and
+/// X[j, i] of row-major matrices stays in cache (a plain row loop misses the TLB on every transposed
+/// access at d ~ 1000).
+template <class F>
+void for_each_tiled(int n, F&& f) {
+  constexpr int tile = 64;
+  for (int i0 = 0; i0 < n; i0 += tile)
+    for (int j0 = 0; j0 < n; j0 += tile) {
+      const int i1 = std::min(n, i0 + tile), j1 = std::min(n, j0 + tile);
+      for (int i = i0; i < i1; ++i)
+        for (int j = j0; j < j1; ++j) f(i, j);
+    }
+}
+
+/// dst = sum_t coef[t] * src[t] (+ diag on the diagonal of the row-major n x n result), in one pass
+/// over memory: chunks small enough for L1 take every term before moving on.
+template <class T>
+void linear_combination(int n, const std::vector<T>& coef, const std::vector<const T*>& src, T diag, T* dst) {
+  const std::size_t nn = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
+  constexpr std::size_t chunk = 512;
+  for (std::size_t e0 = 0; e0 < nn; e0 += chunk) {
+    const std::size_t e1 = std::min(nn, e0 + chunk);
+    if (src.empty()) {
+      std::fill(dst + e0, dst + e1, T(0));
+    } else {
+      const T c0 = coef[0];
+      const T* s0 = src[0];
+      for (std::size_t e = e0; e < e1; ++e) dst[e] = c0 * s0[e];
+      for (std::size_t t = 1; t < src.size(); ++t) {
+        const T c = coef[t];
+        const T* st = src[t];
+        for (std::size_t e = e0; e < e1; ++e) dst[e] += c * st[e];
+      }
+    }
+  }
+  if (diag != T(0))
+    for (int i = 0; i < n; ++i) dst[static_cast<std::size_t>(i) * n + i] += diag;
+}
+
 /// Runs body(b) for every matrix of the stack; see the header for the threading policy.
 /// A NumericalError from matrix b is rethrown as "W[b]: ..." when the stack has several matrices.
 template <class F>
@@ -289,7 +405,8 @@ template <class T>
 double ell_raw(PowerNorms<T>& norms, int m) {
   const double l_top = norms.log_norm(2 * m + 1);
   if (l_top == -PowerNorms<T>::kInf) return -std::numeric_limits<double>::infinity();
-  const double log2c = (2.0 * std::lgamma(m + 1.0) - std::lgamma(2.0 * m + 1.0) - std::lgamma(2.0 * m + 2.0)) / std::log(2.0);
+  const double log2c =
+      (2.0 * std::lgamma(m + 1.0) - std::lgamma(2.0 * m + 1.0) - std::lgamma(2.0 * m + 2.0)) / std::log(2.0);
   const double x = log2c + (l_top - norms.log_norm(1)) / std::log(2.0) - PadeTable<T>::log2_u;
   return std::ceil(x / (2.0 * m));
 }
@@ -309,6 +426,7 @@ void expm_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
     std::fill(F, F + nn, T(0));
     return;
   }
+  if (!std::isfinite(log2_norm)) throw NumericalError("||W∘W|| overflows");
   const double log2_max = std::log2(static_cast<double>(std::numeric_limits<T>::max()));
   if (8.0 * log2_norm > log2_max - 16.0) {
     s = static_cast<int>(std::ceil(log2_norm));
@@ -318,7 +436,7 @@ void expm_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
     norms.add_power(1, A);
   }
 
-  std::vector<T> A2(nn), A4, A6, A8;
+  Scratch<T> A2(nn), A4, A6, A8;
   matmul(n, A, A, T(0), A2.data());
   norms.add_power(2, A2.data());
 
@@ -365,7 +483,7 @@ void expm_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
 
   // Scale A and its powers by 2^-extra.
   if (extra > 0) {
-    auto scale = [&](std::vector<T>& P, int k) {
+    auto scale = [&](Scratch<T>& P, int k) {
       if (P.empty()) return;
       const T f = static_cast<T>(std::ldexp(1.0, -extra * k));
       for (auto& x : P) x *= f;
@@ -385,15 +503,15 @@ void expm_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
                     A6.empty() ? nullptr : A6.data(), nullptr, A8.empty() ? nullptr : A8.data()};
   // out = sum_k coef[k] * A^(2k) (k = 0: identity) over the even powers up to 2 * (count - 1).
   auto even_combination = [&](T* out, const std::vector<double>& coef) {
-    std::fill(out, out + nn, T(0));
+    std::vector<T> c;
+    std::vector<const T*> src;
     for (std::size_t k = 1; k < coef.size(); ++k) {
-      const T c = static_cast<T>(coef[k]);
-      const T* P = pw[2 * k];
-      for (std::size_t i = 0; i < nn; ++i) out[i] += c * P[i];
+      c.push_back(static_cast<T>(coef[k]));
+      src.push_back(pw[2 * k]);
     }
-    for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i) * n + i] += static_cast<T>(coef[0]);
+    linear_combination(n, c, src, static_cast<T>(coef[0]), out);
   };
-  std::vector<T> U(nn), V(nn), tmp(nn);
+  Scratch<T> U(nn), V(nn), tmp(nn);
   if (m <= 9) {
     std::vector<double> cu, cv;
     for (int j = 1; j <= m; j += 2) cu.push_back(b[static_cast<std::size_t>(j)]);
@@ -438,7 +556,7 @@ void expm_taylor_minus_identity(T* A, int n, T* F, Interrupt& interrupt);
 template <class T>
 void expm_one(const T* W, int n, ExpmMethod method, T* h, T* grad, Interrupt& interrupt) {
   const auto nn = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
-  std::vector<T> A(nn), F(nn);
+  Scratch<T> A(nn), F(nn);
   square_entries(W, nn, A.data());
   if (method == ExpmMethod::Pade)
     expm_minus_identity(A.data(), n, F.data(), interrupt);
@@ -448,12 +566,11 @@ void expm_one(const T* W, int n, ExpmMethod method, T* h, T* grad, Interrupt& in
   double tr = 0.0;
   bool finite = true;
   for (int i = 0; i < n; ++i) tr += static_cast<double>(F[static_cast<std::size_t>(i) * n + i]);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      const T e = F[static_cast<std::size_t>(j) * n + i] + (i == j ? T(1) : T(0));
-      finite &= std::isfinite(e);
-      grad[static_cast<std::size_t>(i) * n + j] = T(2) * W[static_cast<std::size_t>(i) * n + j] * e;
-    }
+  for_each_tiled(n, [&](int i, int j) {
+    const T e = F[static_cast<std::size_t>(j) * n + i] + (i == j ? T(1) : T(0));
+    finite &= e <= std::numeric_limits<T>::max();
+    grad[static_cast<std::size_t>(i) * n + j] = T(2) * W[static_cast<std::size_t>(i) * n + j] * e;
+  });
   if (!finite || !std::isfinite(static_cast<T>(tr)))
     throw NumericalError(std::string("exp(W∘W) overflows in ") + dtype_name<T>() +
                          ": the trace-exponential constraint is not representable for weights this large");
@@ -507,7 +624,7 @@ int lu_no_pivoting(int n, T* a, T min_pivot) {
 template <class T>
 void logdet_one(const T* W, int n, double s, DomainPolicy policy, T* h, T* grad) {
   const auto nn = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
-  std::vector<T> M(nn);
+  Scratch<T> M(nn);
   std::vector<int> ipiv(static_cast<std::size_t>(n));
   std::iota(ipiv.begin(), ipiv.end(), 1);  // no row interchanges
   square_entries(W, nn, M.data());
@@ -538,20 +655,22 @@ void logdet_one(const T* W, int n, double s, DomainPolicy policy, T* h, T* grad)
 
   // getri on M^T's factors gives (M^T)^{-1} column-major, which is M^{-1} row-major.
   const int lwork = lu_inverse_lwork<T>(n);
-  std::vector<T> work(static_cast<std::size_t>(lwork));
+  Scratch<T> work(static_cast<std::size_t>(lwork));
   if (lu_inverse(n, M.data(), ipiv.data(), work.data(), lwork) != 0) return outside("sI - W∘W is singular");
 
   bool finite = true;
   for (std::size_t i = 0; i < nn; ++i) finite &= M[i] <= std::numeric_limits<T>::max();
-  if (!finite)
+  if (!finite) {
+    if (policy == DomainPolicy::Flag) return outside("");
     throw NumericalError(std::string("(sI - W∘W)^{-1} overflows in ") + dtype_name<T>() +
-                         ": s is too close to the spectral radius of W∘W for this dtype");
+                         ": sI - W∘W is too close to singular for this dtype");
+  }
 
-  *h = static_cast<T>(-logdet);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j)
-      grad[static_cast<std::size_t>(i) * n + j] =
-          T(2) * W[static_cast<std::size_t>(i) * n + j] * M[static_cast<std::size_t>(j) * n + i];
+  *h = static_cast<T>(-logdet) + T(0);  // + 0: no -0.0 for DAGs
+  for_each_tiled(n, [&](int i, int j) {
+    grad[static_cast<std::size_t>(i) * n + j] =
+        T(2) * W[static_cast<std::size_t>(i) * n + j] * M[static_cast<std::size_t>(j) * n + i];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -629,7 +748,8 @@ int series_degree(PowerNorms<T>& norms, double scale, Next next, int k_max, std:
     for (; known < std::min(reach + 1, k); ++known) {
       const double lj = norms.log_norm(known + 1);
       if (lj != -PowerNorms<T>::kInf)
-        log_lower = std::max(log_lower, std::log(c[static_cast<std::size_t>(known) + 1]) + (known + 1) * log_scale + lj);
+        log_lower =
+            std::max(log_lower, std::log(c[static_cast<std::size_t>(known) + 1]) + (known + 1) * log_scale + lj);
     }
     if (eta == 0.0) return k;
     if (eta < k + 2.0) {
@@ -647,37 +767,36 @@ template <class T>
 void paterson_stockmeyer(const T* X, int d, const std::vector<double>& c, int K, T* out, Interrupt& interrupt) {
   const auto nn = static_cast<std::size_t>(d) * static_cast<std::size_t>(d);
   const int b = ps_block(K);
-  std::vector<std::vector<T>> pw(static_cast<std::size_t>(b) + 1);
+  std::vector<Scratch<T>> pw(static_cast<std::size_t>(b) + 1);
   for (int j = 2; j <= b; ++j) {
+    if (interrupt.poll()) return;
     pw[static_cast<std::size_t>(j)].resize(nn);
     matmul(d, j == 2 ? X : pw[static_cast<std::size_t>(j) - 1].data(), X, T(0), pw[static_cast<std::size_t>(j)].data());
   }
   auto power = [&](int j) -> const T* { return j == 1 ? X : pw[static_cast<std::size_t>(j)].data(); };
-  // dst = Q_i(X) = sum_{j < b, ib + j <= K} c_{ib+j} X^j, leaving out c_0 I.
-  auto block = [&](int i, T* dst) {
-    std::fill(dst, dst + nn, T(0));
-    for (int j = 0; j < b && i * b + j <= K; ++j) {
-      const int k = i * b + j;
-      if (k == 0) continue;
-      const T ck = static_cast<T>(c[static_cast<std::size_t>(k)]);
-      if (j == 0) {
-        for (int r = 0; r < d; ++r) dst[static_cast<std::size_t>(r) * d + r] += ck;
-      } else {
-        const T* P = power(j);
-        for (std::size_t e = 0; e < nn; ++e) dst[e] += ck * P[e];
-      }
+  // dst = Q_i(X) = sum_{j < b, ib + j <= K} c_{ib+j} X^j (+ extra * X^b), leaving out c_0 I.
+  std::vector<T> coef;
+  std::vector<const T*> src;
+  auto block = [&](int i, T* dst, T extra = T(0)) {
+    coef.clear();
+    src.clear();
+    for (int j = 1; j < b && i * b + j <= K; ++j) {
+      coef.push_back(static_cast<T>(c[static_cast<std::size_t>(i * b + j)]));
+      src.push_back(power(j));
     }
+    if (extra != T(0)) {
+      coef.push_back(extra);
+      src.push_back(power(b));
+    }
+    linear_combination(d, coef, src, i == 0 ? T(0) : static_cast<T>(c[static_cast<std::size_t>(i * b)]), dst);
   };
-  std::vector<T> tmp(nn);
+  Scratch<T> tmp(nn);
   T* cur = out;
   T* nxt = tmp.data();
   const int r = K / b;
   int i = r;
   if (K % b == 0) {  // Q_r = c_K I: its product with X^b is a scaling
-    block(r - 1, cur);
-    const T ck = static_cast<T>(c[static_cast<std::size_t>(K)]);
-    const T* P = power(b);
-    for (std::size_t e = 0; e < nn; ++e) cur[e] += ck * P[e];
+    block(r - 1, cur, static_cast<T>(c[static_cast<std::size_t>(K)]));
     i = r - 1;
   } else {
     block(r, cur);
@@ -708,6 +827,7 @@ void expm_taylor_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
   // Beyond eta(2^-s A) ~ 8 the degree (and cost) only grows, so start the search there.
   auto next = [](int k, double ck) { return ck / (k + 1.0); };
   const double eta = power_bound(norms, 42);
+  if (!std::isfinite(eta)) throw NumericalError("the norms of powers of W∘W overflow");
   const int s_start = eta > 8.0 ? static_cast<int>(std::ceil(std::log2(eta / 8.0))) : 0;
   int best_s = -1, best_K = -1, best_cost = std::numeric_limits<int>::max();
   std::vector<double> c, best_c;
@@ -728,7 +848,7 @@ void expm_taylor_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
     for (std::size_t i = 0; i < nn; ++i) A[i] *= f;
   }
   paterson_stockmeyer(A, n, best_c, best_K, F, interrupt);
-  std::vector<T> tmp(nn);
+  Scratch<T> tmp(nn);
   T* cur = F;
   T* nxt = tmp.data();
   for (int k = 0; k < best_s; ++k) {  // (I + F)^2 - I = F F + 2F
@@ -772,9 +892,10 @@ void poly_minus_identity(const T* A, int d, T* G, Interrupt& interrupt) {
   std::vector<int> last_use(chain.size(), 0);
   for (std::size_t k = 1; k < chain.size(); ++k) {
     last_use[k - 1] = static_cast<int>(k);
-    last_use[static_cast<std::size_t>(addend[k])] = std::max(last_use[static_cast<std::size_t>(addend[k])], static_cast<int>(k));
+    auto& last = last_use[static_cast<std::size_t>(addend[k])];
+    last = std::max(last, static_cast<int>(k));
   }
-  std::vector<std::vector<T>> pool;
+  std::vector<Scratch<T>> pool;
   std::vector<std::size_t> free_slots;
   std::vector<std::size_t> slot(chain.size());
   auto acquire = [&]() {
@@ -814,7 +935,7 @@ void poly_minus_identity(const T* A, int d, T* G, Interrupt& interrupt) {
 template <class T>
 void poly_one(const T* W, int d, T* h, T* grad, Interrupt& interrupt) {
   const auto nn = static_cast<std::size_t>(d) * static_cast<std::size_t>(d);
-  std::vector<T> A(nn), G(nn);
+  Scratch<T> A(nn), G(nn);
   square_entries(W, nn, A.data());
   poly_minus_identity(A.data(), d, G.data(), interrupt);
   if (interrupt.stopped()) return;
@@ -824,22 +945,21 @@ void poly_one(const T* W, int d, T* h, T* grad, Interrupt& interrupt) {
   for (int i = 0; i < d; ++i) {
     tr_g += static_cast<double>(G[static_cast<std::size_t>(i) * d + i]);
     tr_b += static_cast<double>(A[static_cast<std::size_t>(i) * d + i]);
-    for (int j = 0; j < d; ++j) {
-      const T g = G[static_cast<std::size_t>(i) * d + j];
-      tr_gb += static_cast<double>(g) * static_cast<double>(A[static_cast<std::size_t>(j) * d + i]);
-      finite &= std::isfinite(g);
-    }
   }
+  for_each_tiled(d, [&](int i, int j) {
+    const T g = G[static_cast<std::size_t>(i) * d + j];
+    tr_gb += static_cast<double>(g) * static_cast<double>(A[static_cast<std::size_t>(j) * d + i]);
+    finite &= g <= std::numeric_limits<T>::max();
+  });
   const double value = tr_g + (tr_b + tr_gb) / d;
   if (!finite || !std::isfinite(static_cast<T>(value)))
     throw NumericalError(std::string("(I + W∘W/d)^d overflows in ") + dtype_name<T>() +
                          ": the polynomial constraint is not representable for weights this large");
   *h = static_cast<T>(value);
-  for (int i = 0; i < d; ++i)
-    for (int j = 0; j < d; ++j) {
-      const T g = G[static_cast<std::size_t>(j) * d + i] + (i == j ? T(1) : T(0));
-      grad[static_cast<std::size_t>(i) * d + j] = T(2) * W[static_cast<std::size_t>(i) * d + j] * g;
-    }
+  for_each_tiled(d, [&](int i, int j) {
+    const T g = G[static_cast<std::size_t>(j) * d + i] + (i == j ? T(1) : T(0));
+    grad[static_cast<std::size_t>(i) * d + j] = T(2) * W[static_cast<std::size_t>(i) * d + j] * g;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -873,7 +993,8 @@ std::vector<std::vector<int>> strong_components(const T* W, int d) {
         if (index[static_cast<std::size_t>(w)] < 0) {
           visit(w);
         } else if (on_stack[static_cast<std::size_t>(w)]) {
-          low[static_cast<std::size_t>(v)] = std::min(low[static_cast<std::size_t>(v)], index[static_cast<std::size_t>(w)]);
+          auto& lv = low[static_cast<std::size_t>(v)];
+          lv = std::min(lv, index[static_cast<std::size_t>(w)]);
         }
         continue;
       }
@@ -929,7 +1050,7 @@ PerronResult perron_block(const std::vector<double>& B, int m, const SpectralRad
   };
   auto step = [&](std::vector<double>& v, const std::vector<double>& bv, double c) {
     double sum = 0.0;
-    for (int i = 0; i < m; ++i) sum += (v[static_cast<std::size_t>(i)] = bv[static_cast<std::size_t>(i)] + c * v[static_cast<std::size_t>(i)]);
+    for (std::size_t i = 0; i < v.size(); ++i) sum += (v[i] = bv[i] + c * v[i]);
     for (auto& e : v) e /= sum;
   };
   double lo = 0.0, hi = std::numeric_limits<double>::infinity();
@@ -962,8 +1083,8 @@ PerronResult perron_block(const std::vector<double>& B, int m, const SpectralRad
 }
 
 template <class T>
-void spectral_one(const T* W, int d, const SpectralRadiusConfig& cfg, T* rho, double* lo_out, double* hi_out, int* iters,
-                  T* grad, Interrupt& interrupt) {
+void spectral_one(const T* W, int d, const SpectralRadiusConfig& cfg, T* rho, double* lo_out, double* hi_out,
+                  int* iters, T* grad, Interrupt& interrupt) {
   const auto comps = strong_components(W, d);
   struct Candidate {
     std::size_t comp;
@@ -1006,7 +1127,8 @@ void spectral_one(const T* W, int d, const SpectralRadiusConfig& cfg, T* rho, do
     const int m = static_cast<int>(C.size());
     std::vector<double> B(static_cast<std::size_t>(m) * m);
     for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) B[static_cast<std::size_t>(i) * m + j] = sq(C[static_cast<std::size_t>(i)], C[static_cast<std::size_t>(j)]);
+      for (int j = 0; j < m; ++j)
+        B[static_cast<std::size_t>(i) * m + j] = sq(C[static_cast<std::size_t>(i)], C[static_cast<std::size_t>(j)]);
     if (!std::isfinite(cand.bound)) throw NumericalError("W∘W overflows");
     PerronResult res = perron_block(B, m, cfg, grad != nullptr, interrupt);
     total_iters += res.iters;

@@ -42,5 +42,7 @@ void bind_stats(py::module_& m);
 void bind_acyclicity(py::module_& m);
 void bind_lasso(py::module_& m);
 void bind_graph(py::module_& m);
+void bind_continuous(py::module_& m);
+void bind_nn(py::module_& m);
 
 }  // namespace fastcrl::py_bindings

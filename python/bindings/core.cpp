@@ -45,4 +45,6 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   bind_acyclicity(m);
   bind_lasso(m);
   bind_graph(m);
+  bind_continuous(m);
+  bind_nn(m);
 }

@@ -11,15 +11,17 @@ kernel).
 
 from __future__ import annotations
 
-# Load OpenBLAS (RTLD_GLOBAL) before the extension so `libscipy_openblas.so` resolves by soname.
-import scipy_openblas32 as _scipy_openblas32  # noqa: F401
+from ._openblas import load_openblas as _load_openblas
 
-from . import _core  # noqa: I001  (must follow the OpenBLAS import)
-from . import graph, metrics, reference, regression, simulate, stats
+_load_openblas()  # before the extension: its `libscipy_openblas.so` then resolves by soname
+
+from . import _core  # noqa: I001  (must follow the OpenBLAS load)
+from . import crl, datasets, graph, metrics, reference, regression, simulate, stats
 from ._backend import build_info, cuda_available, get_num_threads, set_num_threads
 from ._base import NotFittedError
-from ._errors import NumericalError
+from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError
 from .baselines import SortNRegress
+from .continuous import DAGMA, NOTEARS
 from .graph import Graph
 from .knowledge import Knowledge
 from .stats import column_means, correlation, covariance, gram
@@ -27,17 +29,23 @@ from .stats import column_means, correlation, covariance, gram
 __version__ = _core.build_info()["version"]
 
 __all__ = [
+    "ConvergenceWarning",
+    "DAGMA",
     "Graph",
+    "IdentifiabilityWarning",
     "Knowledge",
+    "NOTEARS",
     "NotFittedError",
     "NumericalError",
     "SortNRegress",
     "__version__",
     "build_info",
     "column_means",
+    "crl",
     "correlation",
     "covariance",
     "cuda_available",
+    "datasets",
     "get_num_threads",
     "graph",
     "gram",

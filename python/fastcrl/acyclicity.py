@@ -1,16 +1,17 @@
 """Smooth acyclicity constraints of continuous DAG learning, with exact gradients.
 
-Each constraint ``h(W)`` is zero exactly when the weighted adjacency matrix ``W`` describes a directed
-acyclic graph and positive otherwise, so structure learners (NOTEARS, DAGMA, DAG-GNN) can enforce
-acyclicity with gradient-based optimisation.  All of them depend on ``W`` only through the
+Each constraint ``h(W)`` is zero exactly when the weighted adjacency matrix ``W`` describes a
+directed acyclic graph and positive otherwise, so structure learners (NOTEARS, DAGMA, DAG-GNN) can
+enforce acyclicity with gradient-based optimisation.  All of them depend on ``W`` only through the
 non-negative matrix ``A = W∘W`` (elementwise square).
 
 Adjacency convention: ``W[i, j] != 0`` means the edge ``i -> j`` (so ``X ≈ X @ W + E``).
 
 Every function takes one matrix ``(d, d)`` or a stack ``(B, d, d)``; a stack is processed in
 parallel (one matrix per thread) and gives ``h`` of shape ``(B,)``.  float64 and float32 are kept;
-integer and boolean input is converted to float64; complex input is rejected.  Run-time C++ kernels
-(OpenBLAS, LAPACK, OpenMP); :mod:`fastcrl.reference.acyclicity` has the plain NumPy/SciPy versions.
+integer and boolean input is converted to float64; complex input is rejected.  The work is done by
+C++ kernels (OpenBLAS, LAPACK, OpenMP); :mod:`fastcrl.reference.acyclicity` has plain NumPy/SciPy
+versions.
 """
 
 from __future__ import annotations
@@ -79,23 +80,23 @@ def expm_constraint(W: Any, *, method: str = "taylor"):
     ``||A^k||_1``, which for ``A >= 0`` are computed exactly by matrix-vector products
     (``1^T A^k``) instead of estimated.
 
-    ``"taylor"`` sums the Taylor series of ``exp(A / 2^s) - I`` to the least degree ``K <= 40`` whose
-    tail is rigorously below the unit roundoff (all terms are non-negative and the tail is bounded
-    with ``max(||A^p||^(1/p), ||A^(p+1)||^(1/(p+1)))``, Al-Mohy & Higham's Lemma 4.1), evaluated by
-    Paterson-Stockmeyer with BLAS ``gemm``; ``s`` and ``K`` minimise the number of products.  Only
-    non-negative numbers are ever added, so each entry of ``exp(A)`` has a small *relative* error:
-    zero entries stay zero (``h = 0`` and ``grad = 0`` exactly for DAGs, ``h >= 0`` always) and DAGs
-    with large weights do not pick up spurious cycles.
+    ``"taylor"`` sums the Taylor series of ``exp(A / 2^s) - I`` to the least degree ``K <= 40``
+    whose tail is rigorously below the unit roundoff (all terms are non-negative and the tail is
+    bounded with ``max(||A^p||^(1/p), ||A^(p+1)||^(1/(p+1)))``, Al-Mohy & Higham's Lemma 4.1),
+    evaluated by Paterson-Stockmeyer with BLAS ``gemm``; ``s`` and ``K`` minimise the number of
+    products.  Only non-negative numbers are ever added, so each entry of ``exp(A)`` has a small
+    *relative* error: zero entries stay zero (``h = 0`` and ``grad = 0`` exactly for DAGs, ``h >=
+    0`` always) and DAGs with large weights do not pick up spurious cycles.
 
     ``"pade"`` is the diagonal Padé approximant of degree 3, 5, 7, 9 or 13 (3, 5 or 7 in float32)
     chosen as in Al-Mohy & Higham (2009) (``theta_m`` table, rounding-error correction), solved with
     LAPACK ``getrf``/``getrs``.  It is normwise accurate, but the solve mixes signs: entries that
-    should be 0 carry errors of order ``u ||exp(A)||`` that squaring amplifies, so a DAG with weights
-    around 30 can get ``h`` of order 1 (the same holds for ``scipy.linalg.expm``).
+    should be 0 carry errors of order ``u ||exp(A)||`` that squaring amplifies, so a DAG with
+    weights around 30 can get ``h`` of order 1 (the same holds for ``scipy.linalg.expm``).
 
-    Cost: ``O(d^3)``.  For ``||W∘W||_1`` of order one, 6 to 7 matrix products (Taylor) or 5 to 6 plus
-    one LU solve (Padé); about ``log2 ||W∘W||_1`` squarings more for larger weights.  Memory: up to
-    about eight ``d x d`` work matrices.
+    Cost: ``O(d^3)``.  For ``||W∘W||_1`` of order one, 6 to 7 matrix products (Taylor) or 5 to 6
+    plus one LU solve (Padé); about ``log2 ||W∘W||_1`` squarings more for larger weights.  Memory:
+    up to about eight ``d x d`` work matrices.
 
     The gradient vanishes for weights near zero (``h = O(||W||^4)``), one reason optimisers that use
     this constraint need large penalties (Wei et al., 2020).
@@ -155,7 +156,8 @@ def logdet_constraint(W: Any, s: float = 1.0, *, check_domain: str = "raise"):
     fastcrl.NumericalError
         With ``check_domain="raise"``, when ``s`` is not above the spectral radius of ``W∘W``; the
         message gives a bracket for that radius.  A stack reports the first such matrix as ``W[b]``.
-        Also (whatever ``check_domain``) when ``(sI - W∘W)^{-1}`` overflows the dtype.
+        Also when ``(sI - W∘W)^{-1}`` overflows the dtype (flagged like a point outside the domain
+        with ``check_domain="flag"``).
 
     Notes
     -----
@@ -176,9 +178,9 @@ def logdet_constraint(W: Any, s: float = 1.0, *, check_domain: str = "raise"):
     of the order of rounding.  Unlike checking ``(sI - W∘W)^{-1} >= 0``, the test needs no
     tolerance on entries that are exactly 0 and works for arbitrarily ill-conditioned ``M``.
 
-    Cost: ``O(d^3)``: ``2/3 d^3`` flops for the LU and ``4/3 d^3`` for ``getri`` (together one matrix
-    product's worth of flops).  ``h`` is accurate in absolute terms (about ``d`` rounding units: it
-    sums ``d`` logarithms), and exactly 0 for DAGs, whose pivots are all exactly ``s``.
+    Cost: ``O(d^3)``: ``2/3 d^3`` flops for the LU and ``4/3 d^3`` for ``getri`` (together one
+    matrix product's worth of flops).  ``h`` is accurate in absolute terms (about ``d`` rounding
+    units: it sums ``d`` logarithms), and exactly 0 for DAGs, whose pivots are all exactly ``s``.
 
     References
     ----------
@@ -286,13 +288,14 @@ def spectral_radius(W: Any, *, n_iter: int = 1000, tol: float = 1e-8, return_gra
     Returns
     -------
     rho : float scalar of W's dtype, or ndarray of shape (B,)
-        The midpoint of a rigorous bracket ``[lo, hi]`` around ``rho(W∘W)``; within ``tol * rho / 2``
-        of it on convergence.  Exactly 0 for acyclic graphs.
+        The midpoint of a rigorous bracket ``[lo, hi]`` around ``rho(W∘W)``; within
+        ``tol * rho / 2`` of it on convergence.  Exactly 0 for acyclic graphs.
     grad : ndarray of shape (d, d) or (B, d, d)
-        Only with ``return_grad``: ``2W ∘ v u^T / (v^T u)`` with ``u``, ``v`` the right and left Perron
-        vectors of the dominant strongly connected component.  This is the derivative wherever
-        ``rho`` is a simple eigenvalue (one dominant component); ``rho`` is not differentiable where
-        two components tie, and the gradient returned for acyclic graphs is zero.
+        Only with ``return_grad``: ``2W ∘ v u^T / (v^T u)`` with ``u``, ``v`` the right and left
+        Perron vectors of the dominant strongly connected component.  This is the derivative
+        wherever ``rho`` is a simple eigenvalue (one dominant component); ``rho`` is not
+        differentiable where two components tie, and the gradient returned for acyclic graphs is
+        zero.
 
     Raises
     ------
@@ -311,8 +314,8 @@ def spectral_radius(W: Any, *, n_iter: int = 1000, tol: float = 1e-8, return_gra
     largest of their Perron roots (a component of one node contributes its self-loop weight), so
     acyclic graphs give exactly 0 without iterating, and components whose row-sum bound is below an
     already bracketed root are skipped.  On an irreducible block ``B`` the iteration
-    ``x <- (B + cI) x`` with shift ``c > 0`` (the current estimate) brackets the root at every step by
-    the Collatz-Wielandt bounds ``min_i (Bx)_i/x_i <= rho <= max_i (Bx)_i/x_i``.  The shift makes
+    ``x <- (B + cI) x`` with shift ``c > 0`` (the current estimate) brackets the root at every step
+    by the Collatz-Wielandt bounds ``min_i (Bx)_i/x_i <= rho <= max_i (Bx)_i/x_i``.  The shift makes
     ``rho + c`` the only dominant eigenvalue even for periodic blocks (a directed cycle, a bipartite
     block), on which plain power iteration oscillates forever.  Convergence is linear with rate
     ``max |lambda + c| / (rho + c)`` over the other eigenvalues ``lambda``: fast for dense weights,
@@ -349,9 +352,10 @@ def spectral_radius(W: Any, *, n_iter: int = 1000, tol: float = 1e-8, return_gra
         b = int(np.argmax(np.where(wide, (hi - lo) / np.where(hi > 0, hi, 1.0), -1.0)))
         where = f"W[{b}]: " if batched else ""
         warnings.warn(
-            f"spectral_radius: {where}power iteration did not reach tol={tol:g} in n_iter={n_iter} steps; "
-            f"rho(W∘W) is in [{lo[b]:.10g}, {hi[b]:.10g}] (increase n_iter; slow convergence comes from "
-            "nearly periodic components such as long cycles with similar weights)",
+            f"spectral_radius: {where}power iteration did not reach tol={tol:g} in "
+            f"n_iter={n_iter} steps; rho(W∘W) is in [{lo[b]:.10g}, {hi[b]:.10g}] (increase "
+            "n_iter; slow convergence comes from nearly periodic components such as long cycles "
+            "with similar weights)",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -20,7 +20,11 @@ def _batched(fn):
         W = np.asarray(W)
         if W.ndim == 3:
             out = [fn(w, *args, **kwargs) for w in W]
-            return tuple(np.array(x) for x in zip(*out)) if isinstance(out[0], tuple) else np.array(out)
+            return (
+                tuple(np.array(x) for x in zip(*out, strict=True))
+                if isinstance(out[0], tuple)
+                else np.array(out)
+            )
         return fn(W, *args, **kwargs)
 
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__

@@ -1,0 +1,490 @@
+"""Neural-network building blocks for the CRL models: an MLP with fused forward/backward passes,
+Gaussian log-densities, KL divergences and reparameterised samples with exact gradients, a fused Adam
+update, and a counter-based random generator.
+
+Everything is NumPy in, NumPy out, computed by the C++ core (OpenBLAS GEMM, fused elementwise
+kernels, OpenMP for large elementwise work) with the GIL released.  float32 and float64 are kept as
+given; arguments of one call must share their dtype.  The pure-NumPy equivalents live in
+:mod:`fastcrl.reference.nn`.
+
+Parameter layout of an MLP with sizes ``[n_in, h_1, ..., n_out]`` (``L = len(sizes) - 1`` layers):
+one flat vector ``[W_0, b_0, W_1, b_1, ..., W_{L-1}, b_{L-1}]``, ``W_l`` of shape
+``(sizes[l], sizes[l+1])`` stored row-major (fan_in x fan_out), ``b_l`` of shape ``(sizes[l+1],)``.
+Layer ``l`` computes ``H_l = act_l(H_{l-1} @ W_l + b_l)`` with ``H_{-1} = X``.  One flat vector lets
+the optimiser update every tensor in one fused call.
+
+Random numbers come from Philox-4x32-10 keyed by a 64-bit seed: draw ``k`` of a stream depends only on
+``(seed, k)``, so results do not depend on the thread count, and a stream can be continued by passing
+``offset`` = number of draws already used.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._validation import FLOAT_DTYPES, check_float, check_int, check_option, check_random_state
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "Adam",
+    "adam_update",
+    "random_normal",
+    "random_uniform",
+    "diag_gaussian_logpdf",
+    "diag_gaussian_logpdf_backward",
+    "diag_gaussian_kl",
+    "diag_gaussian_kl_backward",
+    "diag_gaussian_sample",
+    "diag_gaussian_sample_backward",
+    "cholesky_unpack",
+    "chol_gaussian_logpdf",
+    "chol_gaussian_logpdf_backward",
+    "chol_gaussian_kl",
+    "chol_gaussian_kl_backward",
+    "chol_gaussian_sample",
+    "chol_gaussian_sample_backward",
+]
+
+ACTIVATIONS = ("identity", "leaky_relu", "tanh", "xtanh", "elu")
+_TRANSFORMS = ("exp", "softplus")
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float64 or float32; got {dt}")
+    return dt
+
+
+def _arrays(named: dict[str, Any], *, dtype: Any = None) -> list[np.ndarray]:
+    """Contiguous float arrays of one shared dtype; NaN/inf rejected; shapes checked by the kernel.
+
+    The dtype is ``dtype`` if given, else that of the first float array; mixing float32 and float64
+    raises TypeError instead of converting silently.
+    """
+    arrs = {k: np.asarray(v) for k, v in named.items()}
+    for k, a in arrs.items():
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{k} must be a real numeric array; got dtype {a.dtype}")
+    # Only NumPy arrays carry a dtype the caller chose; Python scalars and lists adapt to it.
+    typed = {k for k, v in named.items() if isinstance(v, (np.ndarray, np.generic)) and arrs[k].dtype in FLOAT_DTYPES}
+    if dtype is None:
+        floats = [arrs[k].dtype for k in arrs if k in typed]
+        dtype = floats[0] if floats else np.dtype(np.float64)
+    dtype = _dtype(dtype)
+    out = []
+    for k, a in arrs.items():
+        if k in typed and a.dtype != dtype:
+            raise TypeError(f"{k} has dtype {a.dtype} but the other arguments are {dtype}; convert explicitly")
+        a = np.ascontiguousarray(a, dtype=dtype)
+        if not np.isfinite(a.sum()) and not np.isfinite(a).all():
+            raise ValueError(f"{k} contains NaN or inf")
+        out.append(a)
+    return out
+
+
+def _broadcast_rows(a: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Broadcast a per-coordinate prior parameter (e.g. shape (d,)) to the per-sample shape."""
+    if a.shape == shape:
+        return a
+    try:
+        return np.ascontiguousarray(np.broadcast_to(a, shape))
+    except ValueError:
+        raise ValueError(f"{name} must have shape {shape} or broadcast to it; got {a.shape}") from None
+
+
+# ---- MLP ---------------------------------------------------------------------------------------------
+
+
+def _init_limit(fan_in: int, fan_out: int, act: str, slope: float) -> float:
+    """Glorot-uniform bound for tanh/xtanh/identity layers, He-uniform for (leaky) ReLU-like ones."""
+    if act == "leaky_relu":
+        return float(np.sqrt(6.0 / ((1.0 + slope**2) * fan_in)))
+    if act == "elu":
+        return float(np.sqrt(6.0 / fan_in))
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))
+
+
+class MLP:
+    """A multilayer perceptron whose parameters live in one flat vector.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``[n_in, h_1, ..., n_out]``; at least two entries.
+    activation : str or sequence of str, default="leaky_relu"
+        One of ``identity``, ``leaky_relu``, ``tanh``, ``xtanh`` (``tanh(x) + 0.1 x``), ``elu``.  A
+        string is used for the hidden layers and ``output_activation`` for the last; a sequence gives
+        one activation per layer.
+    output_activation : str, default="identity"
+    leaky_slope : float, default=0.01
+        Negative-side slope of leaky ReLU.
+    elu_alpha : float, default=1.0
+    dtype : {"float32", "float64"}, default="float32"
+    random_state : int, numpy.random.Generator or None
+        Seeds the initialisation: weights uniform with Glorot bounds (tanh, xtanh, identity layers) or
+        He bounds (leaky ReLU with its slope, ELU); biases zero.
+
+    Attributes
+    ----------
+    params : ndarray of shape (n_params,)
+        The flat parameter vector (layout in the module docstring).  Update it in place.
+    grad : ndarray of shape (n_params,)
+        Gradient buffer written by :meth:`backward` (overwritten on each call unless ``accumulate``).
+    spec : fastcrl._core.MLPSpec
+
+    Notes
+    -----
+    :meth:`forward` keeps the input and a workspace with the hidden activations and activation
+    derivatives; :meth:`backward` uses them, so call it after the forward pass on the same batch
+    and before changing ``params``.  Cost per batch of n rows: ``2 n sum_l sizes[l] sizes[l+1]``
+    flops forward, twice that backward (BLAS GEMM), plus one fused pass per layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcrl.nn import MLP
+    >>> net = MLP([3, 16, 2], activation="tanh", dtype="float64", random_state=0)
+    >>> X = np.ones((5, 3))
+    >>> net.forward(X).shape
+    (5, 2)
+    >>> grad_params, grad_X = net.backward(np.ones((5, 2)))
+    >>> grad_params.shape == (net.n_params,), grad_X.shape
+    (True, (5, 3))
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "leaky_relu",
+        output_activation: str = "identity",
+        *,
+        leaky_slope: float = 0.01,
+        elu_alpha: float = 1.0,
+        dtype: Any = "float32",
+        random_state: Any = None,
+    ) -> None:
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"sizes must be a sequence of ints; got {type(sizes).__name__}")
+        sizes = [check_int(s, "sizes[i]", low=1) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least [n_in, n_out]; got {sizes}")
+        L = len(sizes) - 1
+        if isinstance(activation, str):
+            acts = [check_option(activation, "activation", ACTIVATIONS)] * (L - 1)
+            acts.append(check_option(output_activation, "output_activation", ACTIVATIONS))
+        else:
+            acts = [check_option(a, "activation", ACTIVATIONS) for a in activation]
+            if len(acts) != L:
+                raise ValueError(f"activation needs one entry per layer ({L}); got {len(acts)}")
+        self.leaky_slope = check_float(leaky_slope, "leaky_slope")
+        self.elu_alpha = check_float(elu_alpha, "elu_alpha", low=0, low_inclusive=False)
+        self.dtype = _dtype(dtype)
+        self.sizes = sizes
+        self.activations = acts
+        self.spec = _core.MLPSpec(sizes, acts, self.leaky_slope, self.elu_alpha)
+        self.n_params = int(self.spec.n_params)
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.grad = np.zeros(self.n_params, dtype=self.dtype)
+        self._workspace = np.empty(0, dtype=self.dtype)
+        self._X: np.ndarray | None = None
+        self.init_params(random_state)
+
+    # -- layout ------------------------------------------------------------------------------------
+    def unpack(self, flat: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(W_0, b_0), ...]`` as views into ``flat`` (default: ``params``; ``grad`` works too)."""
+        flat = self.params if flat is None else flat
+        if flat.shape != (self.n_params,):
+            raise ValueError(f"flat vector must have shape ({self.n_params},); got {flat.shape}")
+        out = []
+        for l, (fi, fo) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            off = int(self.spec.weight_offset(l))
+            out.append((flat[off : off + fi * fo].reshape(fi, fo), flat[off + fi * fo : off + fi * fo + fo]))
+        return out
+
+    def pack(self, layers: Sequence[tuple[Any, Any]]) -> np.ndarray:
+        """Flat vector (in this MLP's dtype) from ``[(W_0, b_0), ...]``; shapes are checked."""
+        if len(layers) != len(self.sizes) - 1:
+            raise ValueError(f"expected {len(self.sizes) - 1} (W, b) pairs; got {len(layers)}")
+        parts = []
+        for l, ((W, b), fi, fo) in enumerate(zip(layers, self.sizes[:-1], self.sizes[1:])):
+            W, b = np.asarray(W), np.asarray(b)
+            if W.shape != (fi, fo) or b.shape != (fo,):
+                raise ValueError(f"layer {l}: expected W {(fi, fo)} and b {(fo,)}; got {W.shape} and {b.shape}")
+            parts += [W.ravel(), b]
+        return np.concatenate(parts).astype(self.dtype)
+
+    def set_params(self, flat: Any) -> MLP:
+        """Copy a flat parameter vector in (its length and finiteness are checked)."""
+        (flat,) = _arrays({"params": flat}, dtype=self.dtype)
+        if flat.shape != (self.n_params,):
+            raise ValueError(f"params must have shape ({self.n_params},); got {flat.shape}")
+        self.params[...] = flat
+        return self
+
+    def init_params(self, random_state: Any = None) -> MLP:
+        """Re-draw the weights (Glorot/He uniform, see the class docstring) and zero the biases."""
+        rng = check_random_state(random_state)
+        for (W, b), act in zip(self.unpack(), self.activations):
+            lim = _init_limit(W.shape[0], W.shape[1], act, self.leaky_slope)
+            W[...] = rng.uniform(-lim, lim, size=W.shape)
+            b[...] = 0
+        return self
+
+    # -- passes ------------------------------------------------------------------------------------
+    def _check_X(self, X: Any) -> np.ndarray:
+        (X,) = _arrays({"X": X}, dtype=None)
+        if X.dtype != self.dtype:
+            raise TypeError(f"X has dtype {X.dtype} but the MLP is {self.dtype}; convert explicitly")
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}); got {X.shape}")
+        return X
+
+    def forward(self, X: Any, *, training: bool = True) -> np.ndarray:
+        """Output ``(n_samples, sizes[-1])``; with ``training`` it keeps what :meth:`backward` needs."""
+        X = self._check_X(X)
+        need = int(self.spec.workspace_size(X.shape[0]))
+        if self._workspace.size < need:
+            self._workspace = np.empty(need, dtype=self.dtype)
+        out = _core.mlp_forward(self.spec, self.params, X, self._workspace, None, training)
+        self._X = X if training else None
+        return out
+
+    __call__ = forward
+
+    def backward(
+        self, grad_out: Any, *, need_grad_input: bool = True, accumulate: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Gradients for upstream ``grad_out = dL/d output`` of the last training forward pass.
+
+        Returns ``(grad_params, grad_X)``: ``grad_params`` is :attr:`grad` (overwritten, or added to
+        when ``accumulate``); ``grad_X`` is ``dL/dX`` of shape ``(n_samples, sizes[0])`` or None.
+        """
+        if self._X is None:
+            raise RuntimeError("call forward(X, training=True) before backward")
+        (g,) = _arrays({"grad_out": grad_out}, dtype=self.dtype)
+        if g.shape != (self._X.shape[0], self.sizes[-1]):
+            raise ValueError(f"grad_out must have shape {(self._X.shape[0], self.sizes[-1])}; got {g.shape}")
+        return _core.mlp_backward(
+            self.spec, self.params, self._X, self._workspace, g, self.grad, need_grad_input, accumulate
+        )
+
+    def __repr__(self) -> str:
+        return f"MLP(sizes={self.sizes}, activations={self.activations}, dtype={self.dtype.name})"
+
+
+# ---- Adam --------------------------------------------------------------------------------------------
+
+
+def adam_update(params, grads, m, v, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                decoupled=False) -> None:
+    """One fused, in-place Adam (or AdamW with ``decoupled``) step on 1-D arrays of one dtype.
+
+    ``m``, ``v`` are the moment buffers (start at zero), ``step`` the 1-based step number; the bias
+    correction and update follow PyTorch's ``torch.optim.Adam``/``AdamW``.  ``params`` is
+    not checked for NaN here (it is on the hot path); check the loss instead.
+    """
+    for name, a in (("params", params), ("grads", grads), ("m", m), ("v", v)):
+        if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES or a.ndim != 1:
+            raise TypeError(f"{name} must be a 1-D float32/float64 NumPy array")
+        if a.dtype != params.dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but params is {params.dtype}")
+    step = check_int(step, "step", low=1)
+    _core.adam_update(params, grads, m, v, step, float(lr), float(betas[0]), float(betas[1]), float(eps),
+                      float(weight_decay), bool(decoupled))
+
+
+class Adam:
+    """Adam/AdamW over one flat parameter vector (e.g. :attr:`MLP.params`), updated in place."""
+
+    def __init__(self, params: np.ndarray, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled=False) -> None:
+        if not isinstance(params, np.ndarray) or params.dtype not in FLOAT_DTYPES or params.ndim != 1 \
+                or not params.flags.c_contiguous:
+            raise TypeError("params must be a contiguous 1-D float32/float64 NumPy array (updated in place)")
+        self.lr = check_float(lr, "lr", low=0)
+        b1 = check_float(betas[0], "betas[0]", low=0, high=1, high_inclusive=False)
+        b2 = check_float(betas[1], "betas[1]", low=0, high=1, high_inclusive=False)
+        self.betas = (b1, b2)
+        self.eps = check_float(eps, "eps", low=0, low_inclusive=False)
+        self.weight_decay = check_float(weight_decay, "weight_decay", low=0)
+        self.decoupled = bool(decoupled)
+        self.params = params
+        self.m = np.zeros_like(params)
+        self.v = np.zeros_like(params)
+        self.step_count = 0
+
+    def step(self, grads: np.ndarray) -> None:
+        self.step_count += 1
+        _core.adam_update(self.params, grads, self.m, self.v, self.step_count, self.lr, self.betas[0],
+                          self.betas[1], self.eps, self.weight_decay, self.decoupled)
+
+
+# ---- random numbers ----------------------------------------------------------------------------------
+
+
+def _random(kind: str, shape, seed, offset, dtype) -> np.ndarray:
+    if isinstance(shape, numbers.Integral):
+        shape = (int(shape),)
+    shape = tuple(check_int(s, "shape[i]", low=0) for s in shape)
+    seed = check_int(seed, "seed", low=0, high=2**64 - 1)
+    offset = check_int(offset, "offset", low=0, high=2**64 - 1)
+    out = np.empty(shape, dtype=_dtype(dtype))
+    if offset + out.size > 2**64:
+        raise ValueError("offset + size exceeds the 2^64 draws of a stream")
+    getattr(_core, f"random_{kind}_fill")(out, seed, offset)
+    return out
+
+
+def random_normal(shape, seed: int, offset: int = 0, dtype: Any = np.float64) -> np.ndarray:
+    """Standard normals from Philox-4x32-10, identical for any thread count.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+    seed : int in [0, 2**64)
+    offset : int, default=0
+        Index of the first draw in the stream (C order); pass the number of draws already used to
+        continue a stream: ``random_normal(5, s)`` equals ``concatenate([random_normal(2, s),
+        random_normal(3, s, offset=2)])``.
+    dtype : float64 or float32
+        float32 draws are the float64 draws rounded.
+
+    Notes
+    -----
+    Draw ``k`` uses Philox block ``k // 2`` (counter ``(k//2 mod 2^32, k//2 >> 32, 0, 0)``, key
+    ``(seed mod 2^32, seed >> 32)``); its words give two 53-bit uniforms ``u1 in (0, 1]``,
+    ``u2 in [0, 1)`` and Box-Muller gives ``sqrt(-2 log u1) * (cos, sin)(2 pi u2)`` for even/odd k.
+
+    Examples
+    --------
+    >>> from fastcrl.nn import random_normal
+    >>> random_normal((2, 3), seed=0).shape
+    (2, 3)
+    """
+    return _random("normal", shape, seed, offset, dtype)
+
+
+def random_uniform(shape, seed: int, offset: int = 0, dtype: Any = np.float64) -> np.ndarray:
+    """Uniforms on ``[0, 1)`` from Philox-4x32-10 (53-bit; draw ``k`` from block ``k // 2``).
+
+    Same stream conventions as :func:`random_normal`.
+    """
+    return _random("uniform", shape, seed, offset, dtype)
+
+
+# ---- Gaussians ---------------------------------------------------------------------------------------
+
+
+def _g(g, n, dtype):
+    if g is None:
+        return np.ones(n, dtype=dtype)
+    (g,) = _arrays({"g": g}, dtype=dtype)
+    return g
+
+
+def diag_gaussian_logpdf(x, mu, logvar) -> np.ndarray:
+    """``log N(x_i; mu_i, diag(exp(logvar_i)))`` per row; arrays ``(n, d)`` (mu, logvar may broadcast).
+
+    Returns ``(n,)``.
+    """
+    x, mu, logvar = _arrays({"x": x, "mu": mu, "logvar": logvar})
+    mu, logvar = _broadcast_rows(mu, "mu", x.shape), _broadcast_rows(logvar, "logvar", x.shape)
+    return _core.diag_gaussian_logpdf(x, mu, logvar)
+
+
+def diag_gaussian_logpdf_backward(x, mu, logvar, g=None):
+    """Gradients ``(d/dx, d/dmu, d/dlogvar)`` of ``sum(g * diag_gaussian_logpdf)`` (g defaults to 1)."""
+    x, mu, logvar = _arrays({"x": x, "mu": mu, "logvar": logvar})
+    mu, logvar = _broadcast_rows(mu, "mu", x.shape), _broadcast_rows(logvar, "logvar", x.shape)
+    return _core.diag_gaussian_logpdf_backward(x, mu, logvar, _g(g, x.shape[0], x.dtype))
+
+
+def diag_gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> np.ndarray:
+    """``KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p)))`` per row (prior may broadcast)."""
+    mu_q, logvar_q, mu_p, logvar_p = _arrays(
+        {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    return _core.diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
+
+
+def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, g=None):
+    """Gradients ``(d/dmu_q, d/dlogvar_q, d/dmu_p, d/dlogvar_p)`` of ``sum(g * KL)``, all ``(n, d)``."""
+    mu_q, logvar_q, mu_p, logvar_p = _arrays(
+        {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    return _core.diag_gaussian_kl_backward(mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype))
+
+
+def diag_gaussian_sample(mu, logvar, eps) -> np.ndarray:
+    """Reparameterised sample ``mu + exp(logvar / 2) * eps`` (eps e.g. from :func:`random_normal`)."""
+    mu, logvar, eps = _arrays({"mu": mu, "logvar": logvar, "eps": eps})
+    return _core.diag_gaussian_sample(mu, logvar, eps)
+
+
+def diag_gaussian_sample_backward(logvar, eps, gz):
+    """Gradients ``(d/dmu, d/dlogvar)`` of ``sum(gz * z)``."""
+    logvar, eps, gz = _arrays({"logvar": logvar, "eps": eps, "gz": gz})
+    return _core.diag_gaussian_sample_backward(logvar, eps, gz)
+
+
+def _transform(t):
+    return check_option(t, "transform", _TRANSFORMS)
+
+
+def cholesky_unpack(raw, d: int, transform: str = "exp") -> np.ndarray:
+    """Dense lower-triangular factors ``(n, d, d)`` from packed raw parameters ``(n, d(d+1)/2)``.
+
+    Packing is row by row: ``raw[:, i*(i+1)//2 + j]`` holds ``L[i, j]`` for ``j <= i``; the diagonal is
+    ``exp(raw)`` or ``softplus(raw)`` (``transform``), so it is always positive.
+    """
+    (raw,) = _arrays({"raw": raw})
+    return _core.cholesky_unpack(raw, check_int(d, "d", low=1), _transform(transform))
+
+
+def chol_gaussian_logpdf(x, mu, raw, transform: str = "exp") -> np.ndarray:
+    """``log N(x_i; mu_i, L_i L_i^T)`` per row; x, mu ``(n, d)``, raw ``(n, d(d+1)/2)``."""
+    x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
+    return _core.chol_gaussian_logpdf(x, mu, raw, _transform(transform))
+
+
+def chol_gaussian_logpdf_backward(x, mu, raw, g=None, transform: str = "exp"):
+    """Gradients ``(d/dx, d/dmu, d/draw)`` of ``sum(g * chol_gaussian_logpdf)``."""
+    x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
+    return _core.chol_gaussian_logpdf_backward(x, mu, raw, _g(g, x.shape[0], x.dtype), _transform(transform))
+
+
+def chol_gaussian_kl(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, transform: str = "exp") -> np.ndarray:
+    """``KL(N(mu_q, L L^T) || N(mu_p, diag(exp(logvar_p))))`` per row (prior may broadcast)."""
+    mu_q, raw_q, mu_p, logvar_p = _arrays({"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p})
+    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    return _core.chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, _transform(transform))
+
+
+def chol_gaussian_kl_backward(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, g=None, transform: str = "exp"):
+    """Gradients ``(d/dmu_q, d/draw_q, d/dmu_p, d/dlogvar_p)`` of ``sum(g * KL)``."""
+    mu_q, raw_q, mu_p, logvar_p = _arrays({"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p})
+    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    return _core.chol_gaussian_kl_backward(
+        mu_q, raw_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype), _transform(transform)
+    )
+
+
+def chol_gaussian_sample(mu, raw, eps, transform: str = "exp") -> np.ndarray:
+    """Reparameterised sample ``z = mu + L eps`` per row."""
+    mu, raw, eps = _arrays({"mu": mu, "raw": raw, "eps": eps})
+    return _core.chol_gaussian_sample(mu, raw, eps, _transform(transform))
+
+
+def chol_gaussian_sample_backward(raw, eps, gz, transform: str = "exp"):
+    """Gradients ``(d/dmu, d/draw)`` of ``sum(gz * z)``."""
+    raw, eps, gz = _arrays({"raw": raw, "eps": eps, "gz": gz})
+    return _core.chol_gaussian_sample_backward(raw, eps, gz, _transform(transform))
