@@ -14,7 +14,7 @@ def _rel_err(a, b):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(2, 1), (5, 7), (200, 3), (1000, 64), (37, 200)])
+@pytest.mark.parametrize("shape", [(2, 1), (5, 7), (200, 3), (1000, 64), (37, 200), (400, 300)])
 def test_covariance_matches_reference(rng, dtype, shape):
     # Offset means and unequal scales make centring matter.
     X = (rng.normal(size=shape) * rng.uniform(0.1, 10, size=shape[1]) + rng.normal(0, 50, size=shape[1])).astype(dtype)
@@ -35,8 +35,9 @@ def test_covariance_ddof(rng, dtype, ddof):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gram_and_means(rng, dtype):
-    X = rng.normal(size=(300, 20)).astype(dtype)
+@pytest.mark.parametrize("d", [20, 300])  # 300 takes the blocked-gemm path of wide matrices
+def test_gram_and_means(rng, dtype, d):
+    X = rng.normal(size=(300, d)).astype(dtype)
     assert _rel_err(fastcrl.gram(X, scale=300.0), reference.gram(X, 300.0)) < TOL[dtype]
     assert _rel_err(fastcrl.column_means(X), reference.column_means(X)) < TOL[dtype]
     assert fastcrl.gram(X).dtype == dtype
