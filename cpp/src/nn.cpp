@@ -166,6 +166,12 @@ std::size_t layer_offsets(const MLPSpec& s, std::size_t n, std::size_t layer, st
   return off;
 }
 
+double mlp_flops(const MLPSpec& s, std::size_t n) {
+  double f = 0;
+  for (std::size_t l = 0; l < s.n_layers(); ++l) f += 2.0 * double(n) * double(s.sizes[l]) * double(s.sizes[l + 1]);
+  return f;
+}
+
 std::size_t max_width(const MLPSpec& s) { return *std::max_element(s.sizes.begin() + 1, s.sizes.end()); }
 
 /// Elementwise loops over n rows of width d, parallel only when the work pays for it.
@@ -289,6 +295,8 @@ std::size_t MLPSpec::workspace_size(std::size_t batch) const {
 template <class T>
 void mlp_forward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, T* out, T* ws, bool training) {
   require_int(n, "batch size");
+  // Small GEMMs (typical minibatches) run faster on one thread than a woken, possibly descheduled team.
+  SingleThreadedBlas blas_guard(threads_for_work(mlp_flops(spec, n)) == 1);
   const ActParams ap{spec.leaky_slope, spec.elu_alpha};
   const std::size_t L = spec.n_layers();
   const T* in = X;
@@ -311,6 +319,7 @@ template <class T>
 void mlp_backward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, const T* grad_out, T* ws,
                   T* grad_params, T* grad_X, bool accumulate) {
   require_int(n, "batch size");
+  SingleThreadedBlas blas_guard(threads_for_work(2 * mlp_flops(spec, n)) == 1);
   const std::size_t L = spec.n_layers();
   T* bufA = ws + layer_offsets(spec, n, npos, nullptr, nullptr);
   T* bufB = bufA + n * max_width(spec);

@@ -44,5 +44,6 @@ void bind_lasso(py::module_& m);
 void bind_graph(py::module_& m);
 void bind_continuous(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_scores(py::module_& m);
 
 }  // namespace fastcrl::py_bindings

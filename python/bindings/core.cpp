@@ -47,4 +47,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   bind_graph(m);
   bind_continuous(m);
   bind_nn(m);
+  bind_scores(m);
 }

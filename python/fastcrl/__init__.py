@@ -5,8 +5,9 @@ C++ and CUDA kernels behind a NumPy/CuPy API.  Adjacency convention everywhere:
 
 Submodules: ``simulate`` (data and graph generators), ``graph`` (the ``Graph`` type and graph
 algorithms), ``metrics`` (SHD, TPR/FDR, MCC, ...), ``stats`` (sufficient statistics),
-``regression`` (lasso on sufficient statistics), ``reference`` (pure-NumPy baselines of every
-kernel).
+``regression`` (lasso on sufficient statistics), ``scores`` (decomposable structure scores),
+``continuous`` (NOTEARS, DAGMA), ``crl`` (causal representation learning), ``datasets``
+(latent-variable data), ``reference`` (pure-NumPy baselines of every kernel).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ._openblas import load_openblas as _load_openblas
 _load_openblas()  # before the extension: its `libscipy_openblas.so` then resolves by soname
 
 from . import _core  # noqa: I001  (must follow the OpenBLAS load)
-from . import crl, datasets, graph, metrics, reference, regression, simulate, stats
+from . import crl, datasets, graph, metrics, reference, regression, scores, simulate, stats
 from ._backend import build_info, cuda_available, get_num_threads, set_num_threads
 from ._base import NotFittedError
 from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError
@@ -52,6 +53,7 @@ __all__ = [
     "metrics",
     "reference",
     "regression",
+    "scores",
     "set_num_threads",
     "simulate",
     "stats",

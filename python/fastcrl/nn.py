@@ -73,7 +73,11 @@ def _arrays(named: dict[str, Any], *, dtype: Any = None) -> list[np.ndarray]:
         if a.dtype.kind not in "biuf":
             raise TypeError(f"{k} must be a real numeric array; got dtype {a.dtype}")
     # Only NumPy arrays carry a dtype the caller chose; Python scalars and lists adapt to it.
-    typed = {k for k, v in named.items() if isinstance(v, (np.ndarray, np.generic)) and arrs[k].dtype in FLOAT_DTYPES}
+    typed = {
+        k
+        for k, v in named.items()
+        if isinstance(v, (np.ndarray, np.generic)) and arrs[k].dtype in FLOAT_DTYPES
+    }
     if dtype is None:
         floats = [arrs[k].dtype for k in arrs if k in typed]
         dtype = floats[0] if floats else np.dtype(np.float64)
@@ -81,7 +85,9 @@ def _arrays(named: dict[str, Any], *, dtype: Any = None) -> list[np.ndarray]:
     out = []
     for k, a in arrs.items():
         if k in typed and a.dtype != dtype:
-            raise TypeError(f"{k} has dtype {a.dtype} but the other arguments are {dtype}; convert explicitly")
+            raise TypeError(
+                f"{k} has dtype {a.dtype} but the other arguments are {dtype}; convert explicitly"
+            )
         a = np.ascontiguousarray(a, dtype=dtype)
         if not np.isfinite(a.sum()) and not np.isfinite(a).all():
             raise ValueError(f"{k} contains NaN or inf")
@@ -96,7 +102,9 @@ def _broadcast_rows(a: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndar
     try:
         return np.ascontiguousarray(np.broadcast_to(a, shape))
     except ValueError:
-        raise ValueError(f"{name} must have shape {shape} or broadcast to it; got {a.shape}") from None
+        raise ValueError(
+            f"{name} must have shape {shape} or broadcast to it; got {a.shape}"
+        ) from None
 
 
 # ---- MLP ---------------------------------------------------------------------------------------------
@@ -203,9 +211,14 @@ class MLP:
         if flat.shape != (self.n_params,):
             raise ValueError(f"flat vector must have shape ({self.n_params},); got {flat.shape}")
         out = []
-        for l, (fi, fo) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
-            off = int(self.spec.weight_offset(l))
-            out.append((flat[off : off + fi * fo].reshape(fi, fo), flat[off + fi * fo : off + fi * fo + fo]))
+        for li, (fi, fo) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=False)):
+            off = int(self.spec.weight_offset(li))
+            out.append(
+                (
+                    flat[off : off + fi * fo].reshape(fi, fo),
+                    flat[off + fi * fo : off + fi * fo + fo],
+                )
+            )
         return out
 
     def pack(self, layers: Sequence[tuple[Any, Any]]) -> np.ndarray:
@@ -213,10 +226,14 @@ class MLP:
         if len(layers) != len(self.sizes) - 1:
             raise ValueError(f"expected {len(self.sizes) - 1} (W, b) pairs; got {len(layers)}")
         parts = []
-        for l, ((W, b), fi, fo) in enumerate(zip(layers, self.sizes[:-1], self.sizes[1:])):
+        for li, ((W, b), fi, fo) in enumerate(
+            zip(layers, self.sizes[:-1], self.sizes[1:], strict=False)
+        ):
             W, b = np.asarray(W), np.asarray(b)
             if W.shape != (fi, fo) or b.shape != (fo,):
-                raise ValueError(f"layer {l}: expected W {(fi, fo)} and b {(fo,)}; got {W.shape} and {b.shape}")
+                raise ValueError(
+                    f"layer {li}: expected W {(fi, fo)} and b {(fo,)}; got {W.shape} and {b.shape}"
+                )
             parts += [W.ravel(), b]
         return np.concatenate(parts).astype(self.dtype)
 
@@ -231,7 +248,7 @@ class MLP:
     def init_params(self, random_state: Any = None) -> MLP:
         """Re-draw the weights (Glorot/He uniform, see the class docstring) and zero the biases."""
         rng = check_random_state(random_state)
-        for (W, b), act in zip(self.unpack(), self.activations):
+        for (W, b), act in zip(self.unpack(), self.activations, strict=False):
             lim = _init_limit(W.shape[0], W.shape[1], act, self.leaky_slope)
             W[...] = rng.uniform(-lim, lim, size=W.shape)
             b[...] = 0
@@ -241,7 +258,9 @@ class MLP:
     def _check_X(self, X: Any) -> np.ndarray:
         (X,) = _arrays({"X": X}, dtype=None)
         if X.dtype != self.dtype:
-            raise TypeError(f"X has dtype {X.dtype} but the MLP is {self.dtype}; convert explicitly")
+            raise TypeError(
+                f"X has dtype {X.dtype} but the MLP is {self.dtype}; convert explicitly"
+            )
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}); got {X.shape}")
         return X
@@ -270,9 +289,18 @@ class MLP:
             raise RuntimeError("call forward(X, training=True) before backward")
         (g,) = _arrays({"grad_out": grad_out}, dtype=self.dtype)
         if g.shape != (self._X.shape[0], self.sizes[-1]):
-            raise ValueError(f"grad_out must have shape {(self._X.shape[0], self.sizes[-1])}; got {g.shape}")
+            raise ValueError(
+                f"grad_out must have shape {(self._X.shape[0], self.sizes[-1])}; got {g.shape}"
+            )
         return _core.mlp_backward(
-            self.spec, self.params, self._X, self._workspace, g, self.grad, need_grad_input, accumulate
+            self.spec,
+            self.params,
+            self._X,
+            self._workspace,
+            g,
+            self.grad,
+            need_grad_input,
+            accumulate,
         )
 
     def __repr__(self) -> str:
@@ -282,8 +310,19 @@ class MLP:
 # ---- Adam --------------------------------------------------------------------------------------------
 
 
-def adam_update(params, grads, m, v, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                decoupled=False) -> None:
+def adam_update(
+    params,
+    grads,
+    m,
+    v,
+    step,
+    *,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    decoupled=False,
+) -> None:
     """One fused, in-place Adam (or AdamW with ``decoupled``) step on 1-D arrays of one dtype.
 
     ``m``, ``v`` are the moment buffers (start at zero), ``step`` the 1-based step number; the bias
@@ -296,18 +335,43 @@ def adam_update(params, grads, m, v, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1
         if a.dtype != params.dtype:
             raise TypeError(f"{name} has dtype {a.dtype} but params is {params.dtype}")
     step = check_int(step, "step", low=1)
-    _core.adam_update(params, grads, m, v, step, float(lr), float(betas[0]), float(betas[1]), float(eps),
-                      float(weight_decay), bool(decoupled))
+    _core.adam_update(
+        params,
+        grads,
+        m,
+        v,
+        step,
+        float(lr),
+        float(betas[0]),
+        float(betas[1]),
+        float(eps),
+        float(weight_decay),
+        bool(decoupled),
+    )
 
 
 class Adam:
     """Adam/AdamW over one flat parameter vector (e.g. :attr:`MLP.params`), updated in place."""
 
-    def __init__(self, params: np.ndarray, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled=False) -> None:
-        if not isinstance(params, np.ndarray) or params.dtype not in FLOAT_DTYPES or params.ndim != 1 \
-                or not params.flags.c_contiguous:
-            raise TypeError("params must be a contiguous 1-D float32/float64 NumPy array (updated in place)")
+    def __init__(
+        self,
+        params: np.ndarray,
+        *,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        decoupled=False,
+    ) -> None:
+        if (
+            not isinstance(params, np.ndarray)
+            or params.dtype not in FLOAT_DTYPES
+            or params.ndim != 1
+            or not params.flags.c_contiguous
+        ):
+            raise TypeError(
+                "params must be a contiguous 1-D float32/float64 NumPy array (updated in place)"
+            )
         self.lr = check_float(lr, "lr", low=0)
         b1 = check_float(betas[0], "betas[0]", low=0, high=1, high_inclusive=False)
         b2 = check_float(betas[1], "betas[1]", low=0, high=1, high_inclusive=False)
@@ -322,8 +386,19 @@ class Adam:
 
     def step(self, grads: np.ndarray) -> None:
         self.step_count += 1
-        _core.adam_update(self.params, grads, self.m, self.v, self.step_count, self.lr, self.betas[0],
-                          self.betas[1], self.eps, self.weight_decay, self.decoupled)
+        _core.adam_update(
+            self.params,
+            grads,
+            self.m,
+            self.v,
+            self.step_count,
+            self.lr,
+            self.betas[0],
+            self.betas[1],
+            self.eps,
+            self.weight_decay,
+            self.decoupled,
+        )
 
 
 # ---- random numbers ----------------------------------------------------------------------------------
@@ -411,7 +486,10 @@ def diag_gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> np.ndarray:
     mu_q, logvar_q, mu_p, logvar_p = _arrays(
         {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
     )
-    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    mu_p, logvar_p = (
+        _broadcast_rows(mu_p, "mu_p", mu_q.shape),
+        _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
+    )
     return _core.diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
 
 
@@ -420,8 +498,13 @@ def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, g=None):
     mu_q, logvar_q, mu_p, logvar_p = _arrays(
         {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
     )
-    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
-    return _core.diag_gaussian_kl_backward(mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype))
+    mu_p, logvar_p = (
+        _broadcast_rows(mu_p, "mu_p", mu_q.shape),
+        _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
+    )
+    return _core.diag_gaussian_kl_backward(
+        mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype)
+    )
 
 
 def diag_gaussian_sample(mu, logvar, eps) -> np.ndarray:
@@ -459,20 +542,32 @@ def chol_gaussian_logpdf(x, mu, raw, transform: str = "exp") -> np.ndarray:
 def chol_gaussian_logpdf_backward(x, mu, raw, g=None, transform: str = "exp"):
     """Gradients ``(d/dx, d/dmu, d/draw)`` of ``sum(g * chol_gaussian_logpdf)``."""
     x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
-    return _core.chol_gaussian_logpdf_backward(x, mu, raw, _g(g, x.shape[0], x.dtype), _transform(transform))
+    return _core.chol_gaussian_logpdf_backward(
+        x, mu, raw, _g(g, x.shape[0], x.dtype), _transform(transform)
+    )
 
 
 def chol_gaussian_kl(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, transform: str = "exp") -> np.ndarray:
     """``KL(N(mu_q, L L^T) || N(mu_p, diag(exp(logvar_p))))`` per row (prior may broadcast)."""
-    mu_q, raw_q, mu_p, logvar_p = _arrays({"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p})
-    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    mu_q, raw_q, mu_p, logvar_p = _arrays(
+        {"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    mu_p, logvar_p = (
+        _broadcast_rows(mu_p, "mu_p", mu_q.shape),
+        _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
+    )
     return _core.chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, _transform(transform))
 
 
 def chol_gaussian_kl_backward(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, g=None, transform: str = "exp"):
     """Gradients ``(d/dmu_q, d/draw_q, d/dmu_p, d/dlogvar_p)`` of ``sum(g * KL)``."""
-    mu_q, raw_q, mu_p, logvar_p = _arrays({"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p})
-    mu_p, logvar_p = _broadcast_rows(mu_p, "mu_p", mu_q.shape), _broadcast_rows(logvar_p, "logvar_p", mu_q.shape)
+    mu_q, raw_q, mu_p, logvar_p = _arrays(
+        {"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    mu_p, logvar_p = (
+        _broadcast_rows(mu_p, "mu_p", mu_q.shape),
+        _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
+    )
     return _core.chol_gaussian_kl_backward(
         mu_q, raw_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype), _transform(transform)
     )

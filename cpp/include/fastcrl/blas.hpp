@@ -23,6 +23,16 @@ inline void syrk_t(int n, int k, float alpha, const float* a, int lda, float bet
   scipy_cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, alpha, a, lda, beta, c, ldc);
 }
 
+/// Cholesky factorisation of a row-major symmetric positive-definite matrix (in place); returns LAPACK info.
+inline int potrf(char uplo, int n, double* a, int lda) {
+  return scipy_LAPACKE_dpotrf(LAPACK_ROW_MAJOR, uplo, n, a, lda);
+}
+/// Triangular solve A x = b in place (row-major A).
+inline void trsv(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, CBLAS_DIAG diag, int n, const double* a, int lda, double* x,
+                 int incx) {
+  scipy_cblas_dtrsv(CblasRowMajor, uplo, ta, diag, n, a, lda, x, incx);
+}
+
 inline void set_threads(int n) { scipy_openblas_set_num_threads(n); }
 inline int get_threads() { return scipy_openblas_get_num_threads(); }
 inline const char* config() { return scipy_openblas_get_config(); }

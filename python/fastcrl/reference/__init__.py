@@ -6,7 +6,7 @@ public module (``reference.graph`` for ``fastcrl.graph``, ...); the sufficient s
 available at this level.
 """
 
-from . import acyclicity, graph, nn, regression, stats
+from . import acyclicity, graph, nn, regression, scores, stats
 from .stats import column_means, correlation, covariance, gram
 
-__all__ = ["acyclicity", "column_means", "correlation", "covariance", "gram", "graph", "nn", "regression", "stats"]
+__all__ = ["acyclicity", "column_means", "correlation", "covariance", "gram", "graph", "nn", "regression", "scores", "stats"]

@@ -48,13 +48,13 @@ def activation_grad(a, name, slope=0.01, alpha=1.0):
 
 
 def n_params(sizes):
-    return sum(fi * fo + fo for fi, fo in zip(sizes[:-1], sizes[1:]))
+    return sum(fi * fo + fo for fi, fo in zip(sizes[:-1], sizes[1:], strict=False))
 
 
 def unpack(params, sizes):
     """List of ``(W_l, b_l)`` views into the flat vector."""
     out, off = [], 0
-    for fi, fo in zip(sizes[:-1], sizes[1:]):
+    for fi, fo in zip(sizes[:-1], sizes[1:], strict=False):
         W = params[off : off + fi * fo].reshape(fi, fo)
         off += fi * fo
         out.append((W, params[off : off + fo]))
@@ -69,7 +69,7 @@ def pack(layers):
 def mlp_forward(params, X, sizes, activations, slope=0.01, alpha=1.0, return_cache=False):
     """Output ``(n, sizes[-1])``; with ``return_cache`` also the per-layer (input, pre-activation)."""
     H, cache = X, []
-    for (W, b), act in zip(unpack(params, sizes), activations):
+    for (W, b), act in zip(unpack(params, sizes), activations, strict=False):
         A = H @ W + b
         cache.append((H, A))
         H = activation(A, act, slope, alpha)
@@ -82,11 +82,11 @@ def mlp_backward(params, X, sizes, activations, grad_out, slope=0.01, alpha=1.0)
     layers = unpack(params, sizes)
     grads = [None] * len(layers)
     G = grad_out
-    for l in reversed(range(len(layers))):
-        H, A = cache[l]
-        dA = G * activation_grad(A, activations[l], slope, alpha)
-        grads[l] = (H.T @ dA, dA.sum(axis=0))
-        G = dA @ layers[l][0].T
+    for li in reversed(range(len(layers))):
+        H, A = cache[li]
+        dA = G * activation_grad(A, activations[li], slope, alpha)
+        grads[li] = (H.T @ dA, dA.sum(axis=0))
+        G = dA @ layers[li][0].T
     return pack(grads), G
 
 
@@ -107,7 +107,8 @@ def diag_gaussian_logpdf_backward(x, mu, logvar, g):
 def diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
     """``KL(N(mu_q, e^logvar_q) || N(mu_p, e^logvar_p))`` per row."""
     return 0.5 * np.sum(
-        logvar_p - logvar_q + (np.exp(logvar_q) + (mu_q - mu_p) ** 2) * np.exp(-logvar_p) - 1, axis=-1
+        logvar_p - logvar_q + (np.exp(logvar_q) + (mu_q - mu_p) ** 2) * np.exp(-logvar_p) - 1,
+        axis=-1,
     )
 
 
@@ -176,7 +177,9 @@ def chol_gaussian_logpdf_backward(x, mu, raw, g, transform="exp"):
     L = cholesky_unpack(raw, d, transform)
     s = np.linalg.solve(L, (x - mu)[:, :, None])
     t = np.linalg.solve(np.swapaxes(L, 1, 2), s)
-    gL = t @ np.swapaxes(s, 1, 2) - np.apply_along_axis(np.diag, 1, 1 / np.diagonal(L, axis1=1, axis2=2))
+    gL = t @ np.swapaxes(s, 1, 2) - np.apply_along_axis(
+        np.diag, 1, 1 / np.diagonal(L, axis1=1, axis2=2)
+    )
     gL = g[:, None, None] * np.tril(gL)
     t = t[:, :, 0] * g[:, None]
     return -t, t, _chain_diag(gL, raw, d, transform)
@@ -189,7 +192,9 @@ def chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, transform="exp"):
     var_q_diag = np.sum(L**2, axis=2)
     logdet = np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
     return 0.5 * (
-        np.sum((var_q_diag + (mu_q - mu_p) ** 2) * np.exp(-logvar_p) + logvar_p, axis=1) - d - 2 * logdet
+        np.sum((var_q_diag + (mu_q - mu_p) ** 2) * np.exp(-logvar_p) + logvar_p, axis=1)
+        - d
+        - 2 * logdet
     )
 
 
@@ -219,8 +224,19 @@ def chol_gaussian_sample_backward(raw, eps, gz, transform="exp"):
 # ---- Adam ------------------------------------------------------------------------------------------
 
 
-def adam_update(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                decoupled=False):
+def adam_update(
+    params,
+    grads,
+    m,
+    v,
+    step,
+    lr=1e-3,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    weight_decay=0.0,
+    decoupled=False,
+):
     """One Adam/AdamW step (PyTorch's formulation); returns new (params, m, v)."""
     p = params.copy()
     g = grads + weight_decay * p if (weight_decay and not decoupled) else grads
@@ -261,9 +277,13 @@ def _blocks(n, seed, offset):
     k = np.uint64(offset) + np.arange(n, dtype=np.uint64)
     b = k >> np.uint64(1)
     zero = np.zeros_like(b)
-    words = philox4x32_10((b & _MASK, b >> np.uint64(32), zero, zero), (seed & 0xFFFFFFFF, seed >> 32))
-    u = [((hi << np.uint64(32) | lo) >> np.uint64(11)).astype(np.float64) * 2.0**-53
-         for hi, lo in (words[:2], words[2:])]
+    words = philox4x32_10(
+        (b & _MASK, b >> np.uint64(32), zero, zero), (seed & 0xFFFFFFFF, seed >> 32)
+    )
+    u = [
+        ((hi << np.uint64(32) | lo) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        for hi, lo in (words[:2], words[2:])
+    ]
     return k & np.uint64(1), u[0], u[1]
 
 

@@ -1,0 +1,317 @@
+#include "fastcrl/scores.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "fastcrl/blas.hpp"
+#include "fastcrl/errors.hpp"
+#include "fastcrl/stats.hpp"
+#include "fastcrl/threads.hpp"
+
+namespace fastcrl {
+
+namespace {
+
+// std::lgamma writes the global `signgam` in glibc, a data race inside our parallel batches.
+inline double log_gamma(double x) {
+#if defined(__GLIBC__)
+  int sign;
+  return ::lgamma_r(x, &sign);
+#else
+  return std::lgamma(x);
+#endif
+}
+
+inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  // splitmix64 finaliser over the running hash: cheap and well spread for small integer keys.
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------------------------------------- cache
+
+std::size_t LocalScoreCache::Hash::operator()(const std::vector<std::int32_t>& k) const noexcept {
+  std::uint64_t h = k.size();
+  for (std::int32_t v : k) h = mix(h, static_cast<std::uint32_t>(v));
+  return static_cast<std::size_t>(h);
+}
+
+bool LocalScoreCache::lookup(const std::vector<std::int32_t>& key, double& value) {
+  Shard& s = shards_[Hash{}(key) % kShards];
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto it = s.map.find(key);
+    if (it != s.map.end()) {
+      value = it->second;
+      hits_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  misses_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void LocalScoreCache::insert(const std::vector<std::int32_t>& key, double value) {
+  Shard& s = shards_[Hash{}(key) % kShards];
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.map.emplace(key, value);
+}
+
+ScoreCacheInfo LocalScoreCache::info() const {
+  ScoreCacheInfo out;
+  out.hits = hits_.load(std::memory_order_relaxed);
+  out.misses = misses_.load(std::memory_order_relaxed);
+  for (const Shard& s : shards_) {
+    std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(s.mutex));
+    out.size += s.map.size();
+  }
+  return out;
+}
+
+void LocalScoreCache::clear() {
+  for (Shard& s : shards_) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.map.clear();
+  }
+  hits_.store(0, std::memory_order_relaxed);
+  misses_.store(0, std::memory_order_relaxed);
+}
+
+// ------------------------------------------------------------------------------------------------ base
+
+std::vector<std::int32_t> DecomposableScore::make_key(std::int64_t j, const std::int64_t* parents,
+                                                      std::size_t k) const {
+  const auto d = static_cast<std::int64_t>(d_);
+  if (j < 0 || j >= d)
+    throw std::invalid_argument("node index " + std::to_string(j) + " is out of range [0, " + std::to_string(d) + ")");
+  std::vector<std::int32_t> key(k + 1);
+  key[0] = static_cast<std::int32_t>(j);
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::int64_t p = parents[i];
+    if (p < 0 || p >= d)
+      throw std::invalid_argument("parent index " + std::to_string(p) + " of node " + std::to_string(j) +
+                                  " is out of range [0, " + std::to_string(d) + ")");
+    if (p == j) throw std::invalid_argument("node " + std::to_string(j) + " cannot be its own parent");
+    key[i + 1] = static_cast<std::int32_t>(p);
+  }
+  std::sort(key.begin() + 1, key.end());
+  if (std::adjacent_find(key.begin() + 1, key.end()) != key.end())
+    throw std::invalid_argument("parents of node " + std::to_string(j) + " contain duplicates");
+  return key;
+}
+
+double DecomposableScore::local_score(std::int64_t j, const std::int64_t* parents, std::size_t k) {
+  const std::vector<std::int32_t> key = make_key(j, parents, k);
+  double value;
+  if (cache_.lookup(key, value)) return value;
+  value = compute(key[0], key.data() + 1, k);
+  cache_.insert(key, value);
+  return value;
+}
+
+void DecomposableScore::local_scores(const std::int64_t* nodes, const std::int64_t* offsets,
+                                     const std::int64_t* parents, std::size_t batch, double* out,
+                                     Interrupt& interrupt) {
+  if (batch == 0) return;
+  if (offsets[0] != 0) throw std::invalid_argument("offsets[0] must be 0");
+  for (std::size_t b = 0; b < batch; ++b)
+    if (offsets[b + 1] < offsets[b]) throw std::invalid_argument("offsets must be non-decreasing");
+  // Work per item: counting passes over n rows (discrete) or a small Cholesky (Gaussian); either way a
+  // batch of a few hundred items is worth the threads.
+  const double work = static_cast<double>(batch) * std::max<double>(static_cast<double>(n_), 1e4);
+  const int nthreads = std::min<int>(threads_for_work(work), static_cast<int>(std::min<std::size_t>(batch, 1 << 20)));
+  SingleThreadedBlas single(nthreads > 1);
+  std::exception_ptr error;
+  std::size_t error_at = batch;
+  std::mutex error_mutex;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nthreads)
+  for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>(batch); ++bi) {
+    if (interrupt.poll()) continue;
+    const auto b = static_cast<std::size_t>(bi);
+    try {
+      out[b] = local_score(nodes[b], parents + offsets[b], static_cast<std::size_t>(offsets[b + 1] - offsets[b]));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (b < error_at) {
+        error_at = b;
+        error = std::current_exception();
+      }
+    }
+  }
+  interrupt.rethrow_if_stopped();
+  if (error) std::rethrow_exception(error);
+}
+
+// -------------------------------------------------------------------------------------------- Gaussian
+
+GaussianBICScore::GaussianBICScore(const double* X, std::size_t n, std::size_t d, double penalty_discount)
+    : DecomposableScore(n, d), cov_(d * d), penalty_discount_(penalty_discount) {
+  if (n < 2) throw std::invalid_argument("GaussianBIC needs at least 2 samples; got " + std::to_string(n));
+  if (d < 1) throw std::invalid_argument("GaussianBIC needs at least one variable");
+  if (!(penalty_discount >= 0) || !std::isfinite(penalty_discount))
+    throw std::invalid_argument("penalty_discount must be finite and >= 0; got " + std::to_string(penalty_discount));
+  fastcrl::covariance(X, n, d, /*ddof=*/0, cov_.data(), static_cast<double*>(nullptr));
+  for (std::size_t j = 0; j < d; ++j)
+    if (!(cov_[j * d + j] > 0))
+      throw std::invalid_argument("column " + std::to_string(j) + " of X is constant; its Gaussian score is undefined");
+}
+
+double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const {
+  const std::size_t d = d_;
+  const double sjj = cov_[static_cast<std::size_t>(j) * d + static_cast<std::size_t>(j)];
+  double var = sjj;
+  if (k > 0) {
+    std::vector<double> A(k * k), z(k);
+    for (std::size_t a = 0; a < k; ++a) {
+      const std::size_t pa = static_cast<std::size_t>(parents[a]);
+      z[a] = cov_[pa * d + static_cast<std::size_t>(j)];
+      for (std::size_t b = 0; b <= a; ++b) A[a * k + b] = cov_[pa * d + static_cast<std::size_t>(parents[b])];
+    }
+    const int ki = static_cast<int>(k);
+    // potrf succeeds on matrices singular up to rounding, so also reject a pivot that lost all but
+    // ~1e-12 of its parent's variance (that parent is a linear function of the earlier ones).
+    bool singular = blas::potrf('L', ki, A.data(), ki) != 0;
+    for (std::size_t a = 0; a < k && !singular; ++a) {
+      const std::size_t pa = static_cast<std::size_t>(parents[a]);
+      singular = !(A[a * k + a] * A[a * k + a] > cov_[pa * d + pa] * 1e-12);
+    }
+    if (singular)
+      throw NumericalError("covariance of the parents of node " + std::to_string(j) +
+                           " is singular (collinear or duplicate parent columns)");
+    // S_jP S_PP^{-1} S_Pj = |L^{-1} S_Pj|^2 with S_PP = L L^T.
+    blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, A.data(), ki, z.data(), 1);
+    double explained = 0.0;
+    for (double v : z) explained += v * v;
+    var = sjj - explained;
+  }
+  // A residual variance at rounding level means j is a linear function of its parents: the likelihood is
+  // unbounded, so report it rather than return a meaningless huge score.
+  if (!(var > sjj * 1e-12))
+    throw NumericalError("residual variance of node " + std::to_string(j) +
+                         " given its parents is zero (it is a linear function of them)");
+  const double n = static_cast<double>(n_);
+  return -0.5 * n * std::log(var) - penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0;
+}
+
+// -------------------------------------------------------------------------------------------- discrete
+
+DiscreteScore::DiscreteScore(const std::int32_t* X, std::size_t n, std::size_t d, const std::int64_t* cardinalities,
+                             DiscreteScoreKind kind, double ess)
+    : DecomposableScore(n, d), data_(n * d), card_(cardinalities, cardinalities + d), kind_(kind), ess_(ess) {
+  if (n < 2) throw std::invalid_argument("discrete scores need at least 2 samples; got " + std::to_string(n));
+  if (n > static_cast<std::size_t>(std::numeric_limits<std::uint32_t>::max()))
+    throw std::invalid_argument("discrete scores support at most 2^32 - 1 samples");
+  if (kind == DiscreteScoreKind::BDeu && (!(ess > 0) || !std::isfinite(ess)))
+    throw std::invalid_argument("ess must be finite and > 0; got " + std::to_string(ess));
+  for (std::size_t j = 0; j < d; ++j)
+    if (card_[j] < 2 || card_[j] > std::numeric_limits<std::int32_t>::max())
+      throw std::invalid_argument("cardinality of column " + std::to_string(j) + " must be in [2, 2^31); got " +
+                                  std::to_string(card_[j]));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) {
+      const std::int32_t v = X[i * d + j];
+      if (v < 0 || v >= card_[j])
+        throw std::invalid_argument("X[" + std::to_string(i) + ", " + std::to_string(j) + "] = " + std::to_string(v) +
+                                    " is outside 0.." + std::to_string(card_[j] - 1));
+      data_[j * n + i] = v;
+    }
+}
+
+double DiscreteScore::compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const {
+  const std::size_t n = n_;
+  const auto r = static_cast<std::uint64_t>(card_[static_cast<std::size_t>(j)]);
+  // q = prod r_p; the row key is config * r + x_j, so q * r must fit (kept below 2^63).
+  std::uint64_t q = 1;
+  constexpr std::uint64_t kMax = std::uint64_t(1) << 63;
+  for (std::size_t a = 0; a < k; ++a) {
+    const auto rp = static_cast<std::uint64_t>(card_[static_cast<std::size_t>(parents[a])]);
+    if (q > kMax / rp / r)
+      throw std::invalid_argument("the parent configurations of node " + std::to_string(j) +
+                                  " overflow a 64-bit key (product of cardinalities too large); use fewer parents");
+    q *= rp;
+  }
+  std::vector<std::uint64_t> keys(n, 0);
+  for (std::size_t a = 0; a < k; ++a) {
+    const std::uint64_t rp = static_cast<std::uint64_t>(card_[static_cast<std::size_t>(parents[a])]);
+    const std::int32_t* col = data_.data() + static_cast<std::size_t>(parents[a]) * n;
+    for (std::size_t i = 0; i < n; ++i) keys[i] = keys[i] * rp + static_cast<std::uint64_t>(col[i]);
+  }
+  const std::int32_t* xj = data_.data() + static_cast<std::size_t>(j) * n;
+  for (std::size_t i = 0; i < n; ++i) keys[i] = keys[i] * r + static_cast<std::uint64_t>(xj[i]);
+
+  const double qd = static_cast<double>(q), rd = static_cast<double>(r);
+  const double a_ij = ess_ / qd, a_ijk = ess_ / (qd * rd);
+  const double lg_aij = log_gamma(a_ij), lg_aijk = log_gamma(a_ijk);
+  double total = 0.0;
+  // One parent configuration: its child counts nijk[0..m) (only the non-zero ones) and their sum nij.
+  auto add_config = [&](const std::uint32_t* nijk, std::size_t m, std::uint64_t nij) {
+    const double Nij = static_cast<double>(nij);
+    if (kind_ == DiscreteScoreKind::BDeu) {
+      double s = lg_aij - log_gamma(a_ij + Nij);
+      for (std::size_t t = 0; t < m; ++t) s += log_gamma(a_ijk + static_cast<double>(nijk[t])) - lg_aijk;
+      total += s;
+    } else {
+      const double log_nij = std::log(Nij);
+      for (std::size_t t = 0; t < m; ++t) {
+        const double c = static_cast<double>(nijk[t]);
+        total += c * (std::log(c) - log_nij);
+      }
+    }
+  };
+
+  const std::uint64_t cells = q * r;
+  std::vector<std::uint32_t> buf;
+  if (cells <= std::max<std::uint64_t>(4 * static_cast<std::uint64_t>(n), 4096) && cells <= (std::uint64_t(1) << 26)) {
+    // Dense table of q * r counts: no larger than a few passes over the data.
+    std::vector<std::uint32_t> counts(static_cast<std::size_t>(cells), 0);
+    for (std::size_t i = 0; i < n; ++i) ++counts[static_cast<std::size_t>(keys[i])];
+    buf.resize(static_cast<std::size_t>(r));
+    for (std::uint64_t c = 0; c < q; ++c) {
+      const std::uint32_t* row = counts.data() + c * r;
+      std::size_t m = 0;
+      std::uint64_t nij = 0;
+      for (std::uint64_t t = 0; t < r; ++t)
+        if (row[t] != 0) {
+          buf[m++] = row[t];
+          nij += row[t];
+        }
+      if (nij != 0) add_config(buf.data(), m, nij);
+    }
+  } else {
+    // Sparse: sort the keys; rows of one parent configuration (key / r) are then contiguous.
+    std::sort(keys.begin(), keys.end());
+    std::size_t i = 0;
+    while (i < n) {
+      const std::uint64_t config = keys[i] / r;
+      buf.clear();
+      std::uint64_t nij = 0;
+      while (i < n && keys[i] / r == config) {
+        const std::uint64_t cell = keys[i];
+        std::uint32_t c = 0;
+        while (i < n && keys[i] == cell) {
+          ++c;
+          ++i;
+        }
+        buf.push_back(c);
+        nij += c;
+      }
+      add_config(buf.data(), buf.size(), nij);
+    }
+  }
+  if (kind_ == DiscreteScoreKind::BIC) total -= std::log(static_cast<double>(n)) / 2.0 * qd * (rd - 1.0);
+  return total;
+}
+
+}  // namespace fastcrl

@@ -1,0 +1,107 @@
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+
+#include "common.hpp"
+#include "fastcrl/scores.hpp"
+
+namespace fastcrl::py_bindings {
+
+namespace {
+
+template <class T>
+void require_1d(const carray<T>& a, const char* name) {
+  if (a.ndim() != 1)
+    throw std::invalid_argument(std::string(name) + " must be 1-D; got " + std::to_string(a.ndim()) + "-D");
+}
+
+double local_score_py(DecomposableScore& s, std::int64_t j, const carray<std::int64_t>& parents) {
+  require_1d(parents, "parents");
+  const auto k = static_cast<std::size_t>(parents.shape(0));
+  py::gil_scoped_release release;
+  return s.local_score(j, parents.data(), k);
+}
+
+carray<double> local_scores_py(DecomposableScore& s, const carray<std::int64_t>& nodes,
+                               const carray<std::int64_t>& offsets, const carray<std::int64_t>& parents) {
+  require_1d(nodes, "nodes");
+  require_1d(offsets, "offsets");
+  require_1d(parents, "parents");
+  const auto batch = static_cast<std::size_t>(nodes.shape(0));
+  if (offsets.shape(0) != nodes.shape(0) + 1)
+    throw std::invalid_argument("offsets must have len(nodes) + 1 entries");
+  if (offsets.at(batch) != parents.shape(0))
+    throw std::invalid_argument("offsets[-1] must equal len(parents)");
+  carray<double> out({nodes.shape(0)});
+  Interrupt interrupt = python_interrupt();
+  {
+    py::gil_scoped_release release;
+    s.local_scores(nodes.data(), offsets.data(), parents.data(), batch, out.mutable_data(), interrupt);
+  }
+  return out;
+}
+
+py::dict cache_info_py(const DecomposableScore& s) {
+  const ScoreCacheInfo info = s.cache_info();
+  py::dict out;
+  out["hits"] = info.hits;
+  out["misses"] = info.misses;
+  out["size"] = info.size;
+  return out;
+}
+
+}  // namespace
+
+void bind_scores(py::module_& m) {
+  py::class_<DecomposableScore>(m, "DecomposableScore")
+      .def_property_readonly("n_nodes", &DecomposableScore::n_nodes)
+      .def_property_readonly("n_samples", &DecomposableScore::n_samples)
+      .def("local_score", &local_score_py, py::arg("j"), py::arg("parents").noconvert(),
+           "Local score of node j given parents (int64, 1-D); cached.")
+      .def("local_scores", &local_scores_py, py::arg("nodes").noconvert(), py::arg("offsets").noconvert(),
+           py::arg("parents").noconvert(),
+           "Batched local scores: parent set b is parents[offsets[b]:offsets[b+1]] (CSR layout); OpenMP.")
+      .def("cache_info", &cache_info_py)
+      .def("clear_cache", &DecomposableScore::clear_cache, py::call_guard<py::gil_scoped_release>());
+
+  py::class_<GaussianBICScore, DecomposableScore>(m, "GaussianBICScore")
+      .def(py::init([](const carray<double>& X, double penalty_discount) {
+             require_2d(X, "X");
+             const auto n = static_cast<std::size_t>(X.shape(0));
+             const auto d = static_cast<std::size_t>(X.shape(1));
+             py::gil_scoped_release release;
+             return std::make_unique<GaussianBICScore>(X.data(), n, d, penalty_discount);
+           }),
+           py::arg("X").noconvert(), py::arg("penalty_discount") = 1.0)
+      .def("covariance", [](const GaussianBICScore& s) {
+        const auto d = static_cast<py::ssize_t>(s.n_nodes());
+        carray<double> out({d, d});
+        std::copy(s.covariance().begin(), s.covariance().end(), out.mutable_data());
+        return out;
+      });
+
+  py::class_<DiscreteScore, DecomposableScore>(m, "DiscreteScore")
+      .def(py::init([](const carray<std::int32_t>& X, const carray<std::int64_t>& cardinalities,
+                       const std::string& kind, double ess) {
+             require_2d(X, "X");
+             require_1d(cardinalities, "cardinalities");
+             if (cardinalities.shape(0) != X.shape(1))
+               throw std::invalid_argument("cardinalities must have one entry per column of X");
+             DiscreteScoreKind k;
+             if (kind == "bdeu")
+               k = DiscreteScoreKind::BDeu;
+             else if (kind == "bic")
+               k = DiscreteScoreKind::BIC;
+             else
+               throw std::invalid_argument("unknown discrete score kind '" + kind + "'; expected 'bdeu' or 'bic'");
+             const auto n = static_cast<std::size_t>(X.shape(0));
+             const auto d = static_cast<std::size_t>(X.shape(1));
+             py::gil_scoped_release release;
+             return std::make_unique<DiscreteScore>(X.data(), n, d, cardinalities.data(), k, ess);
+           }),
+           py::arg("X").noconvert(), py::arg("cardinalities").noconvert(), py::arg("kind"), py::arg("ess") = 1.0);
+}
+
+}  // namespace fastcrl::py_bindings

@@ -1,0 +1,427 @@
+"""fastcrl.nn kernels vs the NumPy reference, finite-difference gradient checks, RNG and Adam."""
+
+import fastcrl
+import numpy as np
+import pytest
+from fastcrl import _core, nn
+from fastcrl.reference import nn as ref
+
+ACTS = ["identity", "leaky_relu", "tanh", "xtanh", "elu"]
+TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+
+def rel_err(a, b):
+    return np.linalg.norm(np.asarray(a) - np.asarray(b)) / max(np.linalg.norm(b), 1e-300)
+
+
+def make_net(sizes, act, dtype, seed, slope=0.1):
+    net = nn.MLP(
+        sizes,
+        activation=act,
+        output_activation="identity",
+        leaky_slope=slope,
+        dtype=dtype,
+        random_state=seed,
+    )
+    # Non-zero biases so the bias path is exercised.
+    for _, b in net.unpack():
+        b[...] = np.random.default_rng(seed + 1).normal(0, 0.3, size=b.shape)
+    return net
+
+
+# ---- MLP vs reference --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize(
+    "sizes,n", [([10, 100, 100, 10], 64), ([3, 1], 1), ([2, 7, 5, 9, 4], 3), ([50, 20, 30], 5)]
+)
+def test_mlp_matches_reference(rng, dtype, act, sizes, n):
+    net = make_net(sizes, act, dtype, 3)
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    G = rng.normal(size=(n, sizes[-1])).astype(dtype)
+    out = net.forward(X)
+    p64, X64, G64 = (a.astype(np.float64) for a in (net.params, X, G))
+    r_out = ref.mlp_forward(p64, X64, sizes, net.activations, slope=0.1)
+    np.testing.assert_allclose(out, r_out, **TOL[dtype])
+    gp, gx = net.backward(G)
+    r_gp, r_gx = ref.mlp_backward(p64, X64, sizes, net.activations, G64, slope=0.1)
+    assert rel_err(gp, r_gp) < TOL[dtype]["rtol"] * 10
+    assert rel_err(gx, r_gx) < TOL[dtype]["rtol"] * 10
+    assert gp.dtype == dtype and gx.dtype == dtype and out.dtype == dtype
+
+
+def test_mlp_per_layer_activations_and_inference_mode(rng):
+    acts = ["elu", "xtanh", "tanh"]
+    net = nn.MLP([4, 6, 5, 3], activation=acts, dtype="float64", random_state=0)
+    X = rng.normal(size=(8, 4))
+    np.testing.assert_allclose(
+        net.forward(X, training=False), ref.mlp_forward(net.params, X, net.sizes, acts), rtol=1e-12
+    )
+    with pytest.raises(RuntimeError, match="before backward"):
+        net.backward(np.ones((8, 3)))
+
+
+def test_mlp_accumulate_and_no_input_grad(rng):
+    net = make_net([5, 8, 2], "tanh", np.float64, 1)
+    X, G = rng.normal(size=(6, 5)), rng.normal(size=(6, 2))
+    net.forward(X)
+    g1 = net.backward(G)[0].copy()
+    gp, gx = net.backward(G, accumulate=True, need_grad_input=False)
+    assert gx is None
+    np.testing.assert_allclose(gp, 2 * g1, rtol=1e-14)
+
+
+def test_mlp_layout_pack_unpack():
+    net = nn.MLP([3, 4, 2], dtype="float64", random_state=0)
+    layers = net.unpack()
+    assert [W.shape for W, _ in layers] == [(3, 4), (4, 2)]
+    assert net.n_params == 3 * 4 + 4 + 4 * 2 + 2
+    assert np.shares_memory(layers[0][0], net.params)
+    np.testing.assert_array_equal(net.pack(layers), net.params)
+    np.testing.assert_array_equal(ref.pack(ref.unpack(net.params, net.sizes)), net.params)
+    # Seeded init: same seed same params, bounds respected, biases zero.
+    other = nn.MLP([3, 4, 2], dtype="float64", random_state=0)
+    np.testing.assert_array_equal(other.params, net.params)
+    W0 = layers[0][0]
+    assert np.abs(W0).max() <= np.sqrt(6 / ((1 + 0.01**2) * 3))
+    assert np.all(layers[0][1] == 0)
+
+
+def test_mlp_parallel_elementwise_matches_serial(rng):
+    """Large enough for the OpenMP path of the fused bias+activation kernel."""
+    net = make_net([20, 100, 3], "tanh", np.float64, 2)
+    X = rng.normal(size=(16384, 20))
+    old = fastcrl.get_num_threads()
+    try:
+        fastcrl.set_num_threads(1)
+        a = net.forward(X).copy()
+        fastcrl.set_num_threads(2)
+        b = net.forward(X)
+    finally:
+        fastcrl.set_num_threads(old)
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        a, ref.mlp_forward(net.params, X, net.sizes, net.activations, 0.1), rtol=1e-10, atol=1e-12
+    )
+
+
+# ---- finite differences (float64) -------------------------------------------------------------------
+
+
+def fd_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    flat, gf = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gf[i] = (fp - fm) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_mlp_gradients_finite_differences(act):
+    r = np.random.default_rng(11)
+    net = make_net([3, 5, 4, 2], act, np.float64, 4)
+    # Keep pre-activations away from the kinks of leaky_relu / elu at 0.
+    X = r.normal(size=(4, 3))
+    R = r.normal(size=(4, 2))
+
+    def loss():
+        return float(np.sum(net.forward(X, training=False) * R))
+
+    net.forward(X)
+    gp, gx = net.backward(R)
+    gp, gx = gp.copy(), gx.copy()
+    fd_p = fd_grad(loss, net.params)
+    fd_x = fd_grad(loss, X)
+    for li, ((gW, gb), (fW, fb)) in enumerate(zip(net.unpack(gp), net.unpack(fd_p), strict=False)):
+        assert rel_err(gW, fW) < 1e-6, f"W_{li}"
+        assert rel_err(gb, fb) < 1e-6, f"b_{li}"
+    assert rel_err(gx, fd_x) < 1e-6
+
+
+# ---- Gaussians ------------------------------------------------------------------------------------------
+
+
+def gauss_inputs(r, n, d, dtype):
+    x, mu, mp = (r.normal(size=(n, d)).astype(dtype) for _ in range(3))
+    lv, lvp = (r.normal(0, 0.5, size=(n, d)).astype(dtype) for _ in range(2))
+    raw = (r.normal(0, 0.5, size=(n, d * (d + 1) // 2))).astype(dtype)
+    eps = r.normal(size=(n, d)).astype(dtype)
+    g = r.normal(size=n).astype(dtype)
+    return x, mu, lv, mp, lvp, raw, eps, g
+
+
+def _cases(x, mu, lv, mp, lvp, raw, eps, g, tr):
+    """(name, kernel fwd, reference fwd, inputs, kernel bwd, reference bwd, upstream)."""
+    return [
+        (
+            "diag_logpdf",
+            nn.diag_gaussian_logpdf,
+            ref.diag_gaussian_logpdf,
+            (x, mu, lv),
+            nn.diag_gaussian_logpdf_backward,
+            ref.diag_gaussian_logpdf_backward,
+            g,
+        ),
+        (
+            "diag_kl",
+            nn.diag_gaussian_kl,
+            ref.diag_gaussian_kl,
+            (mu, lv, mp, lvp),
+            nn.diag_gaussian_kl_backward,
+            ref.diag_gaussian_kl_backward,
+            g,
+        ),
+        (
+            "chol_logpdf",
+            lambda *a: nn.chol_gaussian_logpdf(*a, transform=tr),
+            lambda *a: ref.chol_gaussian_logpdf(*a, transform=tr),
+            (x, mu, raw),
+            lambda *a: nn.chol_gaussian_logpdf_backward(*a, transform=tr),
+            lambda *a: ref.chol_gaussian_logpdf_backward(*a, transform=tr),
+            g,
+        ),
+        (
+            "chol_kl",
+            lambda *a: nn.chol_gaussian_kl(*a, transform=tr),
+            lambda *a: ref.chol_gaussian_kl(*a, transform=tr),
+            (mu, raw, mp, lvp),
+            lambda *a: nn.chol_gaussian_kl_backward(*a, transform=tr),
+            lambda *a: ref.chol_gaussian_kl_backward(*a, transform=tr),
+            g,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("tr", ["exp", "softplus"])
+@pytest.mark.parametrize("n,d", [(7, 1), (5, 4), (3, 9)])
+def test_gaussians_match_reference(rng, dtype, tr, n, d):
+    x, mu, lv, mp, lvp, raw, eps, g = gauss_inputs(rng, n, d, dtype)
+    up = lambda a: tuple(v.astype(np.float64) for v in a)  # noqa: E731
+    for name, f, rf, args, b, rb, gg in _cases(x, mu, lv, mp, lvp, raw, eps, g, tr):
+        out = f(*args)
+        assert out.dtype == dtype, name
+        np.testing.assert_allclose(out, rf(*up(args)), err_msg=name, **TOL[dtype])
+        for k, (got, want) in enumerate(
+            zip(b(*args, gg), rb(*up(args), gg.astype(np.float64)), strict=False)
+        ):
+            assert rel_err(got, want) < 10 * TOL[dtype]["rtol"], f"{name} grad {k}"
+    # Reparameterisation.
+    np.testing.assert_allclose(
+        nn.diag_gaussian_sample(mu, lv, eps),
+        ref.diag_gaussian_sample(*up((mu, lv, eps))),
+        **TOL[dtype],
+    )
+    np.testing.assert_allclose(
+        nn.chol_gaussian_sample(mu, raw, eps, tr),
+        ref.chol_gaussian_sample(*up((mu, raw, eps)), transform=tr),
+        **TOL[dtype],
+    )
+    for got, want in zip(
+        nn.chol_gaussian_sample_backward(raw, eps, x, tr),
+        ref.chol_gaussian_sample_backward(*up((raw, eps, x)), transform=tr),
+        strict=False,
+    ):
+        assert rel_err(got, want) < 10 * TOL[dtype]["rtol"]
+    np.testing.assert_allclose(
+        nn.cholesky_unpack(raw, d, tr), ref.cholesky_unpack(up((raw,))[0], d, tr), **TOL[dtype]
+    )
+
+
+@pytest.mark.parametrize("tr", ["exp", "softplus"])
+def test_gaussian_gradients_finite_differences(tr):
+    r = np.random.default_rng(5)
+    x, mu, lv, mp, lvp, raw, eps, g = gauss_inputs(r, 3, 3, np.float64)
+    for name, f, _, args, b, _, gg in _cases(x, mu, lv, mp, lvp, raw, eps, g, tr):
+        grads = b(*args, gg)
+        for k, a in enumerate(args):
+            fd = fd_grad(lambda: float(np.sum(gg * f(*args))), a)  # noqa: B023
+            assert rel_err(grads[k], fd) < 1e-6, f"{name} arg {k}"
+    gz = r.normal(size=mu.shape)
+    for name, f, b, args in [
+        (
+            "diag_sample",
+            lambda m, v: nn.diag_gaussian_sample(m, v, eps),
+            lambda m, v: nn.diag_gaussian_sample_backward(v, eps, gz),
+            (mu, lv),
+        ),
+        (
+            "chol_sample",
+            lambda m, w: nn.chol_gaussian_sample(m, w, eps, tr),
+            lambda m, w: nn.chol_gaussian_sample_backward(w, eps, gz, tr),
+            (mu, raw),
+        ),
+    ]:
+        grads = b(*args)
+        for k, a in enumerate(args):
+            fd = fd_grad(lambda: float(np.sum(gz * f(*args))), a)  # noqa: B023
+            assert rel_err(grads[k], fd) < 1e-6, f"{name} arg {k}"
+
+
+def test_gaussian_identities(rng):
+    """Cholesky with diagonal L equals the diagonal Gaussian; KL(q||q) = 0; prior broadcasts."""
+    n, d = 6, 3
+    mu, x = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    lv = rng.normal(size=(n, d))
+    raw = np.zeros((n, d * (d + 1) // 2))
+    raw[:, np.arange(d) * (np.arange(d) + 3) // 2] = 0.5 * lv  # exp(raw_ii) = sigma_i
+    np.testing.assert_allclose(
+        nn.chol_gaussian_logpdf(x, mu, raw), nn.diag_gaussian_logpdf(x, mu, lv), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        nn.chol_gaussian_kl(mu, raw, 0.0, 0.0), nn.diag_gaussian_kl(mu, lv), rtol=1e-12
+    )
+    np.testing.assert_allclose(nn.diag_gaussian_kl(mu, lv, mu, lv), 0, atol=1e-12)
+    np.testing.assert_allclose(
+        nn.diag_gaussian_kl(mu, lv, np.zeros(d), np.zeros(d)), nn.diag_gaussian_kl(mu, lv)
+    )
+
+
+# ---- Adam -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("wd,decoupled", [(0.0, False), (0.1, False), (0.1, True)])
+def test_adam_matches_reference(rng, dtype, wd, decoupled):
+    p = rng.normal(size=1000).astype(dtype)
+    opt = nn.Adam(p, lr=1e-2, weight_decay=wd, decoupled=decoupled)
+    rp, rm, rv = p.astype(np.float64), np.zeros(1000), np.zeros(1000)
+    for step in range(1, 6):
+        g = rng.normal(size=1000).astype(dtype)
+        opt.step(g)
+        rp, rm, rv = ref.adam_update(
+            rp, g.astype(np.float64), rm, rv, step, lr=1e-2, weight_decay=wd, decoupled=decoupled
+        )
+    np.testing.assert_allclose(p, rp, **TOL[dtype])
+    np.testing.assert_allclose(opt.m, rm, **TOL[dtype])
+
+
+def test_training_smoke(rng):
+    """MLP + Adam fits a smooth function: the loss drops by 10x."""
+    X = rng.uniform(-2, 2, size=(256, 2))
+    Y = np.sin(X[:, :1]) * X[:, 1:]
+    net = nn.MLP([2, 32, 32, 1], activation="xtanh", dtype="float64", random_state=0)
+    opt = nn.Adam(net.params, lr=1e-2)
+    losses = []
+    for _ in range(300):
+        out = net.forward(X)
+        losses.append(np.mean((out - Y) ** 2))
+        opt.step(net.backward(2 * (out - Y) / len(X), need_grad_input=False)[0])
+    assert losses[-1] < losses[0] / 10
+
+
+# ---- random numbers --------------------------------------------------------------------------------------
+
+
+def test_philox_known_answers():
+    """Random123's published known-answer vectors for Philox-4x32-10."""
+    kats = [
+        ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+        ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+        (
+            (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+            (0xA4093822, 0x299F31D0),
+            (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+        ),
+    ]
+    for c, k, want in kats:
+        assert tuple(_core.philox4x32_10(list(c), list(k))) == want
+        got = ref.philox4x32_10([np.array([v], dtype=np.uint64) for v in c], k)
+        assert tuple(int(w[0]) for w in got) == want
+
+
+def test_random_deterministic_across_threads():
+    old = fastcrl.get_num_threads()
+    n = 1_000_001  # large enough for the parallel path; odd to test the last half block
+    try:
+        fastcrl.set_num_threads(1)
+        a = nn.random_normal(n, seed=2**40 + 3, offset=5)
+        ua = nn.random_uniform(n, seed=9)
+        fastcrl.set_num_threads(2)
+        b = nn.random_normal(n, seed=2**40 + 3, offset=5)
+        ub = nn.random_uniform(n, seed=9)
+    finally:
+        fastcrl.set_num_threads(old)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ua, ub)
+    # Moments (n = 1e6: standard errors ~1e-3 for mean/variance).
+    assert abs(a.mean()) < 5e-3 and abs(a.var() - 1) < 5e-3
+    assert abs(np.mean(a**3)) < 1e-2 and abs(np.mean(a**4) - 3) < 3e-2
+    assert abs(ua.mean() - 0.5) < 2e-3 and abs(ua.var() - 1 / 12) < 2e-3
+    assert ua.min() >= 0 and ua.max() < 1
+
+
+def test_random_streams_and_reference():
+    s = 12345
+    full = nn.random_normal((4, 5), s)
+    np.testing.assert_array_equal(
+        full.ravel(), np.concatenate([nn.random_normal(7, s), nn.random_normal(13, s, 7)])
+    )
+    np.testing.assert_allclose(full.ravel(), ref.random_normal(20, s), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(
+        nn.random_uniform(11, s, 3), ref.random_uniform(11, s, 3), rtol=0, atol=0
+    )
+    f32 = nn.random_normal((4, 5), s, dtype=np.float32)
+    np.testing.assert_array_equal(f32, full.astype(np.float32))
+    assert not np.array_equal(nn.random_normal(20, s + 1), full.ravel())
+    assert nn.random_normal(0, s).shape == (0,)
+
+
+# ---- bad input ------------------------------------------------------------------------------------------
+
+
+def test_bad_input():
+    net = nn.MLP([3, 4, 2], dtype="float64", random_state=0)
+    with pytest.raises(ValueError, match="shape"):
+        net.forward(np.ones((5, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        net.forward(np.array([[1.0, np.nan, 0.0]]))
+    with pytest.raises(TypeError, match="dtype"):
+        net.forward(np.ones((5, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="params must have shape"):
+        net.set_params(np.ones(5))
+    with pytest.raises(ValueError, match="params"):
+        _core.mlp_forward(net.spec, np.ones(5), np.ones((2, 3)), np.empty(100))
+    with pytest.raises(ValueError, match="workspace"):
+        _core.mlp_forward(net.spec, net.params, np.ones((2, 3)), np.empty(1))
+    with pytest.raises(ValueError, match="unknown activation"):
+        nn.MLP([3, 2], activation="relu6")
+    with pytest.raises(ValueError, match="unknown activation"):
+        _core.MLPSpec([3, 2], ["softmax"])
+    with pytest.raises(ValueError, match="one entry per layer"):
+        nn.MLP([3, 4, 2], activation=["tanh"])
+    with pytest.raises(ValueError, match="at least"):
+        nn.MLP([3])
+    with pytest.raises(ValueError, match=">= 1"):
+        nn.MLP([3, 0, 2])
+    net.forward(np.ones((5, 3)))
+    with pytest.raises(ValueError, match="grad_out"):
+        net.backward(np.ones((5, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        nn.diag_gaussian_logpdf(
+            np.ones((2, 2)), np.zeros((2, 2)), np.array([[0.0, np.inf], [0, 0]])
+        )
+    with pytest.raises(ValueError, match="shape"):
+        nn.diag_gaussian_kl(np.ones((2, 2)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="raw"):
+        nn.chol_gaussian_logpdf(np.ones((2, 3)), np.ones((2, 3)), np.ones((2, 5)))
+    with pytest.raises(ValueError, match="transform"):
+        nn.chol_gaussian_logpdf(
+            np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 3)), transform="square"
+        )
+    with pytest.raises(TypeError, match="dtype"):
+        nn.diag_gaussian_logpdf(np.ones((2, 2)), np.zeros((2, 2), np.float32), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="seed"):
+        nn.random_normal(3, seed=-1)
+    with pytest.raises(ValueError, match="step"):
+        nn.adam_update(net.params, net.grad, np.zeros_like(net.grad), np.zeros_like(net.grad), 0)
+    with pytest.raises(ValueError, match="betas"):
+        nn.Adam(net.params, betas=(1.0, 0.999))

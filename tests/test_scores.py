@@ -1,0 +1,230 @@
+"""Decomposable structure scores: C++ kernels vs the NumPy reference, score equivalence,
+decomposability, caching and input validation."""
+
+import fastcrl
+import numpy as np
+import pytest
+from fastcrl import scores
+from fastcrl.reference import scores as ref
+
+
+def _random_parent_sets(rng, d, count, max_k):
+    out = []
+    for _ in range(count):
+        j = int(rng.integers(d))
+        others = [i for i in range(d) if i != j]
+        k = int(rng.integers(0, min(max_k, len(others)) + 1))
+        out.append((j, rng.permutation(others)[:k].tolist()))
+    return out
+
+
+def _discrete_data(rng, n, card):
+    """Categorical data with dependence: each column mixes a random earlier column in."""
+    d = len(card)
+    X = np.zeros((n, d), dtype=np.int64)
+    for j in range(d):
+        X[:, j] = rng.integers(0, card[j], size=n)
+        if j:
+            p = int(rng.integers(j))
+            copy = rng.random(n) < 0.6
+            X[copy, j] = X[copy, p] % card[j]
+    X[: max(card)] = np.arange(max(card))[:, None] % np.asarray(card)  # every level occurs
+    return X
+
+
+def _gaussian_data(rng, n, d):
+    X = rng.normal(size=(n, d))
+    for j in range(1, d):
+        X[:, j] += X[:, :j] @ (rng.normal(scale=0.8, size=j) * (rng.random(j) < 0.5))
+    return X
+
+
+def _close(a, b, rtol=1e-10):
+    assert a == pytest.approx(b, rel=rtol, abs=rtol * 10)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n,d", [(50, 1), (200, 6), (30, 12)])
+@pytest.mark.parametrize("penalty", [1.0, 2.5])
+def test_gaussian_bic_matches_reference(seed, n, d, penalty):
+    rng = np.random.default_rng(seed)
+    X = _gaussian_data(rng, n, d)
+    s = scores.GaussianBIC(X, penalty_discount=penalty)
+    for j, P in _random_parent_sets(rng, d, 25, max_k=min(d - 1, 8)):
+        _close(s.local_score(j, P), ref.gaussian_bic(X, j, P, penalty))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(
+    "n,card",
+    [
+        (300, [2, 3, 2, 4, 3]),  # small q r: dense counting
+        (40, [5, 6, 7, 5, 6, 7, 5]),
+    ],  # q r >> n: sort-based counting
+)
+@pytest.mark.parametrize("ess", [1.0, 10.0])
+def test_discrete_scores_match_reference(seed, n, card, ess):
+    rng = np.random.default_rng(seed)
+    X = _discrete_data(rng, n, card)
+    bdeu, bic = scores.BDeu(X, ess=ess), scores.DiscreteBIC(X)
+    for j, P in _random_parent_sets(rng, len(card), 25, max_k=5):
+        _close(bdeu.local_score(j, P), ref.bdeu(X, j, P, ess))
+        _close(bic.local_score(j, P), ref.discrete_bic(X, j, P))
+
+
+def test_batched_matches_single_and_runs_parallel(rng):
+    X = _gaussian_data(rng, 100, 10)
+    D = _discrete_data(rng, 100, [3] * 10)
+    pairs = _random_parent_sets(rng, 10, 4000, max_k=4)  # large enough for the OpenMP path
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    for s in (scores.GaussianBIC(X), scores.BDeu(D)):
+        batch = s.local_scores(nodes, sets)
+        assert batch.shape == (len(pairs),) and batch.dtype == np.float64
+        s.clear_cache()
+        single = np.array([s.local_score(j, P) for j, P in pairs[:200]])
+        np.testing.assert_array_equal(batch[:200], single)
+    assert scores.BDeu(D).local_scores([], []).shape == (0,)
+
+
+# 0 -> 1, 1 -> 2, 0 -> 2, 2 -> 3; the edge 0 -> 1 is covered (pa(1) \ {0} == pa(0) == {}).
+G1 = np.array([[0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
+G2 = G1.copy()
+G2[0, 1], G2[1, 0] = 0, 1
+G3 = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])  # a chain ...
+G4 = G3.T.copy()  # ... and its reverse: Markov equivalent
+
+
+def _all_scores(rng):
+    X = _gaussian_data(rng, 400, 4)
+    D = _discrete_data(rng, 400, [2, 3, 3, 2])
+    return [
+        scores.GaussianBIC(X),
+        scores.GaussianBIC(X, 3.0),
+        scores.BDeu(D),
+        scores.BDeu(D, ess=7.5),
+        scores.DiscreteBIC(D),
+    ]
+
+
+def test_score_equivalence(rng):
+    for s in _all_scores(rng):
+        for a, b in [(G1, G2), (G3, G4)]:
+            assert s.score(a) == pytest.approx(s.score(b), rel=1e-9, abs=1e-9)
+        assert s.score(G1) != pytest.approx(s.score(G3), rel=1e-9)
+
+
+def test_decomposability_and_graph_input(rng):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_gaussian_data(rng, 200, 4), columns=["a", "b", "c", "d"])
+    s = scores.GaussianBIC(X)
+    assert s.nodes == ("a", "b", "c", "d")
+    total = sum(s.local_score(j, np.flatnonzero(G1[:, j])) for j in range(4))
+    _close(s.score(G1), total)
+    _close(s.score(G1), ref.score(lambda j, P: ref.gaussian_bic(X.to_numpy(), j, P), G1))
+    g = fastcrl.Graph.from_adjacency(G1, names=["a", "b", "c", "d"])
+    _close(s.score(g), total)
+    _close(s.local_score("c", ["a", "b"]), s.local_score(2, [1, 0]))
+    with pytest.raises(ValueError, match="do not match"):
+        s.score(fastcrl.Graph.from_adjacency(G1))
+    with pytest.raises(ValueError, match="cycle"):
+        s.score(G1 + G1.T)
+
+
+def test_cache_counts(rng):
+    s = scores.BDeu(_discrete_data(rng, 100, [2, 3, 2]))
+    assert s.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+    a = s.local_score(0, [1, 2])
+    assert s.cache_info() == {"hits": 0, "misses": 1, "size": 1}
+    assert s.local_score(0, [2, 1]) == a  # parent order is irrelevant
+    s.local_scores([0, 0, 1], [[1, 2], [2], [0]])
+    assert s.cache_info() == {"hits": 2, "misses": 3, "size": 3}
+    s.clear_cache()
+    assert s.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+
+
+def test_gaussian_bad_input(rng):
+    X = rng.normal(size=(50, 3))
+    with pytest.raises(ValueError, match="identical columns 0 and 3"):
+        scores.GaussianBIC(np.c_[X, X[:, 0]])
+    with pytest.raises(ValueError, match="constant"):
+        scores.GaussianBIC(np.c_[X, np.ones(50)])
+    with pytest.raises(ValueError, match="NaN"):
+        scores.GaussianBIC(np.where(X > 2, np.nan, X))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        scores.GaussianBIC(X[:1])
+    with pytest.raises(ValueError, match="penalty_discount"):
+        scores.GaussianBIC(X, penalty_discount=-1)
+    Y = np.c_[X, X[:, 0] + 2 * X[:, 1]]  # an exact linear function: likelihood unbounded
+    with pytest.raises(fastcrl.NumericalError, match="linear function"):
+        scores.GaussianBIC(Y).local_score(3, [0, 1])
+    with pytest.raises(fastcrl.NumericalError, match="singular"):
+        scores.GaussianBIC(Y).local_score(2, [0, 1, 3])
+
+
+@pytest.mark.parametrize(
+    "j,parents,match",
+    [
+        (0, [0], "own parent"),
+        (0, [1, 1], "duplicates"),
+        (0, [5], "out of range"),
+        (3, [], "out of range"),
+        (-1, [], "out of range"),
+        (0, ["zz"], "unknown parent"),
+    ],
+)
+def test_bad_parents(rng, j, parents, match):
+    s = scores.DiscreteBIC(_discrete_data(rng, 30, [2, 2, 3]))
+    with pytest.raises(ValueError, match=match):
+        s.local_score(j, parents)
+    with pytest.raises(ValueError, match=match):
+        s.local_scores([j], [parents])
+
+
+def test_discrete_bad_input(rng):
+    D = _discrete_data(rng, 40, [2, 3, 2])
+    with pytest.raises(ValueError, match="negative"):
+        scores.BDeu(D - 1)
+    with pytest.raises(ValueError, match="non-integer"):
+        scores.BDeu(D + 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        scores.BDeu(np.where(D == 1, np.nan, D))
+    with pytest.raises(ValueError, match="constant"):
+        scores.DiscreteBIC(np.c_[D, np.zeros(40, int)])
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        scores.BDeu(D[:1])
+    with pytest.raises(TypeError, match="integer category codes"):
+        scores.BDeu(D.astype(str))
+    with pytest.raises(ValueError, match="ess"):
+        scores.BDeu(D, ess=0)
+    with pytest.raises(ValueError, match="exceed"):
+        scores.BDeu(D, cardinalities=[2, 2, 2])
+    huge = scores.BDeu(D, cardinalities=[2**31 - 2] * 3)
+    with pytest.raises(ValueError, match="overflow"):
+        huge.local_score(0, [1, 2])
+
+
+def test_declared_cardinalities(rng):
+    D = _discrete_data(rng, 60, [2, 3, 2])
+    card = np.array([3, 4, 2])  # levels that never occur still count in q and r
+    s = scores.BDeu(D, ess=2.0, cardinalities=card)
+    _close(s.local_score(0, [1, 2]), ref.bdeu(D, 0, [1, 2], 2.0, card))
+    _close(
+        scores.DiscreteBIC(D, cardinalities=card).local_score(1, [0]),
+        ref.discrete_bic(D, 1, [0], card),
+    )
+
+
+def test_against_pgmpy(rng):
+    pgmpy = pytest.importorskip("pgmpy.estimators")
+    pd = pytest.importorskip("pandas")
+    D = pd.DataFrame(_discrete_data(rng, 200, [2, 3, 3, 2]), columns=list("abcd"))
+    bdeu, bic = scores.BDeu(D, ess=10.0), scores.DiscreteBIC(D)
+    pb = getattr(pgmpy, "BDeu", None) or pgmpy.BDeuScore
+    pc = getattr(pgmpy, "BIC", None) or pgmpy.BicScore
+    for node, parents in [("a", []), ("b", ["a"]), ("c", ["a", "b"]), ("d", ["a", "b", "c"])]:
+        _close(
+            bdeu.local_score(node, parents),
+            pb(D, equivalent_sample_size=10).local_score(node, parents),
+            1e-8,
+        )
+        _close(bic.local_score(node, parents), pc(D).local_score(node, parents), 1e-8)
