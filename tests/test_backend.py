@@ -20,7 +20,16 @@ from fastcrl._validation import (
 
 def test_build_info_reports_what_was_compiled():
     info = fastcrl.build_info()
-    for key in ("version", "compiler", "blas", "blas_core", "openmp", "num_threads", "cuda", "cuda_devices"):
+    for key in (
+        "version",
+        "compiler",
+        "blas",
+        "blas_core",
+        "openmp",
+        "num_threads",
+        "cuda",
+        "cuda_devices",
+    ):
         assert key in info
     assert info["version"] == fastcrl.__version__
     assert "OpenBLAS" in info["blas"]
@@ -51,7 +60,10 @@ def test_omp_num_threads_is_respected_by_default():
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(
         [sys.executable, "-c", "import fastcrl; print(fastcrl.get_num_threads())"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "1"
 
@@ -61,7 +73,11 @@ class _FakeDeviceArray:
 
     def __init__(self, shape=(4, 3)):
         self.__cuda_array_interface__ = {
-            "shape": shape, "typestr": "<f8", "data": (0, False), "version": 3, "strides": None,
+            "shape": shape,
+            "typestr": "<f8",
+            "data": (0, False),
+            "version": 3,
+            "strides": None,
         }
 
 
@@ -121,7 +137,9 @@ def test_dataframe_names_and_scalar_checks():
     with pytest.raises(TypeError, match="non-numeric columns"):
         check_data(pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]}))
     assert check_option("L2", "loss", ["l2", "logistic"]) == "l2"
-    with pytest.raises(ValueError, match=r"unknown loss 'l3'; expected one of \['l2', 'logistic'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown loss 'l3'; expected one of \['l2', 'logistic'\]"
+    ):
         check_option("l3", "loss", ["l2", "logistic"])
     with pytest.raises(TypeError):
         check_option(2, "loss", ["l2"])

@@ -34,7 +34,10 @@ def test_sortnregress_fails_on_standardised_data_but_r2_variant_survives():
     data = simulate.simulate_dataset(15, 3000, edges_per_node=1, standardized=True, random_state=3)
     acc_var = count_accuracy(data.B, SortNRegress(sort="var").fit(data.X).adjacency_)
     acc_raw = count_accuracy(
-        data.B, SortNRegress(sort="var").fit(simulate.simulate_dataset(15, 3000, edges_per_node=1, random_state=3).X).adjacency_
+        data.B,
+        SortNRegress(sort="var")
+        .fit(simulate.simulate_dataset(15, 3000, edges_per_node=1, random_state=3).X)
+        .adjacency_,
     )
     assert acc_raw["shd"] < acc_var["shd"]
 
@@ -51,13 +54,20 @@ def test_sortnregress_honours_knowledge():
     data = simulate.simulate_dataset(8, 2000, edges_per_node=2, random_state=5)
     est = SortNRegress().fit(data.X)
     src, dst = map(int, np.argwhere(est.adjacency_)[0])
-    absent = [(i, j) for i in range(8) for j in range(8) if i != j and not est.adjacency_[i, j] and not est.adjacency_[j, i]][0]
+    absent = [
+        (i, j)
+        for i in range(8)
+        for j in range(8)
+        if i != j and not est.adjacency_[i, j] and not est.adjacency_[j, i]
+    ][0]
     k = fastcrl.Knowledge(n_nodes=8).forbid(src, dst).require(*absent)
     est_k = SortNRegress(knowledge=k).fit(data.X)
     assert est_k.adjacency_[src, dst] == 0
     assert est_k.adjacency_[absent] == 1
     assert not k.resolve(8).check_graph(est_k.adjacency_)
-    tiers = fastcrl.Knowledge(n_nodes=8).set_tiers([list(est.causal_order_[4:]), list(est.causal_order_[:4])])
+    tiers = fastcrl.Knowledge(n_nodes=8).set_tiers(
+        [list(est.causal_order_[4:]), list(est.causal_order_[:4])]
+    )
     est_t = SortNRegress(knowledge=tiers).fit(data.X)
     assert set(est_t.causal_order_[:4]) == set(est.causal_order_[4:])
     assert not tiers.resolve(8).check_graph(est_t.adjacency_)

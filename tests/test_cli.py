@@ -65,5 +65,7 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
 
 
 def test_module_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "fastcrl", "info"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fastcrl", "info"], capture_output=True, text=True, check=True
+    )
     assert "blas" in out.stdout

@@ -61,7 +61,9 @@ def test_lasso_endpoints(rng):
     lam_max = np.max(np.abs(c))
     coefs, _ = lasso_path_gram(G, c, np.array([lam_max * 1.01, 0.0]), tol=1e-14)
     np.testing.assert_array_equal(coefs[0], 0.0)  # above lambda_max nothing enters
-    np.testing.assert_allclose(coefs[1], np.linalg.solve(G, c), rtol=1e-7)  # lambda=0 is least squares
+    np.testing.assert_allclose(
+        coefs[1], np.linalg.solve(G, c), rtol=1e-7
+    )  # lambda=0 is least squares
 
 
 def test_lasso_bad_input():

@@ -17,7 +17,10 @@ def _rel_err(a, b):
 @pytest.mark.parametrize("shape", [(2, 1), (5, 7), (200, 3), (1000, 64), (37, 200), (400, 300)])
 def test_covariance_matches_reference(rng, dtype, shape):
     # Offset means and unequal scales make centring matter.
-    X = (rng.normal(size=shape) * rng.uniform(0.1, 10, size=shape[1]) + rng.normal(0, 50, size=shape[1])).astype(dtype)
+    X = (
+        rng.normal(size=shape) * rng.uniform(0.1, 10, size=shape[1])
+        + rng.normal(0, 50, size=shape[1])
+    ).astype(dtype)
     cov, means = fastcrl.covariance(X, return_means=True)
     assert cov.dtype == dtype and cov.shape == (shape[1], shape[1])
     assert _rel_err(cov, reference.covariance(X)) < TOL[dtype]
@@ -71,7 +74,9 @@ def test_int_and_dataframe_input(rng):
     np.testing.assert_allclose(fastcrl.covariance(Xi), np.cov(Xi, rowvar=False), rtol=1e-12)
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(rng.normal(size=(50, 3)), columns=["a", "b", "c"])
-    np.testing.assert_allclose(fastcrl.covariance(df), np.cov(df.to_numpy(), rowvar=False), rtol=1e-12)
+    np.testing.assert_allclose(
+        fastcrl.covariance(df), np.cov(df.to_numpy(), rowvar=False), rtol=1e-12
+    )
 
 
 def test_non_contiguous_input_is_handled(rng):

@@ -118,7 +118,9 @@ def require_cuda(what: str = "this function"):
                 "`pip install nvidia-cublas nvidia-cusolver scikit-build-core pybind11 scipy-openblas32 && "
                 "pip install --no-build-isolation -Ccmake.define.FASTCRL_CUDA=ON .`"
             )
-        raise RuntimeError(f"{what} got a GPU array, but {hint}; or pass a NumPy array to run on the CPU")
+        raise RuntimeError(
+            f"{what} got a GPU array, but {hint}; or pass a NumPy array to run on the CPU"
+        )
     return _cuda
 
 

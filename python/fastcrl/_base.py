@@ -33,7 +33,9 @@ class BaseEstimator:
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}")
+                raise ValueError(
+                    f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}"
+                )
             setattr(self, key, value)
         return self
 

@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "FLOAT_DTYPES",
     "check_data",
+    "check_new_data",
     "check_square_matrix",
     "check_matrix",
     "check_random_state",
@@ -29,7 +30,9 @@ FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _is_dataframe(obj: Any) -> bool:
-    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "to_numpy")
+    return (
+        type(obj).__name__ == "DataFrame" and hasattr(obj, "columns") and hasattr(obj, "to_numpy")
+    )
 
 
 def _xp_of(arr: Any):
@@ -65,9 +68,13 @@ def _as_float_array(X: Any, name: str, dtype: Any):
     if _is_dataframe(X):
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-        bad = [c for c, t in zip(X.columns, X.dtypes) if not (is_numeric_dtype(t) or is_bool_dtype(t))]
+        bad = [
+            c for c, t in zip(X.columns, X.dtypes) if not (is_numeric_dtype(t) or is_bool_dtype(t))
+        ]
         if bad:
-            raise TypeError(f"{name} has non-numeric columns {bad[:5]}; encode them as numbers first")
+            raise TypeError(
+                f"{name} has non-numeric columns {bad[:5]}; encode them as numbers first"
+            )
         X = X.to_numpy()
     xp = _xp_of(X)
     if xp is np:
@@ -129,6 +136,19 @@ def check_data(
     return X
 
 
+def check_new_data(X: Any, n_features_in: int, name: str = "X") -> np.ndarray:
+    """Data passed to ``transform``/``predict`` after ``fit``: finite float64 on the host, with the
+    number of columns seen in ``fit`` (a single row is fine; constant columns are fine)."""
+    X = np.asarray(
+        _to_host(check_data(X, name, dtype=np.float64, min_samples=1, allow_constant=True))
+    )
+    if X.shape[1] != n_features_in:
+        raise ValueError(
+            f"{name} must have {n_features_in} features (columns), as in fit; got {X.shape[1]}"
+        )
+    return X
+
+
 def _to_host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
 
@@ -138,7 +158,9 @@ def check_square_matrix(W: Any, name: str = "W", *, dtype: Any = None, batched: 
     W = _as_float_array(W, name, dtype)
     if batched:
         if W.ndim != 3 or W.shape[1] != W.shape[2]:
-            raise ValueError(f"{name} must be a stack of square matrices (B, d, d); got shape {tuple(W.shape)}")
+            raise ValueError(
+                f"{name} must be a stack of square matrices (B, d, d); got shape {tuple(W.shape)}"
+            )
     elif W.ndim != 2 or W.shape[0] != W.shape[1]:
         raise ValueError(f"{name} must be a square matrix (d, d); got shape {tuple(W.shape)}")
     if W.shape[-1] < 1:
@@ -176,15 +198,21 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
-        raise TypeError("random_state must be an int or numpy.random.Generator; legacy RandomState is not accepted")
-    raise TypeError(f"random_state must be None, an int or a numpy.random.Generator; got {type(random_state).__name__}")
+        raise TypeError(
+            "random_state must be an int or numpy.random.Generator; legacy RandomState is not accepted"
+        )
+    raise TypeError(
+        f"random_state must be None, an int or a numpy.random.Generator; got {type(random_state).__name__}"
+    )
 
 
 def check_option(value: Any, name: str, allowed: Iterable[str]) -> str:
     """Check a string option against its allowed values (case-insensitive)."""
     allowed = list(allowed)
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {allowed}; got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{name} must be a string, one of {allowed}; got {type(value).__name__} {value!r}"
+        )
     v = value.lower()
     if v not in allowed:
         raise ValueError(f"unknown {name} {value!r}; expected one of {allowed}")

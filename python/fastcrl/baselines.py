@@ -72,7 +72,9 @@ class SortNRegress(BaseEstimator):
     (8, 8)
     """
 
-    def __init__(self, sort: str = "var", n_lambdas: int = 40, knowledge: Any = None, tol: float = 1e-8):
+    def __init__(
+        self, sort: str = "var", n_lambdas: int = 40, knowledge: Any = None, tol: float = 1e-8
+    ):
         self.sort = sort
         self.n_lambdas = n_lambdas
         self.knowledge = knowledge
@@ -88,7 +90,9 @@ class SortNRegress(BaseEstimator):
         n, d = Xv.shape
         self.node_names_ = node_names_from(X, d, names)
         S = covariance(Xv, ddof=0)
-        forbidden, required, tiers, max_indegree = _knowledge_masks(self.knowledge, self.node_names_)
+        forbidden, required, tiers, max_indegree = _knowledge_masks(
+            self.knowledge, self.node_names_
+        )
         if sort == "var":
             key = np.diag(S)
         else:
@@ -144,7 +148,9 @@ def _constrained_order(key: np.ndarray, required: np.ndarray, tiers: list[list[i
     for _ in range(d):
         ready = np.flatnonzero(~placed & (remaining == 0))
         if ready.size == 0:
-            raise ValueError("the knowledge's required edges and tiers contain a cycle; no order satisfies them")
+            raise ValueError(
+                "the knowledge's required edges and tiers contain a cycle; no order satisfies them"
+            )
         nxt = int(ready[np.argmin(key[ready])])
         order.append(nxt)
         placed[nxt] = True
@@ -169,7 +175,9 @@ def _adaptive_lasso_bic(S, preds, j, n, n_lambdas, tol, must, max_indegree):
     coefs = np.zeros((lambdas.size, preds.size))
     if diag_ok.any():
         idx = np.flatnonzero(diag_ok)
-        coefs[:, idx], _ = lasso_path_gram(G[np.ix_(idx, idx)], c[idx], lambdas, penalty=penalty[idx], tol=tol)
+        coefs[:, idx], _ = lasso_path_gram(
+            G[np.ix_(idx, idx)], c[idx], lambdas, penalty=penalty[idx], tol=tol
+        )
     k = np.count_nonzero(coefs, axis=1)
     rss = np.maximum(S[j, j] - 2.0 * coefs @ c + np.einsum("li,ij,lj->l", coefs, G, coefs), 1e-300)
     bic = n * np.log(rss) + k * np.log(n)

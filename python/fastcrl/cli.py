@@ -42,9 +42,13 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     try:
         X = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     except ValueError as exc:
-        raise ValueError(f"{path}: could not read numeric data after the header row ({exc})") from None
+        raise ValueError(
+            f"{path}: could not read numeric data after the header row ({exc})"
+        ) from None
     if X.shape[1] != len(names):
-        raise ValueError(f"{path}: the header names {len(names)} columns but the rows have {X.shape[1]}")
+        raise ValueError(
+            f"{path}: the header names {len(names)} columns but the rows have {X.shape[1]}"
+        )
     return X, names
 
 
@@ -79,7 +83,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     graph = Graph.from_adjacency(est.weights_, names)
     Path(args.out).write_text(graph.to_json())
-    print(f"{args.method}: {graph.n_edges} edges among {len(names)} variables in {elapsed:.2f} s; wrote {args.out}")
+    print(
+        f"{args.method}: {graph.n_edges} edges among {len(names)} variables in {elapsed:.2f} s; wrote {args.out}"
+    )
     return 0
 
 
@@ -144,8 +150,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"unknown method(s) {unknown}; available: {list(DEMO_METHODS)}", file=sys.stderr)
         return 2
     data = simulate.simulate_dataset(
-        args.nodes, args.samples, graph_type=args.graph, edges_per_node=args.edges_per_node,
-        noise=args.noise, standardized=args.standardize, random_state=args.seed,
+        args.nodes,
+        args.samples,
+        graph_type=args.graph,
+        edges_per_node=args.edges_per_node,
+        noise=args.noise,
+        standardized=args.standardize,
+        random_state=args.seed,
     )
     names = [f"X{i}" for i in range(args.nodes)]
     vs = simulate.varsortability(data.X, data.B)
@@ -156,7 +167,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    Path(out_dir / "truth.json").write_text(Graph.from_adjacency(data.W, names=names, kind="dag").to_json())
+    Path(out_dir / "truth.json").write_text(
+        Graph.from_adjacency(data.W, names=names, kind="dag").to_json()
+    )
     rows = []
     for name in _progress(methods, desc="methods"):
         est = DEMO_METHODS[name](args.seed)
@@ -165,7 +178,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - start
         acc = metrics.count_accuracy(data.B, est.adjacency_)
         weights = getattr(est, "weights_", None)
-        graph = Graph.from_adjacency(weights if weights is not None else est.adjacency_, names=names)
+        graph = Graph.from_adjacency(
+            weights if weights is not None else est.adjacency_, names=names
+        )
         (out_dir / f"{name}.json").write_text(graph.to_json())
         (out_dir / f"{name}.dot").write_text(graph.to_dot())
         rows.append((name, acc["shd"], acc["tpr"], acc["fdr"], int(acc["nnz"]), elapsed))
@@ -183,7 +198,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastcrl", description="Fast causal discovery and causal representation learning.")
+    parser = argparse.ArgumentParser(
+        prog="fastcrl", description="Fast causal discovery and causal representation learning."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="show what fastcrl was compiled with (BLAS, OpenMP, CUDA)")
@@ -191,35 +208,75 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     def add_sim_args(p: argparse.ArgumentParser, nodes: int, samples: int) -> None:
-        p.add_argument("--nodes", "-d", type=int, default=nodes, help=f"number of variables (default {nodes})")
-        p.add_argument("--samples", "-n", type=int, default=samples, help=f"number of samples (default {samples})")
-        p.add_argument("--graph", choices=["er", "sf"], default="er", help="random graph model (default er)")
-        p.add_argument("--edges-per-node", type=float, default=2.0, help="expected edges per node, k in ER-k (default 2)")
-        p.add_argument("--noise", default="gaussian", choices=["gaussian", "exponential", "gumbel", "uniform", "laplace"])
-        p.add_argument("--standardize", action="store_true", help="standardise each column (removes varsortability)")
+        p.add_argument(
+            "--nodes", "-d", type=int, default=nodes, help=f"number of variables (default {nodes})"
+        )
+        p.add_argument(
+            "--samples",
+            "-n",
+            type=int,
+            default=samples,
+            help=f"number of samples (default {samples})",
+        )
+        p.add_argument(
+            "--graph", choices=["er", "sf"], default="er", help="random graph model (default er)"
+        )
+        p.add_argument(
+            "--edges-per-node",
+            type=float,
+            default=2.0,
+            help="expected edges per node, k in ER-k (default 2)",
+        )
+        p.add_argument(
+            "--noise",
+            default="gaussian",
+            choices=["gaussian", "exponential", "gumbel", "uniform", "laplace"],
+        )
+        p.add_argument(
+            "--standardize",
+            action="store_true",
+            help="standardise each column (removes varsortability)",
+        )
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
-    p = sub.add_parser("simulate", help="simulate a dataset and write it as CSV plus the true graph as JSON")
+    p = sub.add_parser(
+        "simulate", help="simulate a dataset and write it as CSV plus the true graph as JSON"
+    )
     add_sim_args(p, 10, 1000)
     p.add_argument("--sem", choices=["linear", "nonlinear"], default="linear")
     p.add_argument("--out", "-o", default="data.csv", help="CSV file to write (default data.csv)")
     p.add_argument("--graph-out", help="JSON file for the true graph (default <out>.graph.json)")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("demo", help="simulate data, run the discovery methods, print SHD/TPR/FDR/time")
+    p = sub.add_parser(
+        "demo", help="simulate data, run the discovery methods, print SHD/TPR/FDR/time"
+    )
     add_sim_args(p, 20, 1000)
     p.add_argument("--methods", nargs="+", help="methods to run (default: all available)")
-    p.add_argument("--out-dir", default="fastcrl-demo", help="folder for the graphs (default fastcrl-demo)")
+    p.add_argument(
+        "--out-dir", default="fastcrl-demo", help="folder for the graphs (default fastcrl-demo)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("discover", help="learn a DAG from a CSV file (header row = variable names)")
     p.add_argument("data", help="CSV file with a header row; one column per variable")
-    p.add_argument("--method", choices=["notears", "dagma", "sortnregress"], default="dagma",
-                   help="discovery method (default dagma)")
+    p.add_argument(
+        "--method",
+        choices=["notears", "dagma", "sortnregress"],
+        default="dagma",
+        help="discovery method (default dagma)",
+    )
     p.add_argument("--lambda1", type=float, help="L1 penalty (notears default 0.1, dagma 0.02)")
-    p.add_argument("--w-threshold", type=float, help="drop edges with |weight| below this (default 0.3)")
+    p.add_argument(
+        "--w-threshold", type=float, help="drop edges with |weight| below this (default 0.3)"
+    )
     p.add_argument("--knowledge", help="JSON file of prior knowledge (fastcrl.Knowledge schema)")
-    p.add_argument("--out", "-o", default="graph.json", help="where to write the graph JSON (default graph.json)")
+    p.add_argument(
+        "--out",
+        "-o",
+        default="graph.json",
+        help="where to write the graph JSON (default graph.json)",
+    )
     p.add_argument("--verbose", action="store_true", help="progress bar over outer iterations")
     p.set_defaults(func=cmd_discover)
     return parser

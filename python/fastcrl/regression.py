@@ -13,7 +13,9 @@ from ._validation import check_float, check_int, check_square_matrix
 __all__ = ["lasso_path_gram"]
 
 
-def lasso_path_gram(G: Any, c: Any, lambdas: Any, *, penalty: Any = None, tol: float = 1e-10, max_sweeps: int = 1000):
+def lasso_path_gram(
+    G: Any, c: Any, lambdas: Any, *, penalty: Any = None, tol: float = 1e-10, max_sweeps: int = 1000
+):
     """Lasso solutions along a path of penalties, from sufficient statistics.
 
     Solves, for each ``lam`` in ``lambdas`` (warm-started in the given order),

@@ -132,7 +132,9 @@ def _covariance_of(X, ddof: int):
     if is_device_array(X):
         d = X.shape[1]
         return tuple(
-            _device_call("covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes")
+            _device_call(
+                "covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes"
+            )
         )
     return _core.covariance(X, ddof)
 

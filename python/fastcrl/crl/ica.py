@@ -9,7 +9,7 @@ import numpy as np
 
 from .._base import BaseEstimator
 from .._errors import ConvergenceWarning, NumericalError
-from .._validation import _to_host, check_data, check_float, check_int
+from .._validation import _to_host, check_data, check_float, check_int, check_new_data
 from ..stats import covariance
 
 __all__ = ["NonstationaryICA", "joint_diagonalize", "ConvergenceWarning"]
@@ -307,13 +307,7 @@ class NonstationaryICA(BaseEstimator):
             ``X`` not 2-D with ``D`` columns, or with NaN/inf.
         """
         self._check_fitted("components_")
-        X = np.asarray(
-            _to_host(check_data(X, "X", dtype=np.float64, min_samples=1, allow_constant=True))
-        )
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X must have {self.n_features_in_} features (columns), as in fit; got {X.shape[1]}"
-            )
+        X = check_new_data(X, self.n_features_in_)
         return (X - self.mean_) @ self.components_.T
 
     def fit_transform(self, X: Any, segments: Any) -> np.ndarray:
