@@ -6,8 +6,9 @@ C++ and CUDA kernels behind a NumPy/CuPy API.  Adjacency convention everywhere:
 Submodules: ``simulate`` (data and graph generators), ``graph`` (the ``Graph`` type and graph
 algorithms), ``metrics`` (SHD, TPR/FDR, MCC, ...), ``stats`` (sufficient statistics),
 ``regression`` (lasso on sufficient statistics), ``scores`` (decomposable structure scores),
-``continuous`` (NOTEARS, DAGMA), ``crl`` (causal representation learning), ``datasets``
-(latent-variable data), ``reference`` (pure-NumPy baselines of every kernel).
+``acyclicity`` (acyclicity constraints), ``continuous`` (NOTEARS, DAGMA), ``crl`` (causal
+representation learning), ``datasets`` (latent-variable data), ``nn`` (encoder/decoder kernels),
+``reference`` (pure-NumPy baselines of every kernel).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ._openblas import load_openblas as _load_openblas
 _load_openblas()  # before the extension: its `libscipy_openblas.so` then resolves by soname
 
 from . import _core  # noqa: I001  (must follow the OpenBLAS load)
-from . import crl, datasets, graph, metrics, reference, regression, scores, simulate, stats
+from . import acyclicity, crl, datasets, graph, metrics, nn, reference, regression, scores, simulate, stats
 from ._backend import build_info, cuda_available, get_num_threads, set_num_threads
 from ._base import NotFittedError
 from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError
@@ -40,6 +41,7 @@ __all__ = [
     "NumericalError",
     "SortNRegress",
     "__version__",
+    "acyclicity",
     "build_info",
     "column_means",
     "crl",
@@ -51,6 +53,7 @@ __all__ = [
     "graph",
     "gram",
     "metrics",
+    "nn",
     "reference",
     "regression",
     "scores",

@@ -163,13 +163,13 @@ def logdet_constraint(W: Any, s: float = 1.0, *, check_domain: str = "raise"):
     -----
     ``M = sI - A`` (``A = W∘W``) has non-positive off-diagonal entries (a Z-matrix), and ``s`` is
     in the domain exactly when ``M`` is a nonsingular M-matrix.  ``log det M`` is the sum of the
-    logarithms of the pivots of an LU factorisation *without* pivoting (blocked, BLAS ``trsm`` and
-    ``gemm``), which is stable for M-matrices and never cancels off the diagonal; LAPACK ``getri``
-    then gives ``M^{-1}`` for the gradient.
+    logarithms of the pivots of an LU factorisation *without* pivoting (recursive, BLAS ``trsm`` and
+    ``gemm``), which is stable for M-matrices and never cancels off the diagonal; ``trtri`` and
+    ``trsm`` then give ``M^{-1} = U^{-1} L^{-1}`` for the gradient.
 
     Domain test: a Z-matrix is a nonsingular M-matrix iff all its leading principal minors are
     positive, i.e. iff every pivot of its LU factorisation without pivoting is positive (Berman &
-    Plemmons, condition E17); the factorisation stops at the first pivot that is not, so a matrix
+    Plemmons 1994, chapter 6); the factorisation stops at the first pivot that is not, so a matrix
     outside the domain costs less than one inside.  In floating point the off-diagonal signs of
     the factors are exact (their updates never cancel), so only a pivot can be wrong, by at most
     about ``2 (d + 1) eps s``; pivots below that margin count as outside ("numerically on the
@@ -178,7 +178,7 @@ def logdet_constraint(W: Any, s: float = 1.0, *, check_domain: str = "raise"):
     of the order of rounding.  Unlike checking ``(sI - W∘W)^{-1} >= 0``, the test needs no
     tolerance on entries that are exactly 0 and works for arbitrarily ill-conditioned ``M``.
 
-    Cost: ``O(d^3)``: ``2/3 d^3`` flops for the LU and ``4/3 d^3`` for ``getri`` (together one
+    Cost: ``O(d^3)``: ``2/3 d^3`` flops for the LU and ``4/3 d^3`` for the inverse (together one
     matrix product's worth of flops).  ``h`` is accurate in absolute terms (about ``d`` rounding
     units: it sums ``d`` logarithms), and exactly 0 for DAGs, whose pivots are all exactly ``s``.
 
@@ -242,7 +242,11 @@ def poly_constraint(W: Any):
       Paterson-Stockmeyer (about ``2 sqrt(K)`` products).  All terms are non-negative, so the
       tail is rigorously bounded, using exact norms of powers of ``A``; ``K`` is the least degree
       with a tail below the unit roundoff times ``||G||_1``.  For ``||W∘W||_1`` of order one this
-      needs 7 products at any ``d``.
+      needs 6 or 7 products at any ``d``.
+
+    With ``||W∘W||_1`` large (say 30) at ``d = 1000`` the series is too long and the chain's 13
+    products are needed: no addition chain for 999 is shorter (exhaustive search), so about 13 to 14
+    matrix-product times is the floor for this method there.
 
     Both run on ``P^k - I`` (products as ``XY + X + Y``) and all quantities are non-negative, so
     there is no cancellation: small ``h`` keeps its relative accuracy and acyclic graphs give

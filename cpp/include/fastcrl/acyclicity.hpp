@@ -37,14 +37,14 @@ void expm_constraint(const T* W, std::size_t batch, std::size_t d, ExpmMethod me
 /// What the log-det constraint does with a matrix outside its domain s > rho(A).
 enum class DomainPolicy {
   Raise,  ///< throw NumericalError
-  Flag,   ///< h = +inf and grad = NaN for that matrix (also if its inverse overflows); others are computed normally
+  Flag,   ///< h = +inf, grad = NaN for that matrix (also if its inverse overflows); the others as usual
 };
 
 /// DAGMA: h = -log det(sI - A) + d log s, grad = 2 W ∘ (sI - A)^{-T}, defined for s > rho(A).
-/// One blocked LU without pivoting (trsm/gemm) and one inverse (LAPACK getri). Domain test: every
-/// LU pivot above 2 (d + 1) eps s (sI - A is a Z-matrix, which is a nonsingular M-matrix iff all its
-/// pivots are positive; the margin covers their rounding). With DomainPolicy::Raise, throws
-/// NumericalError outside the domain or if the inverse overflows. Precondition: s > 0.
+/// One recursive LU without pivoting (trsm/gemm), inverse from the factors (trtri + trsm). Domain
+/// test: every LU pivot above 2 (d + 1) eps s (sI - A is a Z-matrix, which is a nonsingular M-matrix
+/// iff all its pivots are positive; the margin covers their rounding). With DomainPolicy::Raise,
+/// throws NumericalError outside the domain or if the inverse overflows. Precondition: s > 0.
 template <class T>
 void logdet_constraint(const T* W, std::size_t batch, std::size_t d, double s, DomainPolicy policy, T* h, T* grad,
                        Interrupt& interrupt = Interrupt::none());
