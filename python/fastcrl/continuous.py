@@ -110,6 +110,33 @@ class _ContinuousEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ progress
 
+    def _solve(self, X, names, loss, w_threshold, n_outer, progress_key, solve) -> bool:
+        """Prepare the statistics, run ``solve(S, Xb, free, penalty, callback)`` (the C++ loop) with a
+        progress bar over ``n_outer`` outer iterations, and set the fitted attributes.  Returns False
+        when there was nothing to solve (a single node)."""
+        start = time.perf_counter()
+        S, Xb = self._prepare(X, names, loss)
+        d = len(self.node_names_)
+        free, penalty, required, max_indegree = self._knowledge(d)
+        if d == 1:
+            self._empty(d, _loss_at_zero(S, Xb))
+            self.fit_time_ = time.perf_counter() - start
+            return False
+        cb, history, bar = self._callback(n_outer, progress_key)
+        try:
+            out = solve(S, Xb, free, penalty, cb)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.n_iter_ = int(out["n_iter"])
+        self.history_ = history
+        self.converged_ = bool(out["converged"])
+        self.h_ = float(out["h"])
+        self.loss_ = float(out["loss"])
+        self._finish(out["W"], w_threshold, free, required, max_indegree)
+        self.fit_time_ = time.perf_counter() - start
+        return True
+
     def _callback(self, total: int, key: str):
         history: list[dict[str, Any]] = []
         bar = None
@@ -334,17 +361,11 @@ class NOTEARS(_ContinuousEstimator):
         rho_max = check_float(self.rho_max, "rho_max", low=1.0, low_inclusive=False)
         w_threshold = check_float(self.w_threshold, "w_threshold", low=0.0)
         check_random_state(self.random_state)
-        start = time.perf_counter()
-        S, Xb = self._prepare(X, names, loss)
-        d = len(self.node_names_)
-        free, penalty, required, max_indegree = self._knowledge(d)
-        if d == 1:
-            self._empty(d, _loss_at_zero(S, Xb))
-            self.fit_time_ = time.perf_counter() - start
-            return self
-        cb, history, bar = self._callback(max_iter, "rho")
-        try:
-            out = _core.notears_fit(
+
+        # Inner L-BFGS-B as published NOTEARS runs SciPy's: memory 10, ftol = 1e7 * machine epsilon,
+        # projected-gradient tolerance 1e-5, at most 15000 evaluations.
+        def solve(S, Xb, free, penalty, cb):
+            return _core.notears_fit(
                 S,
                 Xb,
                 loss,
@@ -361,17 +382,8 @@ class NOTEARS(_ContinuousEstimator):
                 15000,
                 cb,
             )
-        finally:
-            if bar is not None:
-                bar.close()
-        self.n_iter_ = int(out["n_iter"])
-        self.history_ = history
-        self.converged_ = bool(out["converged"])
-        self.h_ = float(out["h"])
-        self.loss_ = float(out["loss"])
-        self._finish(out["W"], w_threshold, free, required, max_indegree)
-        self.fit_time_ = time.perf_counter() - start
-        if not self.converged_:
+
+        if self._solve(X, names, loss, w_threshold, max_iter, "rho", solve) and not self.converged_:
             warnings.warn(
                 f"NOTEARS did not reach h <= h_tol={h_tol:g} (h = {self.h_:.3g} after {self.n_iter_} outer "
                 "iterations); raise max_iter or rho_max",
@@ -562,17 +574,9 @@ class DAGMA(_ContinuousEstimator):
         checkpoint = _check_count(self.checkpoint, "checkpoint")
         tol = check_float(self.tol, "tol", low=0.0)
         check_random_state(self.random_state)
-        start = time.perf_counter()
-        S, Xb = self._prepare(X, names, loss)
-        d = len(self.node_names_)
-        free, penalty, required, max_indegree = self._knowledge(d)
-        if d == 1:
-            self._empty(d, _loss_at_zero(S, Xb))
-            self.fit_time_ = time.perf_counter() - start
-            return self
-        cb, history, bar = self._callback(T, "mu")
-        try:
-            out = _core.dagma_fit(
+
+        def solve(S, Xb, free, penalty, cb):
+            return _core.dagma_fit(
                 S,
                 Xb,
                 loss,
@@ -596,17 +600,8 @@ class DAGMA(_ContinuousEstimator):
                 1e-6,
                 cb,
             )
-        finally:
-            if bar is not None:
-                bar.close()
-        self.n_iter_ = int(out["n_iter"])
-        self.history_ = history
-        self.converged_ = bool(out["converged"])
-        self.h_ = float(out["h"])
-        self.loss_ = float(out["loss"])
-        self._finish(out["W"], w_threshold, free, required, max_indegree)
-        self.fit_time_ = time.perf_counter() - start
-        if not self.converged_:
+
+        if self._solve(X, names, loss, w_threshold, T, "mu", solve) and not self.converged_:
             warnings.warn(
                 f"DAGMA: the last central-path problem did not converge within max_iter={max_iter} "
                 f"({solver}); raise max_iter or loosen tol",
