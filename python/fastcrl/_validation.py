@@ -21,6 +21,7 @@ __all__ = [
     "check_matrix",
     "check_random_state",
     "check_option",
+    "check_positive_schedule",
     "check_int",
     "check_float",
     "node_names_from",
@@ -147,6 +148,26 @@ def check_new_data(X: Any, n_features_in: int, name: str = "X") -> np.ndarray:
             f"{name} must have {n_features_in} features (columns), as in fit; got {X.shape[1]}"
         )
     return X
+
+
+def check_positive_schedule(value: Any, name: str, length: int) -> list[float]:
+    """A positive number or a non-empty sequence of them, cut or padded (repeating the last value)
+    to ``length`` entries, e.g. DAGMA's per-iteration ``s``."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        values = [value]
+    elif isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a positive number or a sequence of them; got str {value!r}")
+    else:
+        try:
+            values = list(value)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be a positive number or a sequence of them; got {type(value).__name__}"
+            ) from None
+        if not values:
+            raise ValueError(f"{name} must not be empty")
+    values = [check_float(v, name, low=0.0, low_inclusive=False) for v in values]
+    return values[:length] + [values[-1]] * max(0, length - len(values))
 
 
 def _to_host(a: Any) -> np.ndarray:

@@ -13,7 +13,6 @@ The pure-NumPy baselines these are checked against are in :mod:`fastcrl.referenc
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 from typing import Any
@@ -29,6 +28,7 @@ from ._validation import (
     check_float,
     check_int,
     check_option,
+    check_positive_schedule,
     check_random_state,
     node_names_from,
 )
@@ -45,22 +45,6 @@ def _check_count(value: Any, name: str, low: int = 1) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return check_int(value, name, low=low)
-
-
-def _s_path(s: Any, T: int) -> list[float]:
-    if isinstance(s, numbers.Real) and not isinstance(s, bool):
-        values = [s]
-    else:
-        try:
-            values = list(s)
-        except TypeError:
-            raise TypeError(
-                f"s must be a positive number or a sequence of them; got {type(s).__name__}"
-            ) from None
-        if not values:
-            raise ValueError("s must not be empty")
-    values = [check_float(v, "s", low=0.0, low_inclusive=False) for v in values]
-    return values[:T] + [values[-1]] * max(0, T - len(values))
 
 
 class _ContinuousEstimator(BaseEstimator):
@@ -564,7 +548,7 @@ class DAGMA(_ContinuousEstimator):
         T = check_int(self.T, "T", low=1)
         mu_init = check_float(self.mu_init, "mu_init", low=0.0, low_inclusive=False)
         mu_factor = check_float(self.mu_factor, "mu_factor", low=0.0, high=1.0, low_inclusive=False)
-        s_path = _s_path(self.s, T)
+        s_path = check_positive_schedule(self.s, "s", T)
         w_threshold = check_float(self.w_threshold, "w_threshold", low=0.0)
         warm_iter = _check_count(self.warm_iter, "warm_iter")
         max_iter = _check_count(self.max_iter, "max_iter")

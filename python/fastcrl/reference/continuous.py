@@ -17,7 +17,6 @@ its objective values with these at any ``W``.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,14 @@ import scipy.optimize as sopt
 from scipy.special import expit
 
 from .._errors import NumericalError
-from .._validation import check_data, check_float, check_int, check_option, check_square_matrix
+from .._validation import (
+    check_data,
+    check_float,
+    check_int,
+    check_option,
+    check_positive_schedule,
+    check_square_matrix,
+)
 
 __all__ = [
     "ContinuousResult",
@@ -662,24 +668,6 @@ def dagma_objective(
     return float(value), mu * GL + mu * lambda1 * np.sign(W) + Gh
 
 
-def _dagma_s_path(s: Any, T: int) -> list[float]:
-    if isinstance(s, numbers.Real) and not isinstance(s, bool):
-        values = [s]
-    elif isinstance(s, (str, bytes)):
-        raise TypeError(f"s must be a positive number or a sequence of them; got str {s!r}")
-    else:
-        try:
-            values = list(s)
-        except TypeError:
-            raise TypeError(
-                f"s must be a positive number or a sequence of them; got {type(s).__name__}"
-            ) from None
-        if not values:
-            raise ValueError("s must not be empty")
-    values = [check_float(v, "s", low=0.0, low_inclusive=False) for v in values]
-    return values[:T] + [values[-1]] * max(0, T - len(values))
-
-
 def _dagma_inner(W, *, X, cov, loss, lambda1, mu, s, lr, n_steps, checkpoint, tol, beta_1, beta_2):
     """One central-path problem by Adam, as ``DagmaLinear.minimize``.  W is updated in place.
 
@@ -881,7 +869,7 @@ def dagma_linear(
     T = check_int(T, "T", low=1)
     mu_init = check_float(mu_init, "mu_init", low=0.0, low_inclusive=False)
     mu_factor = check_float(mu_factor, "mu_factor", low=0.0, high=1.0, low_inclusive=False)
-    s_path = _dagma_s_path(s, T)
+    s_path = check_positive_schedule(s, "s", T)
     warm_iter = _check_count(warm_iter, "warm_iter")
     max_iter = _check_count(max_iter, "max_iter")
     lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
