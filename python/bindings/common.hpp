@@ -45,5 +45,8 @@ void bind_graph(py::module_& m);
 void bind_continuous(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_scores(py::module_& m);
+void bind_ges(py::module_& m);
+void bind_hillclimb(py::module_& m);
+void bind_exact(py::module_& m);
 
 }  // namespace fastcrl::py_bindings

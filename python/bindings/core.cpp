@@ -48,4 +48,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   bind_continuous(m);
   bind_nn(m);
   bind_scores(m);
+  bind_ges(m);
+  bind_hillclimb(m);
+  bind_exact(m);
 }

@@ -1,0 +1,2 @@
+// Filled in by the exact search implementation.
+#include "fastcrl/search.hpp"

@@ -1,0 +1,2 @@
+// Filled in by the ges search implementation.
+#include "fastcrl/search.hpp"

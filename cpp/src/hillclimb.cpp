@@ -1,0 +1,2 @@
+// Filled in by the hillclimb search implementation.
+#include "fastcrl/search.hpp"

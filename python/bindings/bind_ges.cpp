@@ -1,0 +1,7 @@
+#include "common.hpp"
+
+namespace fastcrl::py_bindings {
+
+void bind_ges(py::module_& m) { (void)m; }
+
+}  // namespace fastcrl::py_bindings

@@ -1,0 +1,26 @@
+#pragma once
+// Shared by the bindings of the score-based searches (bind_exact/hillclimb/ges.cpp).
+#include <cstring>
+
+#include "common.hpp"
+#include "fastcrl/search.hpp"
+
+namespace fastcrl::py_bindings {
+
+/// SearchConstraints from the (d, d) uint8 masks and max_parents made by fastcrl._search.search_constraints.
+inline SearchConstraints search_constraints_from(std::size_t d, const carray<std::uint8_t>& forbidden,
+                                                 const carray<std::uint8_t>& required, std::int64_t max_parents) {
+  require_square(forbidden, "forbidden");
+  require_square(required, "required");
+  if (static_cast<std::size_t>(forbidden.shape(0)) != d || static_cast<std::size_t>(required.shape(0)) != d)
+    throw std::invalid_argument("forbidden/required masks must be (d, d) with d = the score's number of nodes");
+  SearchConstraints c;
+  c.d = d;
+  c.forbidden.assign(forbidden.data(), forbidden.data() + d * d);
+  c.required.assign(required.data(), required.data() + d * d);
+  c.max_parents = max_parents;
+  c.validate();
+  return c;
+}
+
+}  // namespace fastcrl::py_bindings
