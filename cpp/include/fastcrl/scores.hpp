@@ -62,6 +62,13 @@ class DecomposableScore {
   void local_scores(const std::int64_t* nodes, const std::int64_t* offsets, const std::int64_t* parents,
                     std::size_t batch, double* out, Interrupt& interrupt = Interrupt::none());
 
+  /// The local score without the cache, for searches that enumerate far more parent sets than are
+  /// worth keeping (exact DP, GES's initial pairwise sweep). Preconditions: parents sorted ascending,
+  /// distinct, in range and none equal to j (not checked). Thread-safe.
+  double local_score_uncached(std::int32_t j, const std::int32_t* parents, std::size_t k) const {
+    return compute(j, parents, k);
+  }
+
   ScoreCacheInfo cache_info() const { return cache_.info(); }
   void clear_cache() { cache_.clear(); }
 
@@ -86,6 +93,7 @@ class GaussianBICScore final : public DecomposableScore {
   /// X row-major (n x d). Preconditions: n >= 2, d >= 1, penalty_discount >= 0.
   GaussianBICScore(const double* X, std::size_t n, std::size_t d, double penalty_discount);
   const std::vector<double>& covariance() const { return cov_; }
+  double penalty_discount() const { return penalty_discount_; }
 
  protected:
   double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;
