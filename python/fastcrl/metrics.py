@@ -2,7 +2,8 @@
 
 Graph metrics compare a true graph with an estimated one: :func:`count_accuracy`
 (NOTEARS-style rates), :func:`shd` (structural Hamming distance between DAGs or
-PDAGs), :func:`shd_cpdag` (SHD between Markov equivalence classes) and
+PDAGs), :func:`shd_cpdag` (SHD between Markov equivalence classes),
+:func:`shd_up_to_permutation` (for graphs over learned latents, whose order is arbitrary) and
 :func:`skeleton_precision_recall`.  Representation metrics compare true latents
 with learned ones: :func:`mcc`, :func:`amari_distance` and :func:`linear_r2`.
 
@@ -30,6 +31,7 @@ __all__ = [
     "count_accuracy",
     "shd",
     "shd_cpdag",
+    "shd_up_to_permutation",
     "skeleton_precision_recall",
     "mcc",
     "amari_distance",
@@ -329,6 +331,89 @@ def shd_cpdag(
     ct = dag_to_cpdag(T.astype(np.float64))
     ce = dag_to_cpdag(E.astype(np.float64))
     return shd(ct, ce, double_for_anticausal=double_for_anticausal)
+
+
+# Above this many nodes the search over all d! relabellings is refused (8! = 40,320 SHDs).
+_MAX_BRUTE_FORCE_PERMUTATION_NODES = 8
+
+
+def shd_up_to_permutation(
+    true: Any,
+    est: Any,
+    *,
+    matching: Any = None,
+    cpdag: bool = False,
+    return_matching: bool = False,
+) -> int | tuple[int, np.ndarray]:
+    """SHD between a true graph and an estimated one whose node labels are arbitrary.
+
+    Graphs learned over learned latents (causal representation learning) come with the latents'
+    arbitrary order: estimated node ``matching[i]`` stands for true node ``i``.  This relabels
+    ``est`` by ``matching`` and returns :func:`shd` (or :func:`shd_cpdag` with ``cpdag=True``).
+
+    Parameters
+    ----------
+    true, est : array_like of shape (d, d)
+        Adjacency matrices (``A[i, j] != 0`` means ``i -> j``).
+    matching : array_like of int, shape (d,), optional
+        A permutation: ``matching[i]`` is the estimated node matched to true node ``i``, as
+        returned by ``mcc(z_true, z_est, return_matching=True)`` for the latents.  When None, the
+        smallest SHD over all ``d!`` relabellings is returned (only for ``d <= 8``).
+    cpdag : bool, default False
+        Compare Markov equivalence classes (both graphs must be DAGs) instead of the graphs.
+    return_matching : bool, default False
+        Also return the matching used (the minimising one when ``matching`` is None).
+
+    Returns
+    -------
+    int, or (int, ndarray of int64)
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, ``matching`` is not a permutation of ``range(d)``, or ``matching`` is None
+        with ``d > 8``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcrl.metrics import shd_up_to_permutation
+    >>> chain = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])   # 0 -> 1 -> 2
+    >>> relabelled = chain[np.ix_([2, 0, 1], [2, 0, 1])]       # same chain, nodes shuffled
+    >>> shd_up_to_permutation(chain, relabelled)
+    0
+    >>> shd_up_to_permutation(chain, relabelled, matching=[0, 1, 2])
+    2
+    """
+    T = _edges(true, "true")
+    E = _edges(est, "est")
+    _same_shape(T, E, "true", "est")
+    d = T.shape[0]
+    distance = shd_cpdag if cpdag else shd
+    if matching is not None:
+        m = np.asarray(matching)
+        if m.dtype.kind not in "iu" or m.shape != (d,) or sorted(m.tolist()) != list(range(d)):
+            raise ValueError(f"matching must be a permutation of range({d}); got {m.tolist()!r}")
+        m = m.astype(np.int64)
+        value = distance(T, E[np.ix_(m, m)])
+        return (value, m) if return_matching else value
+    if d > _MAX_BRUTE_FORCE_PERMUTATION_NODES:
+        raise ValueError(
+            f"searching all {d}! relabellings is too costly for d > "
+            f"{_MAX_BRUTE_FORCE_PERMUTATION_NODES}; pass matching= (e.g. from "
+            "mcc(z_true, z_est, return_matching=True))"
+        )
+    import itertools
+
+    best, best_m = None, None
+    for perm in itertools.permutations(range(d)):
+        m = np.asarray(perm, dtype=np.int64)
+        value = distance(T, E[np.ix_(m, m)])
+        if best is None or value < best:
+            best, best_m = value, m
+            if value == 0:
+                break
+    return (best, best_m) if return_matching else best
 
 
 def skeleton_precision_recall(true: Any, est: Any, *, threshold: float = 0.0) -> dict[str, float]:

@@ -5,6 +5,8 @@
   Varıcı et al. 2025).
 * :class:`NonstationaryICA` — linear ICA of sources whose variances change across segments, by joint
   diagonalisation of the segment covariances (Pham & Cardoso 2001; Cardoso & Souloumiac 1996).
+* :class:`LatentCausalDiscovery` — learn the latents with any of the above, then their causal graph
+  with any fastcrl structure learner; evaluated up to the latents' order.
 
 Adjacency convention, everywhere in fastcrl: ``A[i, j] != 0`` means the edge ``i -> j``.
 """
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 from .ica import ConvergenceWarning, NonstationaryICA, joint_diagonalize
 from .linear import IdentifiabilityWarning, LinearInterventionalCRL
+from .pipeline import LatentCausalDiscovery
 
 __all__ = [
     "ConvergenceWarning",
     "IdentifiabilityWarning",
+    "LatentCausalDiscovery",
     "LinearInterventionalCRL",
     "NonstationaryICA",
     "joint_diagonalize",
