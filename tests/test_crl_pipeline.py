@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from fastcrl import DAGMA, SortNRegress
 from fastcrl.crl import LatentCausalDiscovery, LinearInterventionalCRL
 from fastcrl.datasets import make_linear_interventional
@@ -31,9 +30,7 @@ def test_shd_up_to_permutation_matches_brute_force():
         d = int(rng.integers(2, 6))
         T = simulate_dag(d, min(2 * d, d * (d - 1) // 2), random_state=trial)
         E = simulate_dag(d, d - 1, random_state=100 + trial)
-        brute = min(
-            shd(T, E[np.ix_(p, p)]) for p in map(list, itertools.permutations(range(d)))
-        )
+        brute = min(shd(T, E[np.ix_(p, p)]) for p in map(list, itertools.permutations(range(d))))
         value, m = shd_up_to_permutation(T, E, return_matching=True)
         assert value == brute
         assert shd_up_to_permutation(T, E, matching=m) == brute

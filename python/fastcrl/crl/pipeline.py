@@ -122,7 +122,8 @@ class LatentCausalDiscovery(BaseEstimator):
         if use_own_graph:
             if not hasattr(rep, "latent_adjacency_"):
                 raise ValueError(
-                    f"{type(rep).__name__} does not estimate a latent graph; pass a structure learner"
+                    f"{type(rep).__name__} does not estimate a latent graph; "
+                    "pass a structure learner"
                 )
             A = np.asarray(rep.latent_adjacency_)
             self.structure_ = None
@@ -171,7 +172,9 @@ class LatentCausalDiscovery(BaseEstimator):
         T = check_square_matrix(true_adjacency, "true_adjacency")
         d = self.latent_adjacency_.shape[0]
         if T.shape != (d, d):
-            raise ValueError(f"true_adjacency must be ({d}, {d}) to match the learned graph; got {T.shape}")
+            raise ValueError(
+                f"true_adjacency must be ({d}, {d}) to match the learned graph; got {T.shape}"
+            )
         score, matching = mcc(z_true, self.latents_, method, return_matching=True)
         if (matching < 0).any():
             raise ValueError("fewer learned latents than true ones; the graphs cannot be compared")
