@@ -156,16 +156,35 @@ void DecomposableScore::local_scores(const std::int64_t* nodes, const std::int64
 
 // -------------------------------------------------------------------------------------------- Gaussian
 
-GaussianBICScore::GaussianBICScore(const double* X, std::size_t n, std::size_t d, double penalty_discount)
+GaussianBICScore::GaussianBICScore(std::size_t n, std::size_t d, double penalty_discount)
     : DecomposableScore(n, d), cov_(d * d), penalty_discount_(penalty_discount) {
   if (n < 2) throw std::invalid_argument("GaussianBIC needs at least 2 samples; got " + std::to_string(n));
   if (d < 1) throw std::invalid_argument("GaussianBIC needs at least one variable");
   if (!(penalty_discount >= 0) || !std::isfinite(penalty_discount))
     throw std::invalid_argument("penalty_discount must be finite and >= 0; got " + std::to_string(penalty_discount));
-  fastcrl::covariance(X, n, d, /*ddof=*/0, cov_.data(), static_cast<double*>(nullptr));
+}
+
+namespace {
+void require_positive_diagonal(const std::vector<double>& M, std::size_t d, const char* what) {
   for (std::size_t j = 0; j < d; ++j)
-    if (!(cov_[j * d + j] > 0))
-      throw std::invalid_argument("column " + std::to_string(j) + " of X is constant; its Gaussian score is undefined");
+    if (!(M[j * d + j] > 0) || !std::isfinite(M[j * d + j]))
+      throw std::invalid_argument("column " + std::to_string(j) + " of X is constant (or the " + what +
+                                  " has a non-positive diagonal); its Gaussian score is undefined");
+}
+}  // namespace
+
+GaussianBICScore::GaussianBICScore(const double* X, std::size_t n, std::size_t d, double penalty_discount)
+    : GaussianBICScore(n, d, penalty_discount) {
+  fastcrl::covariance(X, n, d, /*ddof=*/0, cov_.data(), static_cast<double*>(nullptr));
+  require_positive_diagonal(cov_, d, "covariance");
+}
+
+std::unique_ptr<GaussianBICScore> GaussianBICScore::from_covariance(const double* cov, std::size_t n, std::size_t d,
+                                                                    double penalty_discount) {
+  std::unique_ptr<GaussianBICScore> s(new GaussianBICScore(n, d, penalty_discount));
+  std::copy(cov, cov + d * d, s->cov_.begin());
+  require_positive_diagonal(s->cov_, d, "covariance");
+  return s;
 }
 
 double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const {
@@ -203,6 +222,88 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
                          " given its parents is zero (it is a linear function of them)");
   const double n = static_cast<double>(n_);
   return -0.5 * n * std::log(var) - penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0;
+}
+
+// ------------------------------------------------------------------------------------------------- BGe
+
+BGeScore::BGeScore(std::size_t n, std::size_t d, double iss_mu, double iss_w)
+    : DecomposableScore(n, d), R_(d * d), iss_mu_(iss_mu), iss_w_(iss_w), t_(0.0) {
+  if (n < 2) throw std::invalid_argument("BGe needs at least 2 samples; got " + std::to_string(n));
+  if (d < 1) throw std::invalid_argument("BGe needs at least one variable");
+  if (!(iss_mu > 0) || !std::isfinite(iss_mu))
+    throw std::invalid_argument("iss_mu must be finite and > 0; got " + std::to_string(iss_mu));
+  const double dd = static_cast<double>(d);
+  if (!(iss_w > dd + 1) || !std::isfinite(iss_w))
+    throw std::invalid_argument("iss_w must be finite and > n_features + 1 = " + std::to_string(d + 1) +
+                                " (so that the prior scale t is positive); got " + std::to_string(iss_w));
+  t_ = iss_mu * (iss_w - dd - 1.0) / (iss_mu + 1.0);
+}
+
+std::unique_ptr<BGeScore> BGeScore::from_posterior_scale(const double* R, std::size_t n, std::size_t d, double iss_mu,
+                                                         double iss_w) {
+  std::unique_ptr<BGeScore> s(new BGeScore(n, d, iss_mu, iss_w));
+  std::copy(R, R + d * d, s->R_.begin());
+  require_positive_diagonal(s->R_, d, "posterior scale matrix");
+  return s;
+}
+
+BGeScore::BGeScore(const double* X, std::size_t n, std::size_t d, double iss_mu, double iss_w, const double* nu)
+    : BGeScore(n, d, iss_mu, iss_w) {
+  std::vector<double> means(d);
+  fastcrl::covariance(X, n, d, /*ddof=*/0, R_.data(), means.data());
+  const double nd = static_cast<double>(n);
+  const double shrink = nd * iss_mu / (nd + iss_mu);
+  std::vector<double> diff(d, 0.0);
+  if (nu != nullptr)
+    for (std::size_t a = 0; a < d; ++a) {
+      if (!std::isfinite(nu[a])) throw std::invalid_argument("nu must be finite");
+      diff[a] = means[a] - nu[a];
+    }
+  // R = T + (scatter matrix = n * MLE covariance) + shrink (xbar - nu)(xbar - nu)^T.
+  for (std::size_t a = 0; a < d; ++a)
+    for (std::size_t b = 0; b < d; ++b)
+      R_[a * d + b] = nd * R_[a * d + b] + shrink * diff[a] * diff[b] + (a == b ? t_ : 0.0);
+}
+
+double BGeScore::constant_term(std::size_t p) const {
+  const double nd = static_cast<double>(n_), pd = static_cast<double>(p);
+  const double a = iss_w_ - static_cast<double>(d_) + pd + 1.0;
+  const double log_pi = std::log(3.14159265358979323846);
+  return 0.5 * (std::log(iss_mu_) - std::log(nd + iss_mu_)) - 0.5 * nd * log_pi + log_gamma(0.5 * (nd + a)) -
+         log_gamma(0.5 * a) + 0.5 * (a * (pd + 1.0) - (a - 1.0) * pd) * std::log(t_);
+}
+
+double BGeScore::compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const {
+  const std::size_t d = d_;
+  const double rjj = R_[static_cast<std::size_t>(j) * d + static_cast<std::size_t>(j)];
+  double cond = rjj, logdet_pp = 0.0;
+  if (k > 0) {
+    std::vector<double> A(k * k), z(k);
+    for (std::size_t a = 0; a < k; ++a) {
+      const std::size_t pa = static_cast<std::size_t>(parents[a]);
+      z[a] = R_[pa * d + static_cast<std::size_t>(j)];
+      for (std::size_t b = 0; b <= a; ++b) A[a * k + b] = R_[pa * d + static_cast<std::size_t>(parents[b])];
+    }
+    const int ki = static_cast<int>(k);
+    // R >= t I, so R_PP is positive definite; potrf can fail only when t is negligible next to the
+    // scatter of nearly collinear parents.
+    bool singular = blas::potrf('L', ki, A.data(), ki) != 0;
+    for (std::size_t a = 0; a < k && !singular; ++a) singular = !(A[a * k + a] > 0);
+    if (singular)
+      throw NumericalError("posterior scale matrix of the parents of node " + std::to_string(j) +
+                           " is numerically singular");
+    for (std::size_t a = 0; a < k; ++a) logdet_pp += 2.0 * std::log(A[a * k + a]);
+    blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, A.data(), ki, z.data(), 1);
+    double explained = 0.0;
+    for (double v : z) explained += v * v;
+    cond = rjj - explained;
+  }
+  if (!(cond > 0))
+    throw NumericalError("conditional posterior scale of node " + std::to_string(j) +
+                         " given its parents is not positive (rounding on nearly collinear data)");
+  const double a = iss_w_ - static_cast<double>(d) + static_cast<double>(k) + 1.0;
+  // log det R_YY = log det R_PP + log(R_jj - R_jP R_PP^{-1} R_Pj) for Y = P + {j}.
+  return constant_term(k) - 0.5 * logdet_pp - 0.5 * (static_cast<double>(n_) + a) * std::log(cond);
 }
 
 // -------------------------------------------------------------------------------------------- discrete

@@ -1,7 +1,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common.hpp"
@@ -75,12 +77,59 @@ void bind_scores(py::module_& m) {
              return std::make_unique<GaussianBICScore>(X.data(), n, d, penalty_discount);
            }),
            py::arg("X").noconvert(), py::arg("penalty_discount") = 1.0)
+      .def_static(
+          "from_covariance",
+          [](const carray<double>& cov, std::size_t n, double penalty_discount) {
+            require_square(cov, "cov");
+            const auto d = static_cast<std::size_t>(cov.shape(0));
+            py::gil_scoped_release release;
+            return GaussianBICScore::from_covariance(cov.data(), n, d, penalty_discount);
+          },
+          py::arg("cov").noconvert(), py::arg("n"), py::arg("penalty_discount"),
+          "From an MLE (ddof=0) covariance of n samples computed elsewhere (e.g. on a GPU).")
       .def("covariance", [](const GaussianBICScore& s) {
         const auto d = static_cast<py::ssize_t>(s.n_nodes());
         carray<double> out({d, d});
         std::copy(s.covariance().begin(), s.covariance().end(), out.mutable_data());
         return out;
       });
+
+  py::class_<BGeScore, DecomposableScore>(m, "BGeScore")
+      .def(py::init([](const carray<double>& X, double iss_mu, double iss_w, std::optional<carray<double>> nu) {
+             require_2d(X, "X");
+             const auto n = static_cast<std::size_t>(X.shape(0));
+             const auto d = static_cast<std::size_t>(X.shape(1));
+             const double* nu_ptr = nullptr;
+             if (nu) {
+               require_1d(*nu, "nu");
+               if (static_cast<std::size_t>(nu->shape(0)) != d)
+                 throw std::invalid_argument("nu must have one entry per column of X");
+               nu_ptr = nu->data();
+             }
+             py::gil_scoped_release release;
+             return std::make_unique<BGeScore>(X.data(), n, d, iss_mu, iss_w, nu_ptr);
+           }),
+           py::arg("X").noconvert(), py::arg("iss_mu"), py::arg("iss_w"), py::arg("nu").noconvert() = py::none())
+      .def_static(
+          "from_posterior_scale",
+          [](const carray<double>& R, std::size_t n, double iss_mu, double iss_w) {
+            require_square(R, "R");
+            const auto d = static_cast<std::size_t>(R.shape(0));
+            py::gil_scoped_release release;
+            return BGeScore::from_posterior_scale(R.data(), n, d, iss_mu, iss_w);
+          },
+          py::arg("R").noconvert(), py::arg("n"), py::arg("iss_mu"), py::arg("iss_w"),
+          "From a posterior scale matrix R of n samples computed elsewhere (e.g. on a GPU).")
+      .def("posterior_scale",
+           [](const BGeScore& s) {
+             const auto d = static_cast<py::ssize_t>(s.n_nodes());
+             carray<double> out({d, d});
+             std::copy(s.posterior_scale().begin(), s.posterior_scale().end(), out.mutable_data());
+             return out;
+           })
+      .def_property_readonly("prior_scale", &BGeScore::prior_scale)
+      .def("constant_term", &BGeScore::constant_term, py::arg("p"),
+           "The part of the local score that depends only on the number of parents p.");
 
   py::class_<DiscreteScore, DecomposableScore>(m, "DiscreteScore")
       .def(py::init([](const carray<std::int32_t>& X, const carray<std::int64_t>& cardinalities,

@@ -17,6 +17,7 @@ from ._validation import _is_dataframe, check_int
 # Score names accepted by the searches and the CLI. A factory takes (X, names, **params).
 SCORE_FACTORIES: dict[str, Callable[..., Any]] = {
     "bic": lambda X, names, **kw: _scores.GaussianBIC(X, names=names, **kw),
+    "bge": lambda X, names, **kw: _scores.BGe(X, names=names, **kw),
     "bdeu": lambda X, names, **kw: _scores.BDeu(X, names=names, **kw),
     "discrete-bic": lambda X, names, **kw: _scores.DiscreteBIC(X, names=names, **kw),
 }

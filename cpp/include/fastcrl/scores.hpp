@@ -92,6 +92,10 @@ class GaussianBICScore final : public DecomposableScore {
  public:
   /// X row-major (n x d). Preconditions: n >= 2, d >= 1, penalty_discount >= 0.
   GaussianBICScore(const double* X, std::size_t n, std::size_t d, double penalty_discount);
+  /// From an MLE (ddof = 0) covariance `cov` (d x d, row-major) of n samples computed elsewhere
+  /// (e.g. on a GPU). Same preconditions; the diagonal must be positive and finite.
+  static std::unique_ptr<GaussianBICScore> from_covariance(const double* cov, std::size_t n, std::size_t d,
+                                                           double penalty_discount);
   const std::vector<double>& covariance() const { return cov_; }
   double penalty_discount() const { return penalty_discount_; }
 
@@ -99,8 +103,49 @@ class GaussianBICScore final : public DecomposableScore {
   double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;
 
  private:
+  GaussianBICScore(std::size_t n, std::size_t d, double penalty_discount);
   std::vector<double> cov_;
   double penalty_discount_;
+};
+
+/// Bayesian Gaussian equivalent score (Geiger & Heckerman 1994, 2002; in the corrected form of
+/// Kuipers, Moffa & Heckerman 2014, as bnlearn computes it) under a normal-Wishart prior with mean
+/// `nu`, imaginary sample sizes iss_mu (mean) and iss_w (Wishart degrees of freedom) and prior scale
+/// T = t I, t = iss_mu (iss_w - d - 1) / (iss_mu + 1). With the posterior scale matrix
+///   R = T + sum_i (x_i - xbar)(x_i - xbar)^T + (n iss_mu / (n + iss_mu)) (xbar - nu)(xbar - nu)^T
+/// and p = |P|, a = iss_w - d + p + 1,
+///   local(j, P) = (1/2) log(iss_mu / (n + iss_mu)) - (n/2) log(pi) + lgamma((n + a)/2) - lgamma(a/2)
+///               + (a (p + 1) - (a - 1) p) log(t) / 2
+///               + ((n + a - 1)/2) log det R_PP - ((n + a)/2) log det R_{P+j, P+j},
+/// the log marginal likelihood of the family {j} u P minus that of P. One Cholesky of R_PP per call.
+class BGeScore final : public DecomposableScore {
+ public:
+  /// X row-major (n x d); nu (d values) or nullptr for the column means.
+  /// Preconditions: n >= 2, d >= 1, iss_mu > 0, iss_w > d + 1 (so that t > 0), all finite.
+  BGeScore(const double* X, std::size_t n, std::size_t d, double iss_mu, double iss_w, const double* nu);
+  /// From a posterior scale matrix R (d x d, row-major) computed elsewhere (e.g. on a GPU) from n
+  /// samples with these iss_mu and iss_w. Same preconditions; R's diagonal must be positive and finite.
+  static std::unique_ptr<BGeScore> from_posterior_scale(const double* R, std::size_t n, std::size_t d, double iss_mu,
+                                                        double iss_w);
+  /// The posterior scale matrix R (d x d, row-major).
+  const std::vector<double>& posterior_scale() const { return R_; }
+  double iss_mu() const { return iss_mu_; }
+  double iss_w() const { return iss_w_; }
+  /// t of the prior scale matrix T = t I.
+  double prior_scale() const { return t_; }
+  /// The terms of local(j, P) that depend on p = |P| only: local = constant_term(p)
+  ///   - log det(R_PP) / 2 - ((n + iss_w - d + p + 1) / 2) log(R_jj - R_jP R_PP^{-1} R_Pj).
+  double constant_term(std::size_t p) const;
+
+ protected:
+  double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;
+
+ private:
+  BGeScore(std::size_t n, std::size_t d, double iss_mu, double iss_w);
+  std::vector<double> R_;
+  double iss_mu_;
+  double iss_w_;
+  double t_;
 };
 
 /// Which discrete score a DiscreteScore computes.
