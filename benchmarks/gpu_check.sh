@@ -58,7 +58,7 @@ assert i["cuda_devices"] >= 1, "the CUDA extension sees no device"' || status=1
 cd - >/dev/null
 
 step "tests (GPU tests must run, not skip)"
-"$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" tests/gpu tests/test_cuda_build.py tests/test_stats.py \
+"$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py \
   2>&1 | tee "$out/pytest.log" | tail -n 15
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 if grep -q "no CUDA device" "$out/pytest.log"; then echo "GPU TESTS SKIPPED"; status=1; fi
@@ -73,6 +73,14 @@ for dt in (np.float64, np.float32):
     for n, d in ((50, 37), (3, 1), (70, 65)):
         X = cp.asarray(rng.normal(size=(n, d)).astype(dt))
         fastcrl.covariance(X); fastcrl.gram(X, scale=2.0); fastcrl.column_means(X); fastcrl.correlation(X)
+from fastcrl import scores
+Xs = rng.normal(size=(40, 36)); Xs[:, 1] += Xs[:, 0]
+for make in (scores.GaussianBIC, scores.BGe):
+    sc = make(cp.asarray(Xs))
+    sc.local_scores([0, 1, 2, 3], [[], [0], list(range(4, 36)), list(range(4, 37 - 1)) + [1]])
+Zs = rng.integers(0, 3, size=(70, 12))
+for sc in (scores.BDeu(cp.asarray(Zs)), scores.DiscreteBIC(cp.asarray(Zs))):
+    sc.local_scores([0, 1, 2, 3], [[], [0], [4, 5, 6, 7, 8, 9], list(range(4, 12))])  # last: CPU fallback
 cp.cuda.runtime.deviceSynchronize()
 print("sanitizer workload done")
 PY
@@ -122,6 +130,176 @@ for n, d in ((100_000, 100), (200_000, 500), (20_000, 2_000)):
         cp.get_default_memory_pool().free_all_blocks()
 print("\n".join(rows))
 open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+PY
+cd - >/dev/null
+
+step "continuous structure learning: DAGMA / NOTEARS on the GPU (CuPy input) vs the CPU"
+# Fixed work on both sides so the times compare: DAGMA (Adam) runs one central-path problem for a
+# fixed number of steps (checkpoint beyond them: no early stop); NOTEARS is timed per evaluation of
+# its augmented-Lagrangian objective and gradient (expm constraint + l2 loss, what each L-BFGS-B
+# step costs), since a full NOTEARS fit at d >= 500 takes minutes on the CPU.  ER-2 DAGs, n = 1000.
+# Sizes: FASTCRL_GPU_CHECK_D (default 500,1000,2000).  Without CuPy only the CPU columns are run.
+# First a compute-sanitizer memcheck of the acyclicity kernels on small shapes (both dtypes, batched).
+cat >/tmp/fastcrl_acyclicity_small.py <<'PY'
+import cupy as cp, numpy as np
+from fastcrl import acyclicity
+cp.cuda.set_allocator(None)  # plain cudaMalloc per array: memcheck sees exact bounds
+rng = np.random.default_rng(0)
+for dt in (np.float64, np.float32):
+    for shape in ((1, 1), (5, 5), (3, 37, 37)):
+        W = cp.asarray((0.4 * rng.normal(size=shape) / np.sqrt(shape[-1])).astype(dt))
+        acyclicity.expm_constraint(W); acyclicity.poly_constraint(W)
+        acyclicity.logdet_constraint(W); acyclicity.logdet_constraint(W, s=1e-3, check_domain="flag")
+        acyclicity.spectral_radius(cp.abs(W) + 0.1, return_grad=True)
+cp.cuda.runtime.deviceSynchronize()
+print("acyclicity sanitizer workload done")
+PY
+if command -v compute-sanitizer >/dev/null; then
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$py" /tmp/fastcrl_acyclicity_small.py 2>&1 | tail -n 4
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "ACYCLICITY SANITIZER FAILED OR TIMED OUT"; status=1; }
+fi
+cd /tmp
+timeout 180 "$py" - "$out/gpu_check.md" <<'PY' || { echo "CONTINUOUS TIMINGS FAILED OR TIMED OUT"; status=1; }
+import os, sys, time, warnings
+import numpy as np
+import fastcrl
+from fastcrl import _gpu_continuous, acyclicity
+try:
+    import cupy as cp
+except ImportError:
+    cp = None
+warnings.simplefilter("ignore")  # ConvergenceWarning: the step budgets are fixed on purpose
+
+def er2(d, n, seed=0):
+    rng = np.random.default_rng(seed)
+    p = min(1.0, 4.0 / max(d - 1, 1))  # 2d edges expected
+    B = np.triu(rng.random((d, d)) < p, 1) * rng.uniform(0.5, 2.0, (d, d)) * rng.choice([-1, 1], (d, d))
+    perm = rng.permutation(d)
+    B = B[np.ix_(perm, perm)]
+    return rng.standard_normal((n, d)) @ np.linalg.inv(np.eye(d) - B)
+
+def timed(fn, sync=None):
+    t = time.perf_counter(); out = fn()
+    if sync: sync()
+    return time.perf_counter() - t, out
+
+sync = cp.cuda.get_current_stream().synchronize if cp else None
+dev = cp.cuda.runtime.getDeviceProperties(0)["name"].decode() if cp else "none (CuPy missing)"
+rows = ["", f"Continuous learners. Device: {dev}; CPU: fastcrl {fastcrl.get_num_threads()} threads. ER-2, n = 1000, "
+        "float64; GPU input already on the device, timings end with a synchronize.", "",
+        "| task | d | steps | CPU (C++) s | GPU (CuPy) s | CPU/GPU |", "|---|---|---|---|---|---|"]
+sizes = [int(v) for v in os.environ.get("FASTCRL_GPU_CHECK_D", "500,1000,2000").split(",")]
+for d in sizes:
+    X = er2(d, 1000)
+    Xd = cp.asarray(X) if cp else None
+    steps = {500: 200, 1000: 60, 2000: 15}.get(d, 30)
+    dagma = lambda: fastcrl.DAGMA(solver="adam", T=1, warm_iter=steps, max_iter=steps, checkpoint=10 * steps)
+    if cp:
+        timed(lambda: dagma().set_params(warm_iter=2, max_iter=2).fit(Xd), sync)  # warm up handles, pool
+    t_cpu, e_cpu = timed(lambda: dagma().fit(X))
+    if cp:
+        t_gpu, e_gpu = timed(lambda: dagma().fit(Xd), sync)
+        diff = float(np.abs(e_gpu.W_raw_.get() - e_cpu.W_raw_).max())
+        rows.append(f"| DAGMA adam (max abs W diff {diff:.1e}) | {d} | {steps} | {t_cpu:.2f} | {t_gpu:.2f} | {t_cpu / t_gpu:.1f}x |")
+    else:
+        rows.append(f"| DAGMA adam | {d} | {steps} | {t_cpu:.2f} | - | - |")
+    # NOTEARS: objective + gradient at a dense, in-domain W (the cost does not depend on the values).
+    evals = {500: 20, 1000: 10, 2000: 4}.get(d, 5)
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(d, d)) * (0.3 / np.sqrt(d))
+    np.fill_diagonal(W, 0.0)
+    def evaluate(xp, Xs, Wx):
+        S = fastcrl.covariance(Xs, ddof=0)
+        prob = _gpu_continuous.Problem(xp, S, None, xp.ones((d, d), dtype=bool), xp.ones((d, d)))
+        def run():
+            for _ in range(evals):
+                h = prob.constraint("expm", Wx)
+                prob.loss(Wx)
+                g = prob.GL + (10.0 * h + 1.0) * prob.Gh
+                if xp is not np:
+                    g.get()  # L-BFGS-B runs on the host: the gradient crosses once per evaluation
+            return h
+        return run
+    t_cpu, _ = timed(evaluate(np, X, W))
+    if cp:
+        run = evaluate(cp, Xd, cp.asarray(W)); run()
+        t_gpu, _ = timed(run, sync)
+        rows.append(f"| NOTEARS objective+grad (expm) | {d} | {evals} | {t_cpu:.2f} | {t_gpu:.3f} | {t_cpu / t_gpu:.1f}x |")
+    else:
+        rows.append(f"| NOTEARS objective+grad (expm) | {d} | {evals} | {t_cpu:.2f} | - | - |")
+    print(rows[-2]); print(rows[-1]); sys.stdout.flush()
+    if cp:
+        del Xd; cp.get_default_memory_pool().free_all_blocks()
+print("\n".join(rows))
+with open(sys.argv[1], "a") as f:
+    f.write("\n".join(rows) + "\n")
+PY
+cd - >/dev/null
+
+step "GPU local scores: GaussianBIC / BGe / BDeu batches from a CuPy X vs the C++ batch"
+# One batch of random (node, parent set) pairs of size k; CPU = local_scores (OpenMP, cache cleared),
+# GPU = local_scores on CuPy input (end to end: Python CSR build + H2D copy of the indices + kernel +
+# NaN check), and "kernel" = fastcrl._cuda.gaussian_local_scores alone on device-resident indices.
+cd /tmp
+timeout 150 "$py" - "$out/gpu_check.md" <<'PY' || { echo "SCORE TIMINGS FAILED OR TIMED OUT"; status=1; }
+import sys, time
+import numpy as np, cupy as cp
+import fastcrl
+from fastcrl import _backend, scores
+
+def best(fn, reps, sync=None, setup=None):
+    times = []
+    for _ in range(reps):
+        if setup: setup()
+        t = time.perf_counter(); fn()
+        if sync: sync()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+sync = cp.cuda.get_current_stream().synchronize
+dev = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+rng = np.random.default_rng(0)
+n, d, B = 20_000, 100, 50_000
+X = rng.normal(size=(n, d)); X[:, 1:] += 0.3 * X[:, :-1]
+Xd = cp.asarray(X)
+rows = ["", f"GPU local scores. Device: {dev}; CPU: fastcrl {fastcrl.get_num_threads()} threads. n = {n}, d = {d}, "
+        f"batch of {B} random pairs per row; best of 3, scores per second.", "",
+        "| score | k | C++ batch | CUDA end to end | CUDA kernel only | max rel diff |", "|---|---|---|---|---|---|"]
+for name, make in (("GaussianBIC", scores.GaussianBIC), ("BGe", scores.BGe)):
+    cpu, gpu = make(X), make(Xd)
+    for k in (2, 8, 32):
+        nodes = rng.integers(0, d, size=B)
+        sets = [rng.choice(np.delete(np.arange(d), j), size=k, replace=False).tolist() for j in nodes]
+        nodes = nodes.tolist()
+        ref = cpu.local_scores(nodes, sets)
+        got = gpu.local_scores(nodes, sets).get()
+        diff = float(np.max(np.abs(got - ref) / np.abs(ref)))
+        t_cpu = best(lambda: cpu.local_scores(nodes, sets), 3, setup=cpu.clear_cache)
+        t_gpu = best(lambda: gpu.local_scores(nodes, sets), 3, sync)
+        js, offsets, flat = gpu._fast_csr(nodes, sets)
+        js_d, off_d, flat_d, out = cp.asarray(js), cp.asarray(offsets), cp.asarray(flat), cp.empty(B)
+        coef = gpu._gpu_coefficients(_backend._cuda.max_gaussian_score_parents)
+        stream = cp.cuda.get_current_stream().ptr
+        t_ker = best(lambda: _backend._cuda.gaussian_local_scores(gpu._device_matrix, js_d, off_d, flat_d, *coef, out, stream), 5, sync)
+        rows.append(f"| {name} | {k} | {B / t_cpu:,.0f} | {B / t_gpu:,.0f} | {B / t_ker:,.0f} | {diff:.1e} |")
+        print(rows[-1]); sys.stdout.flush()
+Z = rng.integers(0, 3, size=(n, d))
+Z[:, 1:] = np.where(rng.random((n, d - 1)) < 0.4, Z[:, :-1], Z[:, 1:])
+cpu, gpu = scores.BDeu(Z), scores.BDeu(cp.asarray(Z))
+B = 20_000
+for k in (1, 2, 4, 6):  # 3^(k+1) cells; 6 parents = 2187 cells, still in shared memory
+    nodes = rng.integers(0, d, size=B)
+    sets = [rng.choice(np.delete(np.arange(d), j), size=k, replace=False).tolist() for j in nodes]
+    nodes = nodes.tolist()
+    ref = cpu.local_scores(nodes, sets)
+    diff = float(np.max(np.abs(gpu.local_scores(nodes, sets).get() - ref) / np.abs(ref)))
+    t_cpu = best(lambda: cpu.local_scores(nodes, sets), 3, setup=cpu.clear_cache)
+    t_gpu = best(lambda: gpu.local_scores(nodes, sets), 3, sync)
+    rows.append(f"| BDeu (n={n}, 3 levels, batch {B}) | {k} | {B / t_cpu:,.0f} | {B / t_gpu:,.0f} | - | {diff:.1e} |")
+    print(rows[-1]); sys.stdout.flush()
+print("\n".join(rows))
+with open(sys.argv[1], "a") as f:
+    f.write("\n".join(rows) + "\n")
 PY
 cd - >/dev/null
 

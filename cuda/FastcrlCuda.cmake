@@ -140,11 +140,13 @@ set_target_properties(fastcrl::cusolver PROPERTIES
 add_library(fastcrl_cuda_kernels STATIC
   ${CMAKE_CURRENT_LIST_DIR}/runtime.cu
   ${CMAKE_CURRENT_LIST_DIR}/stats.cu
+  ${CMAKE_CURRENT_LIST_DIR}/scores.cu
+  ${CMAKE_CURRENT_LIST_DIR}/acyclicity.cu
 )
 target_include_directories(fastcrl_cuda_kernels
   PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include
   PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(fastcrl_cuda_kernels PRIVATE fastcrl::cublas CUDA::cudart_static)
+target_link_libraries(fastcrl_cuda_kernels PRIVATE fastcrl::cublas fastcrl::cusolver CUDA::cudart_static)
 set_target_properties(fastcrl_cuda_kernels PROPERTIES
   CUDA_STANDARD 17
   CUDA_STANDARD_REQUIRED ON
@@ -157,7 +159,8 @@ target_compile_options(fastcrl_cuda_kernels PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:--threads=0 -Xcompiler=-Wall,-Wextra>)
 
 # The Python module: pybind11 code compiled by g++ (nvcc never sees pybind11 or Python headers).
-pybind11_add_module(_cuda MODULE ${PROJECT_SOURCE_DIR}/python/bindings/cuda.cpp)
+pybind11_add_module(_cuda MODULE ${PROJECT_SOURCE_DIR}/python/bindings/cuda.cpp
+  ${PROJECT_SOURCE_DIR}/python/bindings/cuda_acyclicity.cpp)
 target_link_libraries(_cuda PRIVATE fastcrl_cuda_kernels)
 target_compile_options(_cuda PRIVATE -Wall -Wextra)
 string(REPLACE ";" "," _fastcrl_archs "${CMAKE_CUDA_ARCHITECTURES}")  # a ';' would split the definition

@@ -7,7 +7,7 @@
 # Needs: nvcc (CUDA >= 12; $NVCC or on PATH) and the cuBLAS headers, which the CUDA toolkit may lack.
 # They are looked for in $FASTCRL_CUBLAS_ROOT/include, then in the nvidia-cublas wheel of $PYTHON
 # (default python3: `pip install nvidia-cublas`, ~450 MB download; only its include/ is used), then in
-# the toolkit.  Also syntax-checks python/bindings/cuda.cpp with g++ when pybind11 is importable (that
+# the toolkit.  Also syntax-checks python/bindings/cuda*.cpp with g++ when pybind11 is importable (that
 # file needs no CUDA headers).  Warnings are errors.  Exit status: 0 = all compiled.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,15 +68,17 @@ for cu in "$root"/cuda/*.cu; do
 done
 
 if pyinc=$("$py" -m pybind11 --includes 2>/dev/null); then
-  # shellcheck disable=SC2086  # pyinc is a list of -I flags
-  if ${CXX:-g++} -std=c++17 -fsyntax-only -Wall -Wextra -Werror $pyinc -I"$root/cuda/include" \
-      -DFASTCRL_CUDA_ARCHITECTURES='"80-real"' -DFASTCRL_CUDA_TOOLKIT='"0.0"' "$root/python/bindings/cuda.cpp"; then
-    echo "ok    python/bindings/cuda.cpp (g++ syntax check)"
-  else
-    echo "FAIL  python/bindings/cuda.cpp"
-    status=1
-  fi
+  for src in "$root"/python/bindings/cuda*.cpp; do
+    # shellcheck disable=SC2086  # pyinc is a list of -I flags
+    if ${CXX:-g++} -std=c++17 -fsyntax-only -Wall -Wextra -Werror $pyinc -I"$root/cuda/include" \
+        -I"$root/python/bindings" -DFASTCRL_CUDA_ARCHITECTURES='"80-real"' -DFASTCRL_CUDA_TOOLKIT='"0.0"' "$src"; then
+      echo "ok    python/bindings/$(basename "$src") (g++ syntax check)"
+    else
+      echo "FAIL  python/bindings/$(basename "$src")"
+      status=1
+    fi
+  done
 else
-  echo "skip  python/bindings/cuda.cpp (pybind11 not importable by $py)"
+  echo "skip  python/bindings/cuda*.cpp (pybind11 not importable by $py)"
 fi
 exit $status

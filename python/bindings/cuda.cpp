@@ -16,20 +16,24 @@
 #include <vector>
 
 #include "fastcrl/cuda/runtime.hpp"
+#include "fastcrl/cuda/scores.hpp"
 #include "fastcrl/cuda/stats.hpp"
+#include "cuda_acyclicity.hpp"
 
 namespace py = pybind11;
 namespace fc = fastcrl::cuda;
 
 namespace {
 
-enum class DType { f64, f32, u8 };
+enum class DType { f64, f32, u8, i64, i32 };
 
 const char* dtype_name(DType t) {
   switch (t) {
     case DType::f64: return "float64";
     case DType::f32: return "float32";
     case DType::u8: return "uint8";
+    case DType::i64: return "int64";
+    case DType::i32: return "int32";
   }
   return "?";
 }
@@ -69,7 +73,9 @@ std::int64_t as_int(py::handle v, const std::string& what) {
 }
 
 /// Reads obj.__cuda_array_interface__ (versions 2 and 3 of Numba's specification).
-DeviceArray parse_cai(py::handle obj, const std::string& name, bool writable, bool workspace = false) {
+/// `int_bytes` 8 or 4: an int64 ('<i8') or int32 ('<i4') array instead of a float array.
+DeviceArray parse_cai(py::handle obj, const std::string& name, bool writable, bool workspace = false,
+                      int int_bytes = 0) {
   if (!py::hasattr(obj, "__cuda_array_interface__")) {
     std::string hint = py::hasattr(obj, "__array_interface__")
                            ? "; host (NumPy) arrays go through fastcrl's public functions, which run them on the CPU"
@@ -96,7 +102,15 @@ DeviceArray parse_cai(py::handle obj, const std::string& name, bool writable, bo
   py::object typestr = get("typestr");
   if (!py::isinstance<py::str>(typestr)) type_error(prefix + "['typestr'] must be a str");
   const auto ts = typestr.cast<std::string>();
-  if (workspace) {
+  if (int_bytes == 8) {
+    if (ts != "<i8") type_error(name + " must be an int64 array ('<i8'); got typestr '" + ts + "'");
+    a.dtype = DType::i64;
+    a.itemsize = 8;
+  } else if (int_bytes == 4) {
+    if (ts != "<i4") type_error(name + " must be an int32 array ('<i4'); got typestr '" + ts + "'");
+    a.dtype = DType::i32;
+    a.itemsize = 4;
+  } else if (workspace) {
     if (ts != "|u1" && ts != "<u1") type_error(name + " must be a uint8 array ('|u1'); got typestr '" + ts + "'");
     a.dtype = DType::u8;
     a.itemsize = 1;
@@ -309,6 +323,85 @@ void correlation_py(py::handle cov_obj, py::handle out_obj, std::uintptr_t strea
     fc::correlation_from_covariance(launch, data<const float>(cov), d, data<float>(out));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scores
+
+/// out[b] = Gaussian local score of (nodes[b], parents[offsets[b]:offsets[b+1]]) from the matrix M
+/// (the covariance for GaussianBIC, the posterior scale R for BGe); NaN where undefined.
+void gaussian_local_scores_py(py::handle M_obj, py::handle nodes_obj, py::handle offsets_obj, py::handle parents_obj,
+                              const std::vector<double>& constant, const std::vector<double>& log_var, double log_det,
+                              double rel_tol, py::handle out_obj, std::uintptr_t stream) {
+  const auto M = parse_cai(M_obj, "M", false);
+  const auto nodes = parse_cai(nodes_obj, "nodes", false, false, 8);
+  const auto offsets = parse_cai(offsets_obj, "offsets", false, false, 8);
+  const auto parents = parse_cai(parents_obj, "parents", false, false, 8);
+  const auto out = parse_cai(out_obj, "out", true);
+  require_matrix(M);
+  if (M.shape[0] != M.shape[1]) value_error("M must be square; got shape " + M.shape_str());
+  if (M.dtype != DType::f64) type_error("M must be float64; got " + std::string(dtype_name(M.dtype)));
+  require_ndim(nodes, 1);
+  require_ndim(parents, 1);
+  require_shape(offsets, {nodes.shape[0] + 1});
+  require_same_dtype(out, M);
+  require_shape(out, {nodes.shape[0]});
+  constexpr std::size_t kLen = fc::kMaxGaussianScoreParents + 1;
+  if (constant.size() != kLen || log_var.size() != kLen)
+    value_error("constant and log_var must have " + std::to_string(kLen) + " entries (one per parent count)");
+  fc::GaussianScoreCoefficients coef;
+  std::copy(constant.begin(), constant.end(), coef.constant);
+  std::copy(log_var.begin(), log_var.end(), coef.log_var);
+  coef.log_det = log_det;
+  coef.rel_tol = rel_tol;
+  const std::int64_t batch = nodes.shape[0];
+  if (batch == 0) return;
+  std::vector<const DeviceArray*> arrays{&M, &nodes, &offsets, &out};
+  if (parents.size() > 0) arrays.push_back(&parents);  // an empty array may carry a null pointer
+  require_disjoint({&M, &nodes, &offsets, &parents, &out});
+  py::gil_scoped_release release;
+  const auto launch = prepare_launch(arrays, stream);
+  fc::gaussian_local_scores(launch, data<const double>(M), M.shape[0], data<const std::int64_t>(nodes),
+                            data<const std::int64_t>(offsets), data<const std::int64_t>(parents), batch, coef,
+                            data<double>(out));
+}
+
+/// out[b] = BDeu ("bdeu") or discrete BIC ("bic") local score of the pair b from column-major codes
+/// (d, n) int32; NaN for pairs the kernel does not take (too many cells): the caller scores those.
+void discrete_local_scores_py(py::handle codes_obj, py::handle card_obj, py::handle nodes_obj, py::handle offsets_obj,
+                              py::handle parents_obj, const std::string& kind, double ess, py::handle out_obj,
+                              std::uintptr_t stream) {
+  const auto codes = parse_cai(codes_obj, "codes", false, false, 4);
+  const auto card = parse_cai(card_obj, "cardinalities", false, false, 8);
+  const auto nodes = parse_cai(nodes_obj, "nodes", false, false, 8);
+  const auto offsets = parse_cai(offsets_obj, "offsets", false, false, 8);
+  const auto parents = parse_cai(parents_obj, "parents", false, false, 8);
+  const auto out = parse_cai(out_obj, "out", true);
+  fc::DiscreteScoreKind k;
+  if (kind == "bdeu")
+    k = fc::DiscreteScoreKind::BDeu;
+  else if (kind == "bic")
+    k = fc::DiscreteScoreKind::BIC;
+  else
+    value_error("unknown discrete score kind '" + kind + "'; expected 'bdeu' or 'bic'");
+  require_matrix(codes);  // (d, n): one column of the data per row
+  require_shape(card, {codes.shape[0]});
+  require_ndim(nodes, 1);
+  require_ndim(parents, 1);
+  require_shape(offsets, {nodes.shape[0] + 1});
+  if (out.dtype != DType::f64) type_error("out must be float64; got " + std::string(dtype_name(out.dtype)));
+  require_shape(out, {nodes.shape[0]});
+  const std::int64_t batch = nodes.shape[0];
+  if (batch == 0) return;
+  std::vector<const DeviceArray*> arrays{&codes, &card, &nodes, &offsets, &out};
+  if (parents.size() > 0) arrays.push_back(&parents);
+  require_disjoint({&codes, &card, &nodes, &offsets, &parents, &out});
+  py::gil_scoped_release release;
+  const auto launch = prepare_launch(arrays, stream);
+  fc::discrete_local_scores(launch, data<const std::int32_t>(codes), codes.shape[1], codes.shape[0],
+                            data<const std::int64_t>(card), data<const std::int64_t>(nodes),
+                            data<const std::int64_t>(offsets), data<const std::int64_t>(parents), batch, k, ess,
+                            data<double>(out));
+}
+
 std::string version_str(int v, int major_div, int minor_div) {
   if (v <= 0) return "";
   return std::to_string(v / major_div) + "." + std::to_string((v % major_div) / minor_div);
@@ -379,4 +472,20 @@ PYBIND11_MODULE(_cuda, m, py::mod_gil_not_used()) {
         "out (d, d) = X^T X / scale, queued on `stream`.");
   m.def("correlation_from_covariance", &correlation_py, py::arg("cov"), py::arg("out"), py::arg("stream"),
         "out (d, d) = correlation matrix of the covariance `cov` (positive diagonal required), queued on `stream`.");
+  m.attr("max_gaussian_score_parents") = fc::kMaxGaussianScoreParents;
+  m.def("gaussian_local_scores", &gaussian_local_scores_py, py::arg("M"), py::arg("nodes"), py::arg("offsets"),
+        py::arg("parents"), py::arg("constant"), py::arg("log_var"), py::arg("log_det"), py::arg("rel_tol"),
+        py::arg("out"), py::arg("stream"),
+        "out[b] = constant[k] + log_det * log det M_PP + log_var[k] * log(M_jj - M_jP M_PP^-1 M_Pj) for the pair "
+        "(nodes[b], parents[offsets[b]:offsets[b+1]]), k = |P| <= max_gaussian_score_parents; NaN where undefined. "
+        "Indices int64 on the device, unchecked beyond bounds (fastcrl.scores validates them); queued on `stream`.");
+  m.attr("max_discrete_score_parents") = fc::kMaxDiscreteScoreParents;
+  m.attr("max_discrete_score_cells") = fc::kMaxDiscreteScoreCells;
+  m.def("discrete_local_scores", &discrete_local_scores_py, py::arg("codes"), py::arg("cardinalities"),
+        py::arg("nodes"), py::arg("offsets"), py::arg("parents"), py::arg("kind"), py::arg("ess"), py::arg("out"),
+        py::arg("stream"),
+        "out[b] = BDeu/discrete-BIC local score of (nodes[b], parents[offsets[b]:offsets[b+1]]) from codes (d, n) "
+        "int32 stored column by column; NaN where the family has more than max_discrete_score_cells cells or "
+        "max_discrete_score_parents parents (score those on the CPU). Queued on `stream`.");
+  bind_cuda_acyclicity(m);
 }

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _gpu_acyclicity
 from ._backend import is_device_array
 from ._validation import check_float, check_int, check_option, check_square_matrix
 
@@ -122,6 +122,8 @@ def expm_constraint(W: Any, *, method: str = "taylor"):
     1.086161
     """
     pade = check_option(method, "method", ["taylor", "pade"]) == "pade"
+    if is_device_array(W):  # CuPy in, CuPy out: cuda/acyclicity.cu
+        return _gpu_acyclicity.expm_constraint(W, "pade" if pade else "taylor")
     W3, batched = _prepare(W)
     h, grad = _core.expm_constraint(W3, pade)
     return _finish(h, grad, batched)
@@ -203,6 +205,8 @@ def logdet_constraint(W: Any, s: float = 1.0, *, check_domain: str = "raise"):
     """
     s = check_float(s, "s", low=0.0, low_inclusive=False)
     flag = check_option(check_domain, "check_domain", ["raise", "flag"]) == "flag"
+    if is_device_array(W):
+        return _gpu_acyclicity.logdet_constraint(W, s, flag)
     W3, batched = _prepare(W)
     h, grad = _core.logdet_constraint(W3, s, flag)
     return _finish(h, grad, batched)
@@ -270,6 +274,8 @@ def poly_constraint(W: Any):
     >>> float(h)  # tr((I + A/2)^2) - 2 with A the swap: 2 * (1/2)^2
     0.5
     """
+    if is_device_array(W):
+        return _gpu_acyclicity.poly_constraint(W)
     W3, batched = _prepare(W)
     h, grad = _core.poly_constraint(W3)
     return _finish(h, grad, batched)
@@ -349,6 +355,8 @@ def spectral_radius(W: Any, *, n_iter: int = 1000, tol: float = 1e-8, return_gra
     tol = check_float(tol, "tol", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     if not isinstance(return_grad, (bool, np.bool_)):
         raise TypeError(f"return_grad must be a bool; got {type(return_grad).__name__}")
+    if is_device_array(W):
+        return _gpu_acyclicity.spectral_radius(W, n_iter, tol, bool(return_grad))
     W3, batched = _prepare(W)
     rho, lo, hi, _, grad = _core.spectral_radius(W3, n_iter, tol, bool(return_grad))
     wide = hi - lo > tol * hi

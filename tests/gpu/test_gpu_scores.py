@@ -1,0 +1,215 @@
+"""CUDA batched Gaussian local scores (GaussianBIC, BGe from a CuPy X) against the CPU kernels.
+
+Skipped without a device (see conftest.py).  float64 throughout; scores agree to 1e-10 relative.
+"""
+
+from __future__ import annotations
+
+import fastcrl
+import numpy as np
+import pytest
+from fastcrl import scores
+
+RTOL = 1e-10
+
+
+def _gaussian_data(rng, n, d):
+    X = rng.normal(size=(n, d))
+    for j in range(1, d):
+        X[:, j] += X[:, :j] @ (rng.normal(scale=0.5, size=j) * (rng.random(j) < 0.3))
+    return X * rng.uniform(0.5, 3.0, size=d) + rng.normal(0, 5, size=d)
+
+
+def _pairs(rng, d, count, max_k):
+    out = []
+    for _ in range(count):
+        j = int(rng.integers(d))
+        others = [i for i in range(d) if i != j]
+        k = int(rng.integers(0, min(max_k, len(others)) + 1))
+        out.append((j, rng.permutation(others)[:k].tolist()))
+    return out
+
+
+def _both(cp, X, kind, **kw):
+    make = scores.GaussianBIC if kind == "bic" else scores.BGe
+    return make(cp.asarray(X), **kw), make(X, **kw)
+
+
+CASES = [
+    ("bic", {}),
+    ("bic", {"penalty_discount": 2.5}),
+    ("bge", {}),
+    ("bge", {"iss_mu": 3.0, "iss_w": 80.0, "nu": "random"}),
+]
+
+
+@pytest.mark.parametrize("kind,kw", CASES)
+@pytest.mark.parametrize("n,d,max_k", [(500, 8, 7), (2000, 40, 32), (60, 3, 2)])
+def test_batched_scores_match_cpu(cp, rng, kind, kw, n, d, max_k):
+    X = _gaussian_data(rng, n, d)
+    kw = dict(kw)
+    if kw.get("nu") == "random":
+        kw["nu"] = rng.normal(size=d)
+    gpu, cpu = _both(cp, X, kind, **kw)
+    pairs = _pairs(rng, d, 3000, max_k)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    out = gpu.local_scores(nodes, sets)
+    assert isinstance(out, cp.ndarray) and out.dtype == np.float64 and out.shape == (len(pairs),)
+    assert out.device.id == cp.cuda.Device().id
+    np.testing.assert_allclose(out.get(), cpu.local_scores(nodes, sets), rtol=RTOL, atol=0)
+    # the scalar API and graph scores go through the CPU twin of the device matrix
+    j, P = pairs[0]
+    assert gpu.local_score(j, P) == pytest.approx(cpu.local_score(j, P), rel=RTOL)
+    A = np.triu(np.ones((d, d), dtype=int), 1)
+    assert gpu.score(A) == pytest.approx(cpu.score(A), rel=RTOL)
+    M = gpu.covariance() if kind == "bic" else gpu.posterior_scale()
+    Mc = cpu.covariance() if kind == "bic" else cpu.posterior_scale()
+    assert isinstance(M, cp.ndarray)
+    np.testing.assert_allclose(M.get(), Mc, rtol=1e-12, atol=1e-12 * np.abs(Mc).max())
+
+
+@pytest.mark.parametrize("kind", ["bic", "bge"])
+def test_large_parent_sets_fall_back_to_cpu(cp, rng, kind):
+    X = _gaussian_data(rng, 400, 40)
+    gpu, cpu = _both(cp, X, kind)
+    nodes = [0, 1, 2, 3]
+    sets = [list(range(1, 40)), list(range(2, 35)), list(range(3, 35)), [0, 1, 2]]  # 39, 33, 32, 3
+    np.testing.assert_allclose(
+        gpu.local_scores(nodes, sets).get(), cpu.local_scores(nodes, sets), rtol=RTOL, atol=0
+    )
+
+
+def test_runs_on_the_current_stream_and_empty_batch(cp, rng):
+    X = _gaussian_data(rng, 300, 6)
+    gpu, cpu = _both(cp, X, "bic")
+    pairs = _pairs(rng, 6, 200, 5)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    with cp.cuda.Stream(non_blocking=True) as stream:
+        out = gpu.local_scores(nodes, sets)
+        stream.synchronize()
+    np.testing.assert_allclose(out.get(), cpu.local_scores(nodes, sets), rtol=RTOL, atol=0)
+    empty = gpu.local_scores([], [])
+    assert isinstance(empty, cp.ndarray) and empty.shape == (0,)
+    only_empty_sets = gpu.local_scores([0, 1], [[], []])
+    np.testing.assert_allclose(only_empty_sets.get(), cpu.local_scores([0, 1], [[], []]), rtol=RTOL)
+    # the batched path bypasses the cache; the scalar path still caches
+    assert gpu.cache_info()["size"] == 0
+    gpu.local_score(0, [1])
+    assert gpu.cache_info()["size"] == 1
+
+
+def test_device_errors(cp, rng):
+    X = rng.normal(size=(80, 3))
+    Y = np.c_[X, X[:, 0] + 2 * X[:, 1]]  # an exact linear function
+    s = scores.GaussianBIC(cp.asarray(Y))
+    with pytest.raises(fastcrl.NumericalError, match="undefined"):
+        s.local_scores([3, 0], [[0, 1], []])
+    with pytest.raises(fastcrl.NumericalError, match="undefined"):
+        s.local_scores([0, 2], [[1], [0, 1, 3]])
+    # BGe is defined even there (R >= t I)
+    assert np.isfinite(scores.BGe(cp.asarray(Y)).local_scores([3], [[0, 1]]).get()).all()
+    for make in (scores.GaussianBIC, scores.BGe):
+        with pytest.raises(ValueError, match="identical columns 0 and 3"):
+            make(cp.asarray(np.c_[X, X[:, 0]]))
+        with pytest.raises(ValueError, match="NaN"):
+            make(cp.asarray(np.where(X > 2, np.nan, X)))
+        with pytest.raises(ValueError, match="at least 2 samples"):
+            make(cp.asarray(X[:1]))
+        gpu = make(cp.asarray(X))
+        with pytest.raises(ValueError, match="own parent"):
+            gpu.local_scores([0], [[0]])
+        with pytest.raises(ValueError, match="out of range"):
+            gpu.local_scores([0], [[5]])
+        with pytest.raises(ValueError, match="duplicates"):
+            gpu.local_scores([0], [[1, 1]])
+    with pytest.raises(ValueError, match="constant"):
+        scores.GaussianBIC(cp.asarray(np.c_[X, np.ones(80)]))
+    with pytest.raises(ValueError, match="iss_w"):
+        scores.BGe(cp.asarray(X), iss_w=4.0)
+
+
+def test_extension_argument_checks(cp, cuda_ext):
+    M = cp.eye(3)
+    idx = cp.zeros(1, dtype=cp.int64)
+    offsets = cp.zeros(2, dtype=cp.int64)
+    out = cp.empty(1)
+    coef = [0.0] * (cuda_ext.max_gaussian_score_parents + 1)
+    stream = cp.cuda.get_current_stream().ptr
+    cuda_ext.gaussian_local_scores(M, idx, offsets, idx[:0], coef, coef, 0.0, 0.0, out, stream)
+    assert float(out[0]) == 0.0  # constant 0 + log_var 0 * log(1)
+    with pytest.raises(TypeError, match="int64"):
+        cuda_ext.gaussian_local_scores(
+            M, idx.astype(cp.int32), offsets, idx, coef, coef, 0.0, 0.0, out, stream
+        )
+    with pytest.raises(ValueError, match="entries"):
+        cuda_ext.gaussian_local_scores(M, idx, offsets, idx, coef[:3], coef, 0.0, 0.0, out, stream)
+    with pytest.raises(ValueError, match="shape"):
+        cuda_ext.gaussian_local_scores(M, idx, offsets[:1], idx, coef, coef, 0.0, 0.0, out, stream)
+    with pytest.raises(ValueError, match="square"):
+        cuda_ext.gaussian_local_scores(M[:2], idx, offsets, idx, coef, coef, 0.0, 0.0, out, stream)
+    with pytest.raises(TypeError, match="float64"):
+        cuda_ext.gaussian_local_scores(
+            M.astype(cp.float32), idx, offsets, idx, coef, coef, 0.0, 0.0, out, stream
+        )
+    # a bad index on the device gives NaN, never an out-of-bounds read
+    cuda_ext.gaussian_local_scores(M, idx + 7, offsets, idx, coef, coef, 0.0, 0.0, out, stream)
+    assert bool(cp.isnan(out[0]))
+
+
+def _discrete_data(rng, n, card):
+    d = len(card)
+    X = np.zeros((n, d), dtype=np.int64)
+    for j in range(d):
+        X[:, j] = rng.integers(0, card[j], size=n)
+        if j:
+            copy = rng.random(n) < 0.5
+            X[copy, j] = X[copy, int(rng.integers(j))] % card[j]
+    X[: max(card)] = np.arange(max(card))[:, None] % np.asarray(card)
+    return X
+
+
+@pytest.mark.parametrize("kind", ["bdeu", "bic"])
+@pytest.mark.parametrize("n,card,max_k", [(3000, [2, 3, 4, 3, 2, 5, 3, 2], 6), (50, [3] * 12, 9)])
+def test_discrete_batched_scores_match_cpu(cp, rng, kind, n, card, max_k):
+    D = _discrete_data(rng, n, card)
+    make = (lambda X: scores.BDeu(X, ess=2.5)) if kind == "bdeu" else scores.DiscreteBIC
+    gpu, cpu = make(cp.asarray(D)), make(D)
+    pairs = _pairs(rng, len(card), 2000, max_k)  # includes families over 8192 cells (CPU fallback)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    out = gpu.local_scores(nodes, sets)
+    assert isinstance(out, cp.ndarray) and out.shape == (len(pairs),)
+    np.testing.assert_allclose(out.get(), cpu.local_scores(nodes, sets), rtol=RTOL, atol=1e-9)
+    j, P = pairs[0]
+    assert gpu.local_score(j, P) == cpu.local_score(j, P)
+    A = np.triu(np.ones((len(card),) * 2, dtype=int), 1) * (rng.random((len(card),) * 2) < 0.3)
+    assert gpu.score(A) == pytest.approx(cpu.score(A), rel=RTOL)
+    with pytest.raises(ValueError, match="own parent"):
+        gpu.local_scores([0], [[0]])
+
+
+def test_discrete_device_input_checks(cp, rng, cuda_ext):
+    D = _discrete_data(rng, 40, [2, 3, 2])
+    with pytest.raises(ValueError, match="negative"):
+        scores.BDeu(cp.asarray(D - 1))
+    with pytest.raises(ValueError, match="constant"):
+        scores.DiscreteBIC(cp.asarray(np.c_[D, np.zeros(40, int)]))
+    s = scores.BDeu(cp.asarray(D), cardinalities=[3, 4, 2])  # unobserved levels still count
+    np.testing.assert_allclose(
+        s.local_scores([0, 1], [[1, 2], [0]]).get(),
+        scores.BDeu(D, cardinalities=[3, 4, 2]).local_scores([0, 1], [[1, 2], [0]]),
+        rtol=RTOL,
+    )
+    codes = cp.asarray(D.T.astype(np.int32))
+    card = cp.asarray([2, 3, 2], dtype=cp.int64)
+    idx = cp.zeros(1, dtype=cp.int64)
+    offsets = cp.zeros(2, dtype=cp.int64)
+    out = cp.empty(1)
+    stream = cp.cuda.get_current_stream().ptr
+    with pytest.raises(ValueError, match="unknown discrete score kind"):
+        cuda_ext.discrete_local_scores(codes, card, idx, offsets, idx, "k2", 1.0, out, stream)
+    with pytest.raises(TypeError, match="int32"):
+        cuda_ext.discrete_local_scores(
+            codes.astype(cp.int64), card, idx, offsets, idx, "bdeu", 1.0, out, stream
+        )
+    with pytest.raises(ValueError, match="ess"):
+        cuda_ext.discrete_local_scores(codes, card, idx, offsets, idx, "bdeu", 0.0, out, stream)
