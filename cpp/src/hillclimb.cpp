@@ -1,2 +1,445 @@
-// Filled in by the hillclimb search implementation.
-#include "fastcrl/search.hpp"
+#include "fastcrl/hillclimb.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fastcrl {
+
+namespace {
+
+enum MoveKind : std::uint8_t { kAdd = 0, kDelete = 1, kReverse = 2 };
+
+struct Move {
+  MoveKind kind;
+  std::int32_t i;  // the edge i -> j (for kReverse, the edge before reversal)
+  std::int32_t j;
+};
+
+Move inverse(const Move& m) {
+  switch (m.kind) {
+    case kAdd:
+      return {kDelete, m.i, m.j};
+    case kDelete:
+      return {kAdd, m.i, m.j};
+    default:
+      return {kReverse, m.j, m.i};
+  }
+}
+
+/// splitmix64 (Steele, Lea & Flood 2014): tiny, and trivially reproduced in the Python reference.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+/// Recent moves whose inverses are forbidden; counts per (kind, i, j) make the lookup O(1).
+class TabuList {
+ public:
+  TabuList(std::size_t d, std::size_t length) : d_(d), length_(length), count_(length ? 3 * d * d : 0, 0) {}
+  bool contains(MoveKind kind, std::size_t i, std::size_t j) const {
+    return length_ != 0 && count_[index(kind, i, j)] != 0;
+  }
+  void push(const Move& m) {
+    if (length_ == 0) return;
+    recent_.push_back(m);
+    ++count_[index(m.kind, m.i, m.j)];
+    if (recent_.size() > length_) {
+      const Move& old = recent_.front();
+      --count_[index(old.kind, old.i, old.j)];
+      recent_.pop_front();
+    }
+  }
+  void clear() {
+    recent_.clear();
+    std::fill(count_.begin(), count_.end(), 0);
+  }
+
+ private:
+  std::size_t index(MoveKind kind, std::size_t i, std::size_t j) const { return (kind * d_ + i) * d_ + j; }
+  std::size_t d_;
+  std::size_t length_;
+  std::vector<std::uint32_t> count_;
+  std::deque<Move> recent_;
+};
+
+/// The current DAG with everything a move needs: parent counts, local scores, descendant bitsets and
+/// the delta table delta_[i * d + j] = local(j, pa(j) toggled at i) - local(j, pa(j)).
+class ClimbState {
+ public:
+  ClimbState(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt)
+      : score_(score),
+        c_(c),
+        interrupt_(interrupt),
+        d_(score.n_nodes()),
+        words_((d_ + 63) / 64),
+        limit_(c.parent_limit()),
+        adj_(d_ * d_, 0),
+        n_parents_(d_, 0),
+        local_(d_, 0.0),
+        delta_(d_ * d_, kInvalid),
+        desc_(d_ * words_, 0),
+        dirty_(d_, 1) {}
+
+  const std::vector<std::uint8_t>& adjacency() const { return adj_; }
+
+  /// Replace the graph (assumed valid); only columns whose parent sets change are rescored.
+  void set_graph(const std::vector<std::uint8_t>& A) {
+    for (std::size_t j = 0; j < d_; ++j) {
+      std::size_t count = 0;
+      for (std::size_t i = 0; i < d_; ++i) {
+        if (adj_[i * d_ + j] != A[i * d_ + j]) dirty_[j] = 1;
+        count += A[i * d_ + j] != 0;
+      }
+      n_parents_[j] = count;
+    }
+    adj_ = A;
+    rebuild_descendants();
+    refresh();
+  }
+
+  double total_score() const {
+    double s = 0.0;
+    for (double v : local_) s += v;
+    return s;
+  }
+
+  bool reaches(std::size_t a, std::size_t b) const { return (desc_[a * words_ + b / 64] >> (b % 64)) & 1U; }
+
+  /// Whether i -> j (present) can be reversed without a cycle: no other directed path from i to j.
+  bool reversible(std::size_t i, std::size_t j) const {
+    for (std::size_t c = 0; c < d_; ++c)
+      if (c != j && adj_[i * d_ + c] && reaches(c, j)) return false;
+    return true;
+  }
+
+  bool can_add_parent(std::size_t i, std::size_t j) const {
+    return !c_.is_forbidden(i, j) && n_parents_[j] < limit_;
+  }
+
+  /// The first non-tabu legal move with the largest delta (see hill_climb's enumeration order).
+  bool best_move(const TabuList& tabu, Move& best, double& best_delta) const {
+    bool found = false;
+    best_delta = -std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < d_; ++i) {
+      for (std::size_t j = 0; j < d_; ++j) {
+        if (i == j) continue;
+        if (adj_[i * d_ + j]) {
+          if (c_.is_required(i, j)) continue;
+          const double del = delta_[i * d_ + j];
+          if ((!found || del > best_delta) && !tabu.contains(kDelete, i, j)) {
+            found = true;
+            best_delta = del;
+            best = {kDelete, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+          }
+          if (!can_add_parent(j, i)) continue;
+          const double rev = del + delta_[j * d_ + i];
+          if ((!found || rev > best_delta) && !tabu.contains(kReverse, i, j) && reversible(i, j)) {
+            found = true;
+            best_delta = rev;
+            best = {kReverse, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+          }
+        } else if (!adj_[j * d_ + i] && can_add_parent(i, j)) {
+          const double add = delta_[i * d_ + j];
+          if ((!found || add > best_delta) && !tabu.contains(kAdd, i, j) && !reaches(j, i)) {
+            found = true;
+            best_delta = add;
+            best = {kAdd, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /// Every legal move, in enumeration order (tabu ignored): the candidates of a random perturbation.
+  void legal_moves(std::vector<Move>& out) const {
+    out.clear();
+    for (std::size_t i = 0; i < d_; ++i) {
+      for (std::size_t j = 0; j < d_; ++j) {
+        if (i == j) continue;
+        const auto ii = static_cast<std::int32_t>(i), jj = static_cast<std::int32_t>(j);
+        if (adj_[i * d_ + j]) {
+          if (c_.is_required(i, j)) continue;
+          out.push_back({kDelete, ii, jj});
+          if (can_add_parent(j, i) && reversible(i, j)) out.push_back({kReverse, ii, jj});
+        } else if (!adj_[j * d_ + i] && can_add_parent(i, j) && !reaches(j, i)) {
+          out.push_back({kAdd, ii, jj});
+        }
+      }
+    }
+  }
+
+  /// Change the graph and the descendant sets; the columns touched are rescored by refresh().
+  void apply(const Move& m) {
+    const auto i = static_cast<std::size_t>(m.i), j = static_cast<std::size_t>(m.j);
+    switch (m.kind) {
+      case kAdd:
+        add_edge(i, j);
+        break;
+      case kDelete:
+        delete_edge(i, j);
+        break;
+      case kReverse:
+        delete_edge(i, j);
+        add_edge(j, i);
+        break;
+    }
+  }
+
+  /// Recompute the local score and delta column of every dirty node, in one parallel batch.
+  void refresh() {
+    nodes_.clear();
+    offsets_.assign(1, 0);
+    parents_.clear();
+    std::vector<std::size_t> columns;
+    for (std::size_t j = 0; j < d_; ++j) {
+      if (!dirty_[j]) continue;
+      columns.push_back(j);
+      // Item 0 of a column: the current parent set; then one item per toggled candidate.
+      push_item(j, d_);
+      for (std::size_t i = 0; i < d_; ++i)
+        if (i != j && toggle_needed(i, j)) push_item(j, i);
+    }
+    if (columns.empty()) return;
+    values_.resize(nodes_.size());
+    score_.local_scores(nodes_.data(), offsets_.data(), parents_.data(), nodes_.size(), values_.data(), interrupt_);
+    std::size_t b = 0;
+    for (std::size_t j : columns) {
+      local_[j] = values_[b++];
+      for (std::size_t i = 0; i < d_; ++i) {
+        if (i == j) continue;
+        delta_[i * d_ + j] = toggle_needed(i, j) ? values_[b++] - local_[j] : kInvalid;
+      }
+      dirty_[j] = 0;
+    }
+  }
+
+ private:
+  static constexpr double kInvalid = -std::numeric_limits<double>::infinity();
+
+  // A delta is worth computing when its move (or a reversal that uses it) can be legal.
+  bool toggle_needed(std::size_t i, std::size_t j) const {
+    return adj_[i * d_ + j] ? !c_.is_required(i, j) : can_add_parent(i, j);
+  }
+
+  // Parent set of j with i toggled (i == d_: unchanged), appended as one batch item.
+  void push_item(std::size_t j, std::size_t toggled) {
+    nodes_.push_back(static_cast<std::int64_t>(j));
+    for (std::size_t p = 0; p < d_; ++p) {
+      const bool is_parent = adj_[p * d_ + j] != 0;
+      if (is_parent != (p == toggled)) parents_.push_back(static_cast<std::int64_t>(p));
+    }
+    offsets_.push_back(static_cast<std::int64_t>(parents_.size()));
+  }
+
+  void add_edge(std::size_t i, std::size_t j) {
+    adj_[i * d_ + j] = 1;
+    ++n_parents_[j];
+    dirty_[j] = 1;
+    // Every node that reaches i (and i itself) now reaches j and all of j's descendants.
+    const std::uint64_t* dj = &desc_[j * words_];
+    for (std::size_t a = 0; a < d_; ++a) {
+      if (a != i && !reaches(a, i)) continue;
+      std::uint64_t* da = &desc_[a * words_];
+      for (std::size_t w = 0; w < words_; ++w) da[w] |= dj[w];
+      da[j / 64] |= std::uint64_t{1} << (j % 64);
+    }
+  }
+
+  void delete_edge(std::size_t i, std::size_t j) {
+    adj_[i * d_ + j] = 0;
+    --n_parents_[j];
+    dirty_[j] = 1;
+    // Only i and its ancestors can lose descendants. An ancestor's old descendant set strictly
+    // contains that of any node it reaches, so sorting by old set size puts descendants first.
+    std::vector<std::size_t> affected;
+    for (std::size_t a = 0; a < d_; ++a)
+      if (a == i || reaches(a, i)) affected.push_back(a);
+    std::vector<std::size_t> size(d_, 0);
+    for (std::size_t a : affected)
+      for (std::size_t w = 0; w < words_; ++w) size[a] += static_cast<std::size_t>(__builtin_popcountll(desc_[a * words_ + w]));
+    std::stable_sort(affected.begin(), affected.end(), [&](std::size_t a, std::size_t b) { return size[a] < size[b]; });
+    for (std::size_t a : affected) recompute_descendants(a);
+  }
+
+  void recompute_descendants(std::size_t a) {
+    std::uint64_t* da = &desc_[a * words_];
+    std::fill(da, da + words_, 0);
+    for (std::size_t c = 0; c < d_; ++c) {
+      if (!adj_[a * d_ + c]) continue;
+      const std::uint64_t* dc = &desc_[c * words_];
+      for (std::size_t w = 0; w < words_; ++w) da[w] |= dc[w];
+      da[c / 64] |= std::uint64_t{1} << (c % 64);
+    }
+  }
+
+  void rebuild_descendants() {
+    // Kahn's order, then descendants children-first (reverse topological order).
+    std::vector<std::size_t> indegree(n_parents_.begin(), n_parents_.end()), order, stack;
+    order.reserve(d_);
+    for (std::size_t v = 0; v < d_; ++v)
+      if (indegree[v] == 0) stack.push_back(v);
+    while (!stack.empty()) {
+      const std::size_t v = stack.back();
+      stack.pop_back();
+      order.push_back(v);
+      for (std::size_t c = 0; c < d_; ++c)
+        if (adj_[v * d_ + c] && --indegree[c] == 0) stack.push_back(c);
+    }
+    if (order.size() != d_) throw std::invalid_argument("the graph has a directed cycle");
+    for (auto it = order.rbegin(); it != order.rend(); ++it) recompute_descendants(*it);
+  }
+
+  DecomposableScore& score_;
+  const SearchConstraints& c_;
+  Interrupt& interrupt_;
+  std::size_t d_;
+  std::size_t words_;
+  std::size_t limit_;
+  std::vector<std::uint8_t> adj_;
+  std::vector<std::size_t> n_parents_;
+  std::vector<double> local_;
+  std::vector<double> delta_;
+  std::vector<std::uint64_t> desc_;
+  std::vector<std::uint8_t> dirty_;
+  // Batch buffers of refresh(), kept to avoid reallocating every iteration.
+  std::vector<std::int64_t> nodes_, offsets_, parents_;
+  std::vector<double> values_;
+};
+
+/// A random move: first a kind (add, delete or reverse) uniformly among the kinds with a legal move,
+/// then a move of that kind uniformly. Drawing moves uniformly would nearly always add an edge (there
+/// are O(d^2) additions but only O(edges) deletions and reversals), which the next climb just undoes.
+Move random_move(const std::vector<Move>& moves, SplitMix64& rng) {
+  std::size_t count[3] = {0, 0, 0};
+  for (const Move& m : moves) ++count[m.kind];
+  std::size_t kinds[3], n_kinds = 0;
+  for (std::size_t k = 0; k < 3; ++k)
+    if (count[k]) kinds[n_kinds++] = k;
+  const std::size_t kind = kinds[rng.next() % n_kinds];
+  std::size_t pick = rng.next() % count[kind];
+  for (const Move& m : moves)
+    if (m.kind == kind && pick-- == 0) return m;
+  return moves.front();  // unreachable: pick < count[kind]
+}
+
+void check_start(const std::vector<std::uint8_t>& A, std::size_t d, const SearchConstraints& c) {
+  const std::size_t limit = c.parent_limit();
+  for (std::size_t j = 0; j < d; ++j) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < d; ++i) {
+      const bool edge = A[i * d + j] != 0;
+      if (edge && i == j) throw std::invalid_argument("start graph has a self-loop at node " + std::to_string(i));
+      if (edge && c.is_forbidden(i, j))
+        throw std::invalid_argument("start graph contains the forbidden edge " + std::to_string(i) + " -> " +
+                                    std::to_string(j));
+      if (!edge && c.is_required(i, j))
+        throw std::invalid_argument("start graph lacks the required edge " + std::to_string(i) + " -> " +
+                                    std::to_string(j));
+      count += edge;
+    }
+    if (count > limit)
+      throw std::invalid_argument("node " + std::to_string(j) + " has " + std::to_string(count) +
+                                  " parents in the start graph, more than max_parents = " + std::to_string(limit));
+  }
+}
+
+}  // namespace
+
+HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& constraints, const std::uint8_t* start,
+                           const HillClimbConfig& config, Interrupt& interrupt, const HillClimbProgress& progress) {
+  const std::size_t d = score.n_nodes();
+  if (constraints.d != d)
+    throw std::invalid_argument("constraints are for " + std::to_string(constraints.d) + " nodes but the score has " +
+                                std::to_string(d));
+  constraints.validate();
+  if (config.max_iter < 0) throw std::invalid_argument("max_iter must be >= 0");
+  if (!(config.epsilon >= 0.0)) throw std::invalid_argument("epsilon must be >= 0");
+  if (config.tabu_length < 0 || config.tabu_patience < 0 || config.restarts < 0 || config.perturb < 0)
+    throw std::invalid_argument("tabu_length, tabu_patience, restarts and perturb must be >= 0");
+
+  std::vector<std::uint8_t> A(d * d, 0);
+  if (start) {
+    for (std::size_t k = 0; k < d * d; ++k) A[k] = start[k] != 0;
+  } else {
+    for (std::size_t i = 0; i < d; ++i)
+      for (std::size_t j = 0; j < d; ++j) A[i * d + j] = constraints.is_required(i, j);
+  }
+  check_start(A, d, constraints);
+
+  ClimbState state(score, constraints, interrupt);
+  state.set_graph(A);  // throws on a cycle
+  HillClimbResult result;
+  result.history.push_back(state.total_score());
+  std::vector<std::uint8_t> best = state.adjacency();
+  double best_score = state.total_score();
+
+  TabuList tabu(d, static_cast<std::size_t>(config.tabu_length));
+  SplitMix64 rng(config.seed);
+  std::vector<Move> candidates;
+  for (std::int64_t climb = 0; climb <= config.restarts; ++climb) {
+    if (climb > 0) {
+      state.set_graph(best);
+      for (std::int64_t p = 0; p < config.perturb; ++p) {
+        state.legal_moves(candidates);
+        if (candidates.empty()) break;
+        state.apply(random_move(candidates, rng));
+      }
+      state.refresh();
+    }
+    tabu.clear();
+    std::vector<std::uint8_t> climb_best = state.adjacency();
+    double climb_best_score = state.total_score();
+    bool at_best = true;
+    std::int64_t stall = 0;
+    for (std::int64_t it = 0; it < config.max_iter; ++it) {
+      if (interrupt.poll()) interrupt.rethrow_if_stopped();
+      Move move{};
+      double delta = 0.0;
+      if (!state.best_move(tabu, move, delta)) break;
+      if (!(delta > config.epsilon) && (config.tabu_length == 0 || stall >= config.tabu_patience)) break;
+      state.apply(move);
+      state.refresh();
+      tabu.push(inverse(move));
+      ++result.n_iter;
+      const double s = state.total_score();
+      result.history.push_back(s);
+      if (s > climb_best_score) {
+        stall = s > climb_best_score + config.epsilon ? 0 : stall + 1;
+        climb_best_score = s;
+        climb_best = state.adjacency();
+        at_best = true;
+      } else {
+        ++stall;
+        at_best = false;
+      }
+    }
+    if (!at_best) state.set_graph(climb_best);
+    result.climb_scores.push_back(climb_best_score);
+    if (climb == 0 || climb_best_score > best_score) {
+      best_score = climb_best_score;
+      best = climb_best;
+    }
+    if (progress) progress(climb, result.n_iter, climb_best_score, best_score);
+  }
+  interrupt.rethrow_if_stopped();
+  result.adjacency = best;
+  result.score = best_score;
+  return result;
+}
+
+}  // namespace fastcrl
