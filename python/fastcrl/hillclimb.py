@@ -66,7 +66,7 @@ class HillClimb(BaseEstimator):
         Keyword arguments of the score made from ``score`` (``penalty_discount``, ``ess``).
     discrete : bool, optional
         Declare the data discrete or continuous (default: detected, see ``fastcrl._search``).
-    verbose : int, default=0
+    verbose : bool or int, default=0
         Show a progress bar over the climbs.
 
     Attributes
@@ -176,7 +176,9 @@ class HillClimb(BaseEstimator):
         )
         restarts = check_int(self.restarts, "restarts", low=0)
         rng = check_random_state(self.random_state)
-        verbose = check_int(self.verbose, "verbose", low=0)
+        verbose = self.verbose
+        if not isinstance(verbose, bool):
+            verbose = check_int(verbose, "verbose", low=0)
         if self.max_parents is not None:
             check_int(self.max_parents, "max_parents", low=0)
 
