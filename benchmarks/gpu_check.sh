@@ -303,5 +303,83 @@ with open(sys.argv[1], "a") as f:
 PY
 cd - >/dev/null
 
+step "IVAE on the GPU (CuPy input) vs the CPU; latent-encoder kernels under compute-sanitizer"
+# Same estimator, same seed: fit(cupy X) trains on the GPU (cuda/nn.cu kernels via fastcrl._gpu_nn),
+# fit(numpy X) on this machine's CPU (fastcrl._core, all cores).  Epochs are capped (pretrain_epochs=1,
+# max_epochs=2 for d=5, 1 for d=10) so the block stays under ~3 minutes; a small GPU fit first compiles
+# CuPy's own kernels (NVRTC, cached on disk) so that cost is not timed; "s/epoch" is the mean of history_["time"]
+# (training epochs, held-out evaluation included), "fit s" the whole fit (ICA warm start on the host
+# and pretraining included).  Default batch 256, then 2048 where GPUs do better.
+cat >/tmp/fastcrl_nn_small.py <<'PY'
+import cupy as cp, numpy as np
+from fastcrl import nn
+from fastcrl.crl import IVAE
+from fastcrl.datasets import make_nonstationary_sources
+cp.cuda.set_allocator(None)  # plain cudaMalloc per array: memcheck sees exact bounds
+rng = np.random.default_rng(0)
+for dt in (np.float64, np.float32):
+    for act in nn.ACTIVATIONS:
+        net = nn.MLP([3, 33, 2], activation=act, dtype=dt, random_state=0).to_device()
+        net.forward(cp.asarray(rng.normal(size=(5, 3)).astype(dt)))
+        net.backward(cp.ones((5, 2), dtype=dt))
+    for d in (1, 4):
+        P = d * (d + 1) // 2
+        x, mu, lv = (cp.asarray(rng.normal(size=(7, d)).astype(dt)) for _ in range(3))
+        raw = cp.asarray(0.3 * rng.normal(size=(7, P)).astype(dt))
+        for t in ("exp", "softplus"):
+            nn.chol_gaussian_logpdf_backward(x, mu, raw, transform=t)
+            nn.chol_gaussian_kl_backward(mu, raw, x, lv, transform=t)
+            nn.chol_gaussian_sample_backward(raw, x, mu, transform=t)
+            nn.cholesky_unpack(raw, d, t)
+        nn.diag_gaussian_kl_backward(mu, lv, x, lv)
+        nn.diag_gaussian_logpdf_backward(x, mu, lv)
+        nn.diag_gaussian_sample_backward(lv, x, mu)
+    nn.random_normal(7, 3, offset=5, dtype=dt, like=x)
+data = make_nonstationary_sources(4, 40, 2, random_state=0)
+IVAE(2, hidden=(8,), max_epochs=1, pretrain_epochs=1, batch_size=32).fit(cp.asarray(data.X), data.env)
+cp.cuda.runtime.deviceSynchronize()
+print("nn sanitizer workload done")
+PY
+if command -v compute-sanitizer >/dev/null; then
+  timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$py" /tmp/fastcrl_nn_small.py 2>&1 | tail -n 4
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "NN SANITIZER FAILED OR TIMED OUT"; status=1; }
+fi
+cd /tmp
+timeout 240 "$py" - "$out/gpu_check.md" <<'PY' || { echo "IVAE TIMINGS FAILED OR TIMED OUT"; status=1; }
+import sys, time, warnings
+import numpy as np
+import cupy as cp
+import fastcrl
+from fastcrl.crl import IVAE
+from fastcrl.datasets import make_nonstationary_sources
+from fastcrl.metrics import mcc
+warnings.simplefilter("ignore")
+dev = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+rows = ["", f"IVAE training, CuPy X on the GPU vs NumPy X on the CPU. Device: {dev}; CPU: fastcrl "
+        f"{fastcrl.get_num_threads()} threads; float32, hidden (100, 100), full posterior, pretrain_epochs=1, "
+        "same seed.", "",
+        "| setting | batch | CPU s/epoch | GPU s/epoch | epoch speed-up | CPU fit s | GPU fit s | fit speed-up "
+        "| MCC(true, GPU) | MCC(CPU, GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
+small = make_nonstationary_sources(4, 100, 2, random_state=0)
+IVAE(2, max_epochs=1, pretrain_epochs=1).fit(cp.asarray(small.X), small.env)  # warm-up, not timed
+for K, m, d, epochs in ((40, 1000, 5, 2), (100, 5000, 10, 1)):
+    data = make_nonstationary_sources(K, m, d, random_state=0)
+    Xd = cp.asarray(data.X)
+    for bs in (256, 2048):
+        kw = dict(max_epochs=epochs, pretrain_epochs=1, batch_size=bs, random_state=0)
+        t = time.perf_counter(); cpu = IVAE(d, **kw).fit(data.X, data.env); t_cpu = time.perf_counter() - t
+        cp.cuda.get_current_stream().synchronize()
+        t = time.perf_counter(); gpu = IVAE(d, **kw).fit(Xd, data.env); t_gpu = time.perf_counter() - t
+        e_cpu, e_gpu = np.mean(cpu.history_["time"]), np.mean(gpu.history_["time"])
+        Zc, Zg = cpu.transform(data.X, data.env), gpu.transform(data.X, data.env)
+        rows.append(f"| d={d}, {K} segments x {m:,}, {epochs} epoch(s) | {bs} | {e_cpu:.2f} | {e_gpu:.2f} | {e_cpu / e_gpu:.1f}x "
+                    f"| {t_cpu:.1f} | {t_gpu:.1f} | {t_cpu / t_gpu:.1f}x | {mcc(data.Z, Zg):.3f} | {mcc(Zc, Zg):.3f} |")
+        print(rows[-1]); sys.stdout.flush()
+print("\n".join(rows))
+with open(sys.argv[1], "a") as f:
+    f.write("\n".join(rows) + "\n")
+PY
+cd - >/dev/null
+
 step "done: status $status"
 exit $status

@@ -142,6 +142,7 @@ add_library(fastcrl_cuda_kernels STATIC
   ${CMAKE_CURRENT_LIST_DIR}/stats.cu
   ${CMAKE_CURRENT_LIST_DIR}/scores.cu
   ${CMAKE_CURRENT_LIST_DIR}/acyclicity.cu
+  ${CMAKE_CURRENT_LIST_DIR}/nn.cu
 )
 target_include_directories(fastcrl_cuda_kernels
   PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include
@@ -160,7 +161,8 @@ target_compile_options(fastcrl_cuda_kernels PRIVATE
 
 # The Python module: pybind11 code compiled by g++ (nvcc never sees pybind11 or Python headers).
 pybind11_add_module(_cuda MODULE ${PROJECT_SOURCE_DIR}/python/bindings/cuda.cpp
-  ${PROJECT_SOURCE_DIR}/python/bindings/cuda_acyclicity.cpp)
+  ${PROJECT_SOURCE_DIR}/python/bindings/cuda_acyclicity.cpp
+  ${PROJECT_SOURCE_DIR}/python/bindings/cuda_nn.cpp)
 target_link_libraries(_cuda PRIVATE fastcrl_cuda_kernels)
 target_compile_options(_cuda PRIVATE -Wall -Wextra)
 string(REPLACE ";" "," _fastcrl_archs "${CMAKE_CUDA_ARCHITECTURES}")  # a ';' would split the definition

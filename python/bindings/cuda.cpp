@@ -19,6 +19,7 @@
 #include "fastcrl/cuda/scores.hpp"
 #include "fastcrl/cuda/stats.hpp"
 #include "cuda_acyclicity.hpp"
+#include "cuda_nn.hpp"
 
 namespace py = pybind11;
 namespace fc = fastcrl::cuda;
@@ -488,4 +489,5 @@ PYBIND11_MODULE(_cuda, m, py::mod_gil_not_used()) {
         "int32 stored column by column; NaN where the family has more than max_discrete_score_cells cells or "
         "max_discrete_score_parents parents (score those on the CPU). Queued on `stream`.");
   bind_cuda_acyclicity(m);
+  bind_cuda_nn(m);
 }

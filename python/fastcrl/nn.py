@@ -3,7 +3,10 @@ Gaussian log-densities, KL divergences and reparameterised samples with exact gr
 update, and a counter-based random generator.
 
 Everything is NumPy in, NumPy out, computed by the C++ core (OpenBLAS GEMM, fused elementwise
-kernels, OpenMP for large elementwise work) with the GIL released.  float32 and float64 are kept as
+kernels, OpenMP for large elementwise work) with the GIL released.  CuPy (device) arrays run the
+CUDA twins of the same kernels (cuBLAS GEMM, fused CUDA kernels; ``fastcrl._gpu_nn``) and return
+CuPy arrays on the same device; :func:`kernels` gives the kernel set of an array module, so one
+training loop serves both.  float32 and float64 are kept as
 given; arguments of one call must share their dtype.  The pure-NumPy equivalents live in
 :mod:`fastcrl.reference.nn`.
 
@@ -27,11 +30,13 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._backend import as_device_array, is_device_array
 from ._validation import FLOAT_DTYPES, check_float, check_int, check_option, check_random_state
 
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "kernels",
     "Adam",
     "adam_update",
     "random_normal",
@@ -62,12 +67,98 @@ def _dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def kernels(xp: Any):
+    """The kernel set for the array module ``xp``: ``fastcrl._core`` for NumPy, the CUDA twins in
+    ``fastcrl._gpu_nn`` (same functions, signatures and results, CuPy arrays) for CuPy.
+
+    Lets one training loop run on either device (``fastcrl.crl.IVAE`` does).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastcrl.nn import kernels
+    >>> k = kernels(np)
+    >>> eps = np.empty(4)
+    >>> k.random_normal_fill(eps, 0, 0)
+    >>> bool(np.isfinite(eps).all())
+    True
+    """
+    if xp is np:
+        return _core
+    if getattr(xp, "__name__", "") == "cupy":
+        from . import _gpu_nn
+
+        _gpu_nn.require_cuda("fastcrl.nn on CuPy arrays")
+
+        return _gpu_nn
+    raise TypeError(f"no fastcrl kernels for array module {xp!r}; use numpy or cupy")
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError:
+        raise TypeError(
+            "got a CUDA device array, but CuPy is not installed: fastcrl's GPU kernels take CuPy "
+            "arrays (pip install fastcrl[cuda]); pass NumPy arrays to use the CPU"
+        ) from None
+    return cupy
+
+
+def _module_of(a: Any):
+    """numpy for host arrays, cupy for device arrays."""
+    return _cupy() if is_device_array(a) else np
+
+
+def _kernels_of(a: Any):
+    return kernels(_module_of(a))
+
+
+def _device_arrays(named: dict[str, Any], dtype: Any) -> list:
+    """The CuPy twin of :func:`_arrays`: device arrays of one dtype, finite; scalars adapt."""
+    cupy = _cupy()
+
+    arrs = {}
+    for k, v in named.items():
+        if is_device_array(v):
+            arrs[k] = cupy.asarray(as_device_array(v))
+        elif isinstance(v, (np.ndarray, np.generic)) and np.ndim(v) > 0:
+            raise TypeError(
+                f"{k} is a host (NumPy) array but other arguments are CuPy (device) arrays; move "
+                "them to one device first (cupy.asarray(...) or cupy.asnumpy(...))"
+            )
+        else:
+            arrs[k] = v
+    typed = {k for k, a in arrs.items() if isinstance(a, cupy.ndarray) and a.dtype in FLOAT_DTYPES}
+    for k, a in arrs.items():
+        if isinstance(a, cupy.ndarray) and a.dtype.kind not in "biuf":
+            raise TypeError(f"{k} must be a real numeric array; got dtype {a.dtype}")
+    if dtype is None:
+        floats = [arrs[k].dtype for k in arrs if k in typed]
+        dtype = floats[0] if floats else np.dtype(np.float64)
+    dtype = _dtype(dtype)
+    out = []
+    for k, a in arrs.items():
+        if k in typed and a.dtype != dtype:
+            raise TypeError(
+                f"{k} has dtype {a.dtype} but the other arguments are {dtype}; convert explicitly"
+            )
+        a = cupy.ascontiguousarray(cupy.asarray(a, dtype=dtype))
+        if not bool(cupy.isfinite(a).all()):
+            raise ValueError(f"{k} contains NaN or inf")
+        out.append(a)
+    return out
+
+
 def _arrays(named: dict[str, Any], *, dtype: Any = None) -> list[np.ndarray]:
     """Contiguous float arrays of one shared dtype; NaN/inf rejected; shapes checked by the kernel.
 
     The dtype is ``dtype`` if given, else that of the first float array; mixing float32 and float64
-    raises TypeError instead of converting silently.
+    raises TypeError instead of converting silently.  If any argument is a CuPy (device) array, all
+    arrays must be, and CuPy arrays are returned (:func:`_device_arrays`).
     """
+    if any(is_device_array(v) for v in named.values()):
+        return _device_arrays(named, dtype)
     arrs = {k: np.asarray(v) for k, v in named.items()}
     for k, a in arrs.items():
         if a.dtype.kind not in "biuf":
@@ -99,8 +190,9 @@ def _broadcast_rows(a: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndar
     """Broadcast a per-coordinate prior parameter (e.g. shape (d,)) to the per-sample shape."""
     if a.shape == shape:
         return a
+    xp = _module_of(a)
     try:
-        return np.ascontiguousarray(np.broadcast_to(a, shape))
+        return xp.ascontiguousarray(xp.broadcast_to(a, shape))
     except ValueError:
         raise ValueError(
             f"{name} must have shape {shape} or broadcast to it; got {a.shape}"
@@ -149,6 +241,10 @@ class MLP:
 
     Notes
     -----
+    :meth:`to_device` moves ``params`` and ``grad`` to the current CUDA device (CuPy); the passes
+    then take CuPy inputs and run the CUDA kernels (cuBLAS GEMM, fused bias/activation), and
+    :meth:`to_host` brings the parameters back.
+
     :meth:`forward` keeps the input and a workspace with the hidden activations and activation
     derivatives; :meth:`backward` uses them, so call it after the forward pass on the same batch
     and before changing ``params``.  Cost per batch of n rows: ``2 n sum_l sizes[l] sizes[l+1]``
@@ -254,9 +350,35 @@ class MLP:
             b[...] = 0
         return self
 
+    # -- device ------------------------------------------------------------------------------------
+    def to_device(self) -> MLP:
+        """Move ``params`` and ``grad`` to the current CUDA device as CuPy arrays (needs CuPy)."""
+        import cupy
+
+        self.params = cupy.asarray(self.params)
+        self.grad = cupy.asarray(self.grad)
+        self._workspace = cupy.empty(0, dtype=self.dtype)
+        self._X = None
+        return self
+
+    def to_host(self) -> MLP:
+        """Bring ``params`` and ``grad`` back to NumPy arrays (a no-op when they already are)."""
+        if is_device_array(self.params):
+            self.params = self.params.get()
+            self.grad = self.grad.get()
+            self._workspace = np.empty(0, dtype=self.dtype)
+            self._X = None
+        return self
+
     # -- passes ------------------------------------------------------------------------------------
     def _check_X(self, X: Any) -> np.ndarray:
         (X,) = _arrays({"X": X}, dtype=None)
+        if _module_of(X) is not _module_of(self.params):
+            where = "CuPy (device)" if is_device_array(X) else "NumPy (host)"
+            raise TypeError(
+                f"X is a {where} array but the MLP's parameters are not; call to_device() or "
+                "to_host() first, or move X"
+            )
         if X.dtype != self.dtype:
             raise TypeError(
                 f"X has dtype {X.dtype} but the MLP is {self.dtype}; convert explicitly"
@@ -270,8 +392,8 @@ class MLP:
         X = self._check_X(X)
         need = int(self.spec.workspace_size(X.shape[0]))
         if self._workspace.size < need:
-            self._workspace = np.empty(need, dtype=self.dtype)
-        out = _core.mlp_forward(self.spec, self.params, X, self._workspace, None, training)
+            self._workspace = _module_of(X).empty(need, dtype=self.dtype)
+        out = _kernels_of(X).mlp_forward(self.spec, self.params, X, self._workspace, None, training)
         self._X = X if training else None
         return out
 
@@ -288,11 +410,13 @@ class MLP:
         if self._X is None:
             raise RuntimeError("call forward(X, training=True) before backward")
         (g,) = _arrays({"grad_out": grad_out}, dtype=self.dtype)
+        if _module_of(g) is not _module_of(self._X):
+            raise TypeError("grad_out must live on the same device (NumPy or CuPy) as X")
         if g.shape != (self._X.shape[0], self.sizes[-1]):
             raise ValueError(
                 f"grad_out must have shape {(self._X.shape[0], self.sizes[-1])}; got {g.shape}"
             )
-        return _core.mlp_backward(
+        return _kernels_of(self._X).mlp_backward(
             self.spec,
             self.params,
             self._X,
@@ -325,17 +449,20 @@ def adam_update(
 ) -> None:
     """One fused, in-place Adam (or AdamW with ``decoupled``) step on 1-D arrays of one dtype.
 
+    NumPy arrays run the C++ kernel, CuPy arrays (all four) the CUDA one.
+
     ``m``, ``v`` are the moment buffers (start at zero), ``step`` the 1-based step number; the bias
     correction and update follow PyTorch's ``torch.optim.Adam``/``AdamW``.  ``params`` is
     not checked for NaN here (it is on the hot path); check the loss instead.
     """
+    xp = _module_of(params)
     for name, a in (("params", params), ("grads", grads), ("m", m), ("v", v)):
-        if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES or a.ndim != 1:
-            raise TypeError(f"{name} must be a 1-D float32/float64 NumPy array")
+        if not isinstance(a, xp.ndarray) or a.dtype not in FLOAT_DTYPES or a.ndim != 1:
+            raise TypeError(f"{name} must be a 1-D float32/float64 {xp.__name__} array like params")
         if a.dtype != params.dtype:
             raise TypeError(f"{name} has dtype {a.dtype} but params is {params.dtype}")
     step = check_int(step, "step", low=1)
-    _core.adam_update(
+    kernels(xp).adam_update(
         params,
         grads,
         m,
@@ -351,7 +478,10 @@ def adam_update(
 
 
 class Adam:
-    """Adam/AdamW over one flat parameter vector (e.g. :attr:`MLP.params`), updated in place."""
+    """Adam/AdamW over one flat parameter vector (e.g. :attr:`MLP.params`), updated in place.
+
+    ``params`` may be a NumPy or a CuPy array; the moments live on the same device.
+    """
 
     def __init__(
         self,
@@ -363,14 +493,16 @@ class Adam:
         weight_decay=0.0,
         decoupled=False,
     ) -> None:
+        xp = _module_of(params)
         if (
-            not isinstance(params, np.ndarray)
+            not isinstance(params, xp.ndarray)
             or params.dtype not in FLOAT_DTYPES
             or params.ndim != 1
             or not params.flags.c_contiguous
         ):
             raise TypeError(
-                "params must be a contiguous 1-D float32/float64 NumPy array (updated in place)"
+                "params must be a contiguous 1-D float32/float64 NumPy or CuPy array (updated in "
+                "place)"
             )
         self.lr = check_float(lr, "lr", low=0)
         b1 = check_float(betas[0], "betas[0]", low=0, high=1, high_inclusive=False)
@@ -380,13 +512,14 @@ class Adam:
         self.weight_decay = check_float(weight_decay, "weight_decay", low=0)
         self.decoupled = bool(decoupled)
         self.params = params
-        self.m = np.zeros_like(params)
-        self.v = np.zeros_like(params)
+        self.m = xp.zeros_like(params)
+        self.v = xp.zeros_like(params)
         self.step_count = 0
+        self._kernels = kernels(xp)
 
     def step(self, grads: np.ndarray) -> None:
         self.step_count += 1
-        _core.adam_update(
+        self._kernels.adam_update(
             self.params,
             grads,
             self.m,
@@ -404,20 +537,23 @@ class Adam:
 # ---- random numbers ----------------------------------------------------------------------------------
 
 
-def _random(kind: str, shape, seed, offset, dtype) -> np.ndarray:
+def _random(kind: str, shape, seed, offset, dtype, like=None) -> np.ndarray:
     if isinstance(shape, numbers.Integral):
         shape = (int(shape),)
     shape = tuple(check_int(s, "shape[i]", low=0) for s in shape)
     seed = check_int(seed, "seed", low=0, high=2**64 - 1)
     offset = check_int(offset, "offset", low=0, high=2**64 - 1)
-    out = np.empty(shape, dtype=_dtype(dtype))
+    xp = _module_of(like)
+    out = xp.empty(shape, dtype=_dtype(dtype))
     if offset + out.size > 2**64:
         raise ValueError("offset + size exceeds the 2^64 draws of a stream")
-    getattr(_core, f"random_{kind}_fill")(out, seed, offset)
+    getattr(kernels(xp), f"random_{kind}_fill")(out, seed, offset)
     return out
 
 
-def random_normal(shape, seed: int, offset: int = 0, dtype: Any = np.float64) -> np.ndarray:
+def random_normal(
+    shape, seed: int, offset: int = 0, dtype: Any = np.float64, *, like: Any = None
+) -> np.ndarray:
     """Standard normals from Philox-4x32-10, identical for any thread count.
 
     Parameters
@@ -430,6 +566,8 @@ def random_normal(shape, seed: int, offset: int = 0, dtype: Any = np.float64) ->
         random_normal(3, s, offset=2)])``.
     dtype : float64 or float32
         float32 draws are the float64 draws rounded.
+    like : array, optional
+        A CuPy array: draw on its device (CUDA kernel, same stream) and return a CuPy array.
 
     Notes
     -----
@@ -443,24 +581,28 @@ def random_normal(shape, seed: int, offset: int = 0, dtype: Any = np.float64) ->
     >>> random_normal((2, 3), seed=0).shape
     (2, 3)
     """
-    return _random("normal", shape, seed, offset, dtype)
+    return _random("normal", shape, seed, offset, dtype, like)
 
 
-def random_uniform(shape, seed: int, offset: int = 0, dtype: Any = np.float64) -> np.ndarray:
+def random_uniform(
+    shape, seed: int, offset: int = 0, dtype: Any = np.float64, *, like: Any = None
+) -> np.ndarray:
     """Uniforms on ``[0, 1)`` from Philox-4x32-10 (53-bit; draw ``k`` from block ``k // 2``).
 
     Same stream conventions as :func:`random_normal`.
     """
-    return _random("uniform", shape, seed, offset, dtype)
+    return _random("uniform", shape, seed, offset, dtype, like)
 
 
 # ---- Gaussians ---------------------------------------------------------------------------------------
 
 
-def _g(g, n, dtype):
+def _g(g, n, dtype, xp=np):
     if g is None:
-        return np.ones(n, dtype=dtype)
+        return xp.ones(n, dtype=dtype)
     (g,) = _arrays({"g": g}, dtype=dtype)
+    if _module_of(g) is not xp:
+        raise TypeError("g must live on the same device (NumPy or CuPy) as the other arguments")
     return g
 
 
@@ -471,14 +613,16 @@ def diag_gaussian_logpdf(x, mu, logvar) -> np.ndarray:
     """
     x, mu, logvar = _arrays({"x": x, "mu": mu, "logvar": logvar})
     mu, logvar = _broadcast_rows(mu, "mu", x.shape), _broadcast_rows(logvar, "logvar", x.shape)
-    return _core.diag_gaussian_logpdf(x, mu, logvar)
+    return _kernels_of(x).diag_gaussian_logpdf(x, mu, logvar)
 
 
 def diag_gaussian_logpdf_backward(x, mu, logvar, g=None):
     """Gradients ``(d/dx, d/dmu, d/dlogvar)`` of ``sum(g * diag_gaussian_logpdf)`` (g defaults to 1)."""
     x, mu, logvar = _arrays({"x": x, "mu": mu, "logvar": logvar})
     mu, logvar = _broadcast_rows(mu, "mu", x.shape), _broadcast_rows(logvar, "logvar", x.shape)
-    return _core.diag_gaussian_logpdf_backward(x, mu, logvar, _g(g, x.shape[0], x.dtype))
+    return _kernels_of(x).diag_gaussian_logpdf_backward(
+        x, mu, logvar, _g(g, x.shape[0], x.dtype, _module_of(x))
+    )
 
 
 def diag_gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> np.ndarray:
@@ -490,7 +634,7 @@ def diag_gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> np.ndarray:
         _broadcast_rows(mu_p, "mu_p", mu_q.shape),
         _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
     )
-    return _core.diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
+    return _kernels_of(mu_q).diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
 
 
 def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, g=None):
@@ -502,21 +646,21 @@ def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, g=None):
         _broadcast_rows(mu_p, "mu_p", mu_q.shape),
         _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
     )
-    return _core.diag_gaussian_kl_backward(
-        mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype)
+    return _kernels_of(mu_q).diag_gaussian_kl_backward(
+        mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype, _module_of(mu_q))
     )
 
 
 def diag_gaussian_sample(mu, logvar, eps) -> np.ndarray:
     """Reparameterised sample ``mu + exp(logvar / 2) * eps`` (eps e.g. from :func:`random_normal`)."""
     mu, logvar, eps = _arrays({"mu": mu, "logvar": logvar, "eps": eps})
-    return _core.diag_gaussian_sample(mu, logvar, eps)
+    return _kernels_of(mu).diag_gaussian_sample(mu, logvar, eps)
 
 
 def diag_gaussian_sample_backward(logvar, eps, gz):
     """Gradients ``(d/dmu, d/dlogvar)`` of ``sum(gz * z)``."""
     logvar, eps, gz = _arrays({"logvar": logvar, "eps": eps, "gz": gz})
-    return _core.diag_gaussian_sample_backward(logvar, eps, gz)
+    return _kernels_of(logvar).diag_gaussian_sample_backward(logvar, eps, gz)
 
 
 def _transform(t):
@@ -530,20 +674,20 @@ def cholesky_unpack(raw, d: int, transform: str = "exp") -> np.ndarray:
     ``exp(raw)`` or ``softplus(raw)`` (``transform``), so it is always positive.
     """
     (raw,) = _arrays({"raw": raw})
-    return _core.cholesky_unpack(raw, check_int(d, "d", low=1), _transform(transform))
+    return _kernels_of(raw).cholesky_unpack(raw, check_int(d, "d", low=1), _transform(transform))
 
 
 def chol_gaussian_logpdf(x, mu, raw, transform: str = "exp") -> np.ndarray:
     """``log N(x_i; mu_i, L_i L_i^T)`` per row; x, mu ``(n, d)``, raw ``(n, d(d+1)/2)``."""
     x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
-    return _core.chol_gaussian_logpdf(x, mu, raw, _transform(transform))
+    return _kernels_of(x).chol_gaussian_logpdf(x, mu, raw, _transform(transform))
 
 
 def chol_gaussian_logpdf_backward(x, mu, raw, g=None, transform: str = "exp"):
     """Gradients ``(d/dx, d/dmu, d/draw)`` of ``sum(g * chol_gaussian_logpdf)``."""
     x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
-    return _core.chol_gaussian_logpdf_backward(
-        x, mu, raw, _g(g, x.shape[0], x.dtype), _transform(transform)
+    return _kernels_of(x).chol_gaussian_logpdf_backward(
+        x, mu, raw, _g(g, x.shape[0], x.dtype, _module_of(x)), _transform(transform)
     )
 
 
@@ -556,7 +700,7 @@ def chol_gaussian_kl(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, transform: str = "exp"
         _broadcast_rows(mu_p, "mu_p", mu_q.shape),
         _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
     )
-    return _core.chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, _transform(transform))
+    return _kernels_of(mu_q).chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, _transform(transform))
 
 
 def chol_gaussian_kl_backward(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, g=None, transform: str = "exp"):
@@ -568,18 +712,23 @@ def chol_gaussian_kl_backward(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, g=None, trans
         _broadcast_rows(mu_p, "mu_p", mu_q.shape),
         _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
     )
-    return _core.chol_gaussian_kl_backward(
-        mu_q, raw_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype), _transform(transform)
+    return _kernels_of(mu_q).chol_gaussian_kl_backward(
+        mu_q,
+        raw_q,
+        mu_p,
+        logvar_p,
+        _g(g, mu_q.shape[0], mu_q.dtype, _module_of(mu_q)),
+        _transform(transform),
     )
 
 
 def chol_gaussian_sample(mu, raw, eps, transform: str = "exp") -> np.ndarray:
     """Reparameterised sample ``z = mu + L eps`` per row."""
     mu, raw, eps = _arrays({"mu": mu, "raw": raw, "eps": eps})
-    return _core.chol_gaussian_sample(mu, raw, eps, _transform(transform))
+    return _kernels_of(mu).chol_gaussian_sample(mu, raw, eps, _transform(transform))
 
 
 def chol_gaussian_sample_backward(raw, eps, gz, transform: str = "exp"):
     """Gradients ``(d/dmu, d/draw)`` of ``sum(gz * z)``."""
     raw, eps, gz = _arrays({"raw": raw, "eps": eps, "gz": gz})
-    return _core.chol_gaussian_sample_backward(raw, eps, gz, _transform(transform))
+    return _kernels_of(raw).chol_gaussian_sample_backward(raw, eps, gz, _transform(transform))

@@ -2,6 +2,8 @@
 
 Trained on fastcrl's own C++ kernels (:mod:`fastcrl.nn`: fused MLP passes, Gaussian KL and
 reparameterisation with exact gradients, fused Adam, Philox noise); no deep-learning framework.
+With CuPy input the same training loop runs on the GPU with the CUDA twins of those kernels
+(:func:`fastcrl.nn.kernels`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._backend import is_device_array, require_cuda
 from .._base import BaseEstimator
 from .._errors import NumericalError
 from .._validation import (
@@ -26,7 +29,7 @@ from .._validation import (
     check_option,
     check_random_state,
 )
-from ..nn import ACTIVATIONS, MLP
+from ..nn import ACTIVATIONS, MLP, kernels
 from .ica import NonstationaryICA
 
 __all__ = ["IVAE"]
@@ -46,10 +49,37 @@ _WARM_POSTERIOR_STD = 0.1
 
 
 def _reject_gpu(a: Any, name: str) -> None:
-    if hasattr(a, "__cuda_array_interface__"):
+    if is_device_array(a):
         raise TypeError(
-            f"{name} is a GPU (CuPy) array; IVAE trains on the CPU only for now (GPU training is "
-            "not available yet): pass a NumPy array, e.g. cupy.asnumpy(...)"
+            f"{name} is a GPU (CuPy) array; IVAE trains on the GPU (fit, partial_fit) but infers "
+            "on the CPU: pass a NumPy array, e.g. cupy.asnumpy(...)"
+        )
+
+
+def _to_host(a: Any) -> np.ndarray:
+    return a.get() if is_device_array(a) else a
+
+
+def _gpu_input(a: Any, name: str):
+    """``(cupy, device array)`` for GPU training; TypeError naming the GPU when impossible."""
+    try:
+        require_cuda("IVAE GPU training")
+        import cupy
+    except (RuntimeError, ImportError) as exc:
+        raise TypeError(
+            f"{name} is a GPU (CuPy) array but GPU training is not available here ({exc}); pass a "
+            "NumPy array to train on the CPU"
+        ) from None
+    try:
+        return cupy, cupy.asarray(a)
+    except Exception as exc:  # noqa: BLE001 - a foreign object with a broken interface
+        raise TypeError(f"{name} is a GPU array that CuPy cannot read: {exc}") from None
+
+
+def _check_finite_loss(loss: float) -> None:
+    if not math.isfinite(loss):
+        raise NumericalError(
+            "the ELBO became NaN/inf during training; lower lr or raise decoder_var"
         )
 
 
@@ -96,6 +126,9 @@ class _Model:
         self.inv_var = 1.0 / decoder_var
         self.log_norm = 0.5 * D * math.log(2.0 * math.pi * decoder_var)
         self.learn_prior_mean = learn_prior_mean
+        # the array module and its kernels (fastcrl._core or fastcrl._gpu_nn); see to()
+        self.xp = np
+        self.k = _core
         self.enc = MLP(
             [D + K, *hidden, d + self.n_raw], activation, leaky_slope=leaky_slope, dtype=dtype
         )
@@ -104,6 +137,11 @@ class _Model:
         self.n_params = ne + nd + 2 * K * d
         self.params = np.zeros(self.n_params, dtype=dtype)
         self.grad = np.zeros(self.n_params, dtype=dtype)
+        self._bind_views()
+        self._ws: dict[str, Any] = {}
+
+    def _bind_views(self) -> None:
+        ne, nd, K, d = self.enc.n_params, self.dec.n_params, self.K, self.d
         # the MLPs work on views into the flat vectors
         self.enc.params, self.enc.grad = self.params[:ne], self.grad[:ne]
         self.dec.params, self.dec.grad = self.params[ne : ne + nd], self.grad[ne : ne + nd]
@@ -118,7 +156,16 @@ class _Model:
             "prior_logvar": slice(o, o + K * d),
             "prior_mean": slice(o + K * d, self.n_params),
         }
-        self._ws: dict[str, np.ndarray] = {}
+
+    def to(self, xp: Any) -> None:
+        """Move the parameters to the array module ``xp`` (numpy or cupy) and use its kernels."""
+        if xp is self.xp:
+            return
+        move = (lambda a: a.get()) if xp is np else xp.asarray
+        self.params, self.grad = move(self.params), move(self.grad)
+        self._bind_views()
+        self.xp, self.k = xp, kernels(xp)
+        self._ws = {}
 
     # -- helpers ---------------------------------------------------------------------------------
     def init_random(self, rng: np.random.Generator) -> None:
@@ -150,66 +197,70 @@ class _Model:
         need = int(net.spec.workspace_size(n))
         ws = self._ws.get(key)
         if ws is None or ws.size < need:
-            ws = np.empty(need, dtype=self.dtype)
+            ws = self.xp.empty(need, dtype=self.dtype)
             self._ws[key] = ws
         return ws
 
     def encode(self, H: np.ndarray, training: bool = False) -> np.ndarray:
         ws = self._workspace("enc", self.enc, H.shape[0])
-        return _core.mlp_forward(self.enc.spec, self.enc.params, H, ws, None, training)
+        return self.k.mlp_forward(self.enc.spec, self.enc.params, H, ws, None, training)
 
     def decode(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
         ws = self._workspace("dec", self.dec, Z.shape[0])
-        return _core.mlp_forward(self.dec.spec, self.dec.params, Z, ws, None, training)
+        return self.k.mlp_forward(self.dec.spec, self.dec.params, Z, ws, None, training)
 
     def _sample(self, mu, raw, eps):
         if self.full:
-            return _core.chol_gaussian_sample(mu, raw, eps, "exp")
-        return _core.diag_gaussian_sample(mu, raw, eps)
+            return self.k.chol_gaussian_sample(mu, raw, eps, "exp")
+        return self.k.diag_gaussian_sample(mu, raw, eps)
 
     def _kl(self, mu, raw, pm, plv):
         if self.full:
-            return _core.chol_gaussian_kl(mu, raw, pm, plv, "exp")
-        return _core.diag_gaussian_kl(mu, raw, pm, plv)
+            return self.k.chol_gaussian_kl(mu, raw, pm, plv, "exp")
+        return self.k.diag_gaussian_kl(mu, raw, pm, plv)
 
     # -- objective -------------------------------------------------------------------------------
     def elbo(self, H: np.ndarray, X: np.ndarray, seg: np.ndarray, eps: np.ndarray) -> np.ndarray:
         """Per-row ELBO ``log p(x|z) - KL(q(z|x,u) || p(z|u))`` with ``z = mu + L eps``."""
+        xp = self.xp
         out = self.encode(H)
-        mu, raw = np.ascontiguousarray(out[:, : self.d]), np.ascontiguousarray(out[:, self.d :])
+        mu, raw = xp.ascontiguousarray(out[:, : self.d]), xp.ascontiguousarray(out[:, self.d :])
         xh = self.decode(self._sample(mu, raw, eps))
-        rec = -0.5 * self.inv_var * np.einsum("ij,ij->i", xh - X, xh - X) - self.log_norm
+        rec = -0.5 * self.inv_var * xp.einsum("ij,ij->i", xh - X, xh - X) - self.log_norm
         kl = self._kl(mu, raw, self.prior_mean[seg], self.prior_logvar[seg])
         return rec - kl
 
-    def loss_grad(self, H: np.ndarray, X: np.ndarray, seg: np.ndarray, eps: np.ndarray) -> float:
-        """Mean negative ELBO of the batch; its gradient is written into :attr:`grad`."""
+    def loss_grad(self, H, X, seg, eps):
+        """Mean negative ELBO of the batch; its gradient is written into :attr:`grad`.
+
+        Backend-generic (``self.xp``/``self.k``): the loss comes back as a float64 scalar of the
+        array module (a NumPy scalar, or a 0-d CuPy array, so the GPU loop never waits for it).
+        """
+        xp, k = self.xp, self.k
         n, d = X.shape[0], self.d
         wse = self._workspace("enc", self.enc, n)
         wsd = self._workspace("dec", self.dec, n)
-        out = _core.mlp_forward(self.enc.spec, self.enc.params, H, wse, None, True)
-        mu, raw = np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
+        out = k.mlp_forward(self.enc.spec, self.enc.params, H, wse, None, True)
+        mu, raw = xp.ascontiguousarray(out[:, :d]), xp.ascontiguousarray(out[:, d:])
         z = self._sample(mu, raw, eps)
-        xh = _core.mlp_forward(self.dec.spec, self.dec.params, z, wsd, None, True)
+        xh = k.mlp_forward(self.dec.spec, self.dec.params, z, wsd, None, True)
         r = xh - X
         scale = self.dtype.type(self.inv_var / n)
-        _, gz = _core.mlp_backward(
+        _, gz = k.mlp_backward(
             self.dec.spec, self.dec.params, z, wsd, r * scale, self.dec.grad, True, False
         )
         pm, plv = self.prior_mean[seg], self.prior_logvar[seg]
-        g = np.full(n, 1.0 / n, dtype=self.dtype)
+        g = xp.full(n, 1.0 / n, dtype=self.dtype)
         if self.full:
-            gmu, graw = _core.chol_gaussian_sample_backward(raw, eps, gz, "exp")
-            kl = _core.chol_gaussian_kl(mu, raw, pm, plv, "exp")
-            kmu, kraw, kpm, kplv = _core.chol_gaussian_kl_backward(mu, raw, pm, plv, g, "exp")
+            gmu, graw = k.chol_gaussian_sample_backward(raw, eps, gz, "exp")
+            kl = k.chol_gaussian_kl(mu, raw, pm, plv, "exp")
+            kmu, kraw, kpm, kplv = k.chol_gaussian_kl_backward(mu, raw, pm, plv, g, "exp")
         else:
-            gmu, graw = _core.diag_gaussian_sample_backward(raw, eps, gz)
-            kl = _core.diag_gaussian_kl(mu, raw, pm, plv)
-            kmu, kraw, kpm, kplv = _core.diag_gaussian_kl_backward(mu, raw, pm, plv, g)
-        gout = np.concatenate([gmu + kmu, graw + kraw], axis=1)
-        _core.mlp_backward(
-            self.enc.spec, self.enc.params, H, wse, gout, self.enc.grad, False, False
-        )
+            gmu, graw = k.diag_gaussian_sample_backward(raw, eps, gz)
+            kl = k.diag_gaussian_kl(mu, raw, pm, plv)
+            kmu, kraw, kpm, kplv = k.diag_gaussian_kl_backward(mu, raw, pm, plv, g)
+        gout = xp.concatenate([gmu + kmu, graw + kraw], axis=1)
+        k.mlp_backward(self.enc.spec, self.enc.params, H, wse, gout, self.enc.grad, False, False)
         # scatter the per-row prior gradients into the table: onehot(u)^T @ g
         onehot = H[:, self.D :]
         self.g_prior_logvar[...] = onehot.T @ kplv
@@ -217,19 +268,21 @@ class _Model:
             self.g_prior_mean[...] = onehot.T @ kpm
         else:
             self.g_prior_mean[...] = 0
-        rec = 0.5 * self.inv_var * float(np.einsum("ij,ij->", r, r)) + n * self.log_norm
-        return (rec + float(kl.sum())) / n
+        # in float64 whatever the training dtype, as Python floats would be
+        sq = xp.einsum("ij,ij->", r, r).astype(np.float64)
+        rec = 0.5 * self.inv_var * sq + n * self.log_norm
+        return (rec + kl.sum().astype(np.float64)) / n
 
     def regression_grad(self, net: MLP, key: str, inp: np.ndarray, target: np.ndarray) -> float:
         """Mean squared error of ``net(inp)`` vs ``target`` (warm start); gradient into net.grad."""
         n = inp.shape[0]
         ws = self._workspace(key, net, n)
-        out = _core.mlp_forward(net.spec, net.params, inp, ws, None, True)
+        out = self.k.mlp_forward(net.spec, net.params, inp, ws, None, True)
         r = out - target
-        _core.mlp_backward(
+        self.k.mlp_backward(
             net.spec, net.params, inp, ws, r * self.dtype.type(2.0 / n), net.grad, False, False
         )
-        return float(np.einsum("ij,ij->", r, r)) / n
+        return self.xp.einsum("ij,ij->", r, r).astype(np.float64) / n
 
 
 class IVAE(BaseEstimator):
@@ -331,7 +384,8 @@ class IVAE(BaseEstimator):
     Raises
     ------
     TypeError
-        CuPy (GPU) input — GPU training is not available yet.
+        CuPy (GPU) input to ``transform``/``score``/``inverse_transform`` (inference runs on the
+        CPU), or to ``fit`` where no CUDA device / CuPy is available.
     ValueError
         See :meth:`fit`.
 
@@ -340,6 +394,15 @@ class IVAE(BaseEstimator):
     Ctrl-C (KeyboardInterrupt) during ``fit``/``partial_fit`` leaves a usable model — the
     parameters with the best held-out ELBO so far, all fitted attributes set, ``interrupted_``
     True — and then **re-raises** the KeyboardInterrupt so a script stops as the user asked.
+
+    GPU training: with a CuPy ``X`` (``u`` may be NumPy or CuPy), ``fit`` and ``partial_fit`` run
+    the same training loop on the array's device with the CUDA twins of the kernels (cuBLAS GEMM,
+    fused activation/Gaussian/Adam kernels, the same Philox noise stream), after validating one
+    host copy of ``X`` (also used by the NonstationaryICA warm start); the data then stay on the
+    device, and only minibatch indices are uploaded, once per epoch.  The same seed gives the same
+    minibatches and noise as on the CPU, so the two fits agree up to rounding.  The fitted model is
+    brought back to the host: inference and ``save`` are CPU code.  On the GPU a NaN/inf loss is
+    detected at the end of the epoch rather than at the step.
 
     Cost per step: two MLP forward/backward passes of ``batch_size`` rows (BLAS GEMM) plus
     ``O(batch_size d^3)`` for the Cholesky posterior; the one-hot segment input adds ``K`` columns
@@ -454,7 +517,13 @@ class IVAE(BaseEstimator):
             verbose=check_int(self.verbose, "verbose", low=0),
         )
 
-    def _check_X_u(self, X: Any, u: Any, *, fitting: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _check_X_u(
+        self, X: Any, u: Any, *, fitting: bool, allow_gpu: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if allow_gpu:
+            # validation works on one host copy; training then uses the device array
+            X = _gpu_input(X, "X")[1].get() if is_device_array(X) else X
+            u = _gpu_input(u, "u")[1].get() if is_device_array(u) else u
         _reject_gpu(X, "X")
         _reject_gpu(u, "u")
         if fitting:
@@ -494,12 +563,35 @@ class IVAE(BaseEstimator):
             )
         return idx.astype(np.intp)
 
-    def _encoder_input(self, Xs: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    def _encoder_input(self, Xs, seg):
+        """``[Xs, onehot(seg)]`` on the device of ``Xs`` (``seg`` on the same one)."""
+        xp = self._model.xp
         D, K = self.n_features_in_, self.segments_.size
-        H = np.zeros((Xs.shape[0], D + K), dtype=self._p["dtype"])
+        H = xp.zeros((Xs.shape[0], D + K), dtype=self._p["dtype"])
         H[:, :D] = Xs
-        H[np.arange(Xs.shape[0]), D + seg] = 1
+        H[xp.arange(Xs.shape[0]), D + seg] = 1
         return H
+
+    def _device_data(self, X_input: Any, Xs: np.ndarray, seg: np.ndarray):
+        """``(xp, Xs, seg)`` for training: CuPy copies on X_input's device for GPU input.
+
+        The device copy is standardised from the caller's device array (no host-to-device copy
+        of the data); only the segment indices (int) are uploaded.
+        """
+        if not is_device_array(X_input):
+            return np, Xs, seg
+        cupy, Xd = _gpu_input(X_input, "X")
+        mean, scale = cupy.asarray(self.mean_), cupy.asarray(self.scale_)
+        Xs_dev = ((Xd.astype(cupy.float64) - mean) / scale).astype(self._p["dtype"])
+        return cupy, cupy.ascontiguousarray(Xs_dev), cupy.asarray(seg)
+
+    def _on(self, xp) -> None:
+        """Put the model and the Adam moments on the array module ``xp``."""
+        self._model.to(xp)
+        if xp is np:
+            self._m, self._v = _to_host(self._m), _to_host(self._v)
+        else:
+            self._m, self._v = xp.asarray(self._m), xp.asarray(self._v)
 
     def _standardized(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(self._p["dtype"])
@@ -522,7 +614,7 @@ class IVAE(BaseEstimator):
         Raises
         ------
         TypeError
-            CuPy input, or a non-numeric ``X``.
+            CuPy input without a usable CUDA device, or a non-numeric ``X``.
         ValueError
             ``X`` not 2-D, with NaN/inf or constant columns, fewer than 10 rows; ``u`` of the
             wrong length or with NaN; fewer than 2 segments or a segment too small;
@@ -532,7 +624,8 @@ class IVAE(BaseEstimator):
             Re-raised after Ctrl-C, with the model left usable (see Notes of the class).
         """
         p = self._validated_params()
-        X, u = self._check_X_u(X, u, fitting=True)
+        X_input = X
+        X, u = self._check_X_u(X, u, fitting=True, allow_gpu=True)
         n, D = X.shape
         if n < 10:
             raise ValueError(f"X needs at least 10 rows to train an IVAE; got {n}")
@@ -591,22 +684,28 @@ class IVAE(BaseEstimator):
         train, val = self._split(seg, counts, p, rng)
         t0 = time.perf_counter()
         self._model.init_random(rng)
+        xp, Xs_dev, seg_dev = self._device_data(X_input, Xs, seg)
         try:
-            if p["init"] == "ica":
-                self._warm_start(Xs[train], seg[train], rng)
-        except KeyboardInterrupt:
-            self.interrupted_ = True
-            raise
+            self._on(xp)
+            try:
+                if p["init"] == "ica":
+                    self._warm_start(Xs[train], seg[train], rng)
+            except KeyboardInterrupt:
+                self.interrupted_ = True
+                raise
+            finally:
+                self.pretrain_time_ = time.perf_counter() - t0
+                self._publish()
+            steps = int(math.ceil(train.size / min(p["batch_size"], train.size)))
+            total = steps * p["max_epochs"]
+            if p["lr_schedule"] == "one_cycle":
+                schedule = lambda t: _one_cycle_lr(t, total, p["lr"])  # noqa: E731
+            else:
+                schedule = lambda t: p["lr"]  # noqa: E731
+            self._train(Xs_dev, seg_dev, train, val, p["max_epochs"], schedule, p["early_stopping"])
         finally:
-            self.pretrain_time_ = time.perf_counter() - t0
-            self._publish()
-        steps = int(math.ceil(train.size / min(p["batch_size"], train.size)))
-        total = steps * p["max_epochs"]
-        if p["lr_schedule"] == "one_cycle":
-            schedule = lambda t: _one_cycle_lr(t, total, p["lr"])  # noqa: E731
-        else:
-            schedule = lambda t: p["lr"]  # noqa: E731
-        self._train(Xs, seg, train, val, p["max_epochs"], schedule, p["early_stopping"])
+            # a fitted IVAE lives on the host: inference, save and load are CPU code
+            self._on(np)
         return self
 
     def partial_fit(self, X: Any, u: Any, *, epochs: int = 1, lr: float | None = None) -> IVAE:
@@ -629,12 +728,18 @@ class IVAE(BaseEstimator):
                 return self.fit(X, u)
             finally:
                 self.max_epochs = saved
-        X, u = self._check_X_u(X, u, fitting=False)
+        X_input = X
+        X, u = self._check_X_u(X, u, fitting=False, allow_gpu=True)
         seg = self._segment_index(u)
         rate = self.lr / 10 if lr is None else check_float(lr, "lr", low=0, low_inclusive=False)
         Xs = self._standardized(X)
         rows = np.arange(X.shape[0])
-        self._train(Xs, seg, rows, rows[:0], epochs, lambda t: rate, False)
+        xp, Xs_dev, seg_dev = self._device_data(X_input, Xs, seg)
+        try:
+            self._on(xp)
+            self._train(Xs_dev, seg_dev, rows, rows[:0], epochs, lambda t: rate, False)
+        finally:
+            self._on(np)
         return self
 
     def _split(self, seg, counts, p, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -671,25 +776,28 @@ class IVAE(BaseEstimator):
         self.ica_ = ica
         S = ica.transform(Xs.astype(np.float64)).astype(p["dtype"])
         var = np.maximum(ica.segment_variances_, 1e-3)
-        model.prior_logvar[...] = np.log(var)
+        xp = model.xp
+        model.prior_logvar[...] = xp.asarray(np.log(var).astype(p["dtype"]))
         if p["pretrain_epochs"] == 0:
             return
-        H = self._encoder_input(Xs, seg)
         target = np.concatenate(
             [S, np.broadcast_to(model.raw_target(), (S.shape[0], model.n_raw))], axis=1
         ).astype(p["dtype"])
+        # the pretraining data on the training device (a one-off copy of n x (D + d) values)
+        Xs, S, target, seg = xp.asarray(Xs), xp.asarray(S), xp.asarray(target), xp.asarray(seg)
+        H = self._encoder_input(Xs, seg)
         n = Xs.shape[0]
         bs = min(p["batch_size"], n)
         for net, key, inp, out in ((model.enc, "enc", H, target), (model.dec, "dec", S, Xs)):
-            m, v = np.zeros_like(net.params), np.zeros_like(net.params)
+            m, v = xp.zeros_like(net.params), xp.zeros_like(net.params)
             step = 0
             for _ in range(p["pretrain_epochs"]):
-                perm = rng.permutation(n)
+                perm = xp.asarray(rng.permutation(n))
                 for s in range(0, n, bs):
                     idx = perm[s : s + bs]
                     model.regression_grad(net, key, inp[idx], out[idx])
                     step += 1
-                    _core.adam_update(
+                    model.k.adam_update(
                         net.params, net.grad, m, v, step, p["lr"], 0.9, 0.999, 1e-8, 0.0, False
                     )
 
@@ -699,13 +807,16 @@ class IVAE(BaseEstimator):
         total = 0.0
         for s in range(0, Xs.shape[0], _EVAL_CHUNK):
             xb, sb = Xs[s : s + _EVAL_CHUNK], seg[s : s + _EVAL_CHUNK]
-            eps = np.empty((xb.shape[0], model.d), dtype=model.dtype)
-            _core.random_normal_fill(eps, self._eval_seed, s * model.d)
+            eps = model.xp.empty((xb.shape[0], model.d), dtype=model.dtype)
+            model.k.random_normal_fill(eps, self._eval_seed, s * model.d)
             total += float(model.elbo(self._encoder_input(xb, sb), xb, sb, eps).sum())
         return -total / Xs.shape[0]
 
     def _train(self, Xs, seg, train, val, epochs, schedule, early_stopping) -> None:
         p, model = self._p, self._model
+        xp, k = model.xp, model.k
+        # the data stay on the training device; only minibatch indices travel (once per epoch)
+        train, val = xp.asarray(train), xp.asarray(val)
         H_all = self._encoder_input(Xs, seg)
         Htr, Xtr, Str = H_all[train], Xs[train], seg[train]
         Xval, Sval = Xs[val], seg[val]
@@ -724,27 +835,29 @@ class IVAE(BaseEstimator):
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()
-                perm = self._rng.permutation(n)
+                perm = xp.asarray(self._rng.permutation(n))
                 loss_sum, rate = 0.0, float("nan")
                 for s in range(0, n, bs):
                     idx = perm[s : s + bs]
                     b = idx.size
-                    eps = np.empty((b, d), dtype=model.dtype)
-                    _core.random_normal_fill(eps, self._noise_seed, self._noise_offset)
+                    eps = xp.empty((b, d), dtype=model.dtype)
+                    k.random_normal_fill(eps, self._noise_seed, self._noise_offset)
                     self._noise_offset += b * d
                     loss = model.loss_grad(Htr[idx], Xtr[idx], Str[idx], eps)
-                    if not math.isfinite(loss):
-                        raise NumericalError(
-                            "the ELBO became NaN/inf during training; lower lr or raise decoder_var"
-                        )
+                    if xp is np:
+                        loss = float(loss)
+                        _check_finite_loss(loss)
+                    # on the GPU the sum stays on the device and is checked once per epoch
                     loss_sum += loss * b
                     rate = schedule(step0)
                     step0 += 1
                     self._adam_step += 1
-                    _core.adam_update(
+                    k.adam_update(
                         model.params, model.grad, self._m, self._v, self._adam_step, rate,
                         0.9, 0.999, 1e-8, 0.0, False,
                     )  # fmt: skip
+                loss_sum = float(loss_sum)
+                _check_finite_loss(loss_sum)
                 self.n_iter_ += 1
                 val_loss = self._eval_loss(Xval, Sval) if early_stopping else float("nan")
                 h = self.history_
@@ -782,8 +895,8 @@ class IVAE(BaseEstimator):
 
     def _publish(self) -> None:
         """Copy the prior table to the public attributes."""
-        self.prior_logvar_ = self._model.prior_logvar.astype(np.float64)
-        self.prior_mean_ = self._model.prior_mean.astype(np.float64)
+        self.prior_logvar_ = _to_host(self._model.prior_logvar).astype(np.float64)
+        self.prior_mean_ = _to_host(self._model.prior_mean).astype(np.float64)
 
     # ---- inference -----------------------------------------------------------------------------
     def _check_fitted_model(self) -> None:

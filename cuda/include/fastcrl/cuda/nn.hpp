@@ -1,0 +1,98 @@
+#pragma once
+/// CUDA twins of the latent-encoder kernels of fastcrl/nn.hpp (cpp/src/nn.cpp): MLP forward/backward
+/// (cuBLAS GEMM + fused bias/activation kernels), diagonal and Cholesky Gaussian log-density, KL and
+/// reparameterisation with gradients, fused Adam, and the counter-based Philox-4x32-10 generator.
+///
+/// Same conventions as the CPU kernels: row-major contiguous arrays, the same flat MLP parameter layout
+/// and the same workspace layout (MLPShape::workspace_elems == MLPSpec::workspace_size), the same
+/// Philox stream (draw k of (seed, offset) from block k / 2).  Plain C++17: pointers and streams are
+/// integers-as-pointers from Python, so the g++-compiled bindings include this without CUDA headers.
+/// Every function queues work on launch.stream and returns without synchronising.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fastcrl/cuda/runtime.hpp"
+
+namespace fastcrl::cuda::nn {
+
+/// Codes as fastcrl::nn::Activation: identity 0, leaky_relu 1, tanh 2, xtanh 3, elu 4.
+/// Diagonal transforms as fastcrl::nn::DiagTransform: exp 0, softplus 1.
+struct MLPShape {
+  std::vector<std::int64_t> sizes;  ///< [n_in, h_1, ..., n_out]
+  std::vector<int> activations;     ///< one per layer
+  double leaky_slope = 0.01;
+  double elu_alpha = 1.0;
+
+  /// Throws std::invalid_argument unless sizes has >= 2 entries >= 1 and one valid code per layer.
+  void validate() const;
+  std::int64_t n_params() const;
+  std::int64_t weight_offset(std::size_t layer) const;
+  /// Elements of workspace for a batch of n rows (the CPU layout).
+  std::int64_t workspace_elems(std::int64_t n) const;
+};
+
+/// Largest latent dimension of the Cholesky kernels (per-thread triangular solves in registers/local memory).
+constexpr std::int64_t kMaxCholeskyDim = 64;
+
+template <class T>
+void mlp_forward(const Launch& launch, const MLPShape& shape, const T* params, const T* X, std::int64_t n, T* out,
+                 T* workspace, bool training);
+template <class T>
+void mlp_backward(const Launch& launch, const MLPShape& shape, const T* params, const T* X, std::int64_t n,
+                  const T* grad_out, T* workspace, T* grad_params, T* grad_X, bool accumulate);
+
+template <class T>
+void diag_gaussian_logpdf(const Launch& launch, const T* x, const T* mu, const T* logvar, std::int64_t n,
+                          std::int64_t d, T* out);
+template <class T>
+void diag_gaussian_logpdf_backward(const Launch& launch, const T* x, const T* mu, const T* logvar, const T* g,
+                                   std::int64_t n, std::int64_t d, T* gx, T* gmu, T* glogvar);
+template <class T>
+void diag_gaussian_kl(const Launch& launch, const T* mu_q, const T* logvar_q, const T* mu_p, const T* logvar_p,
+                      std::int64_t n, std::int64_t d, T* out);
+template <class T>
+void diag_gaussian_kl_backward(const Launch& launch, const T* mu_q, const T* logvar_q, const T* mu_p,
+                               const T* logvar_p, const T* g, std::int64_t n, std::int64_t d, T* gmu_q, T* glogvar_q,
+                               T* gmu_p, T* glogvar_p);
+template <class T>
+void diag_gaussian_sample(const Launch& launch, const T* mu, const T* logvar, const T* eps, std::int64_t n,
+                          std::int64_t d, T* z);
+template <class T>
+void diag_gaussian_sample_backward(const Launch& launch, const T* logvar, const T* eps, const T* gz, std::int64_t n,
+                                   std::int64_t d, T* gmu, T* glogvar);
+
+template <class T>
+void cholesky_unpack(const Launch& launch, const T* raw, std::int64_t n, std::int64_t d, int transform, T* L);
+template <class T>
+void chol_gaussian_logpdf(const Launch& launch, const T* x, const T* mu, const T* raw, std::int64_t n, std::int64_t d,
+                          int transform, T* out);
+template <class T>
+void chol_gaussian_logpdf_backward(const Launch& launch, const T* x, const T* mu, const T* raw, const T* g,
+                                   std::int64_t n, std::int64_t d, int transform, T* gx, T* gmu, T* graw);
+template <class T>
+void chol_gaussian_kl(const Launch& launch, const T* mu_q, const T* raw_q, const T* mu_p, const T* logvar_p,
+                      std::int64_t n, std::int64_t d, int transform, T* out);
+template <class T>
+void chol_gaussian_kl_backward(const Launch& launch, const T* mu_q, const T* raw_q, const T* mu_p, const T* logvar_p,
+                               const T* g, std::int64_t n, std::int64_t d, int transform, T* gmu_q, T* graw_q,
+                               T* gmu_p, T* glogvar_p);
+template <class T>
+void chol_gaussian_sample(const Launch& launch, const T* mu, const T* raw, const T* eps, std::int64_t n,
+                          std::int64_t d, int transform, T* z);
+template <class T>
+void chol_gaussian_sample_backward(const Launch& launch, const T* raw, const T* eps, const T* gz, std::int64_t n,
+                                   std::int64_t d, int transform, T* gmu, T* graw);
+
+/// Adam (PyTorch's formulation) in place; hyper-parameters validated by the caller.
+template <class T>
+void adam_update(const Launch& launch, T* params, const T* grads, T* m, T* v, std::int64_t n, std::int64_t step,
+                 double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled);
+
+/// out[i] = draw offset + i of the Philox stream `seed` (uniform on [0, 1) or standard normal).
+template <class T>
+void random_uniform(const Launch& launch, std::uint64_t seed, std::uint64_t offset, std::int64_t n, T* out);
+template <class T>
+void random_normal(const Launch& launch, std::uint64_t seed, std::uint64_t offset, std::int64_t n, T* out);
+
+}  // namespace fastcrl::cuda::nn

@@ -1,0 +1,344 @@
+// fastcrl._cuda: the latent-encoder kernels (cuda/nn.cu).  A further translation unit of the module.
+//
+// Private entry points for fastcrl._gpu_nn, which validates the CuPy arrays (dtype, shape, contiguity,
+// finiteness), allocates outputs and workspaces from CuPy's pool and passes raw device pointers, sizes,
+// the itemsize and the current stream as integers.  Here every non-null pointer is checked to be device
+// memory on one device before anything is queued, and the GIL is released around the launches.
+#include "cuda_nn.hpp"
+
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fastcrl/cuda/nn.hpp"
+#include "fastcrl/cuda/runtime.hpp"
+
+namespace py = pybind11;
+namespace fc = fastcrl::cuda;
+namespace fn = fastcrl::cuda::nn;
+
+namespace {
+
+using Ptr = std::uintptr_t;
+using I64 = std::int64_t;
+
+void check_itemsize(I64 itemsize) {
+  if (itemsize != 4 && itemsize != 8)
+    throw py::value_error("itemsize must be 4 (float32) or 8 (float64); got " + std::to_string(itemsize));
+}
+
+void check_sizes(I64 n, I64 d) {
+  if (n < 0 || d < 0)
+    throw py::value_error("sizes must be non-negative; got n=" + std::to_string(n) + ", d=" + std::to_string(d));
+}
+
+/// The device of the named pointers (all must agree); null pointers (absent outputs, empty arrays) are
+/// skipped.
+fc::Launch launch_for(const std::vector<std::pair<Ptr, const char*>>& pointers, Ptr stream) {
+  fc::Launch launch;
+  launch.stream = stream;
+  const char* first = nullptr;
+  for (const auto& [ptr, name] : pointers) {
+    if (ptr == 0) continue;
+    const int dev = fc::device_of(ptr, name);
+    if (!first) {
+      launch.device = dev;
+      first = name;
+    } else if (dev != launch.device) {
+      throw std::invalid_argument(std::string(name) + " is on device " + std::to_string(dev) + " but " + first +
+                                  " is on device " + std::to_string(launch.device));
+    }
+  }
+  // All null: every array is empty, so the kernels have no work and launch nothing.
+  return launch;
+}
+
+/// Calls f(T{}) with T = double (itemsize 8) or float (4), with the GIL released.
+template <class F>
+void by_dtype(I64 itemsize, F&& f) {
+  check_itemsize(itemsize);
+  py::gil_scoped_release release;
+  if (itemsize == 8)
+    f(double{});
+  else
+    f(float{});
+}
+
+template <class T>
+T* as(Ptr p) {
+  return reinterpret_cast<T*>(p);
+}
+
+fn::MLPShape make_shape(const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha) {
+  fn::MLPShape s;
+  s.sizes = sizes;
+  s.activations = acts;
+  s.leaky_slope = slope;
+  s.elu_alpha = alpha;
+  s.validate();
+  return s;
+}
+
+}  // namespace
+
+void bind_cuda_nn(py::module_& m) {
+  m.attr("nn_max_cholesky_dim") = fn::kMaxCholeskyDim;
+  m.def(
+      "nn_mlp_workspace_elems",
+      [](const std::vector<I64>& sizes, const std::vector<int>& acts, I64 n) {
+        check_sizes(n, 0);
+        return make_shape(sizes, acts, 0.01, 1.0).workspace_elems(n);
+      },
+      py::arg("sizes"), py::arg("activations"), py::arg("n"),
+      "Elements of workspace an MLP pass over n rows needs (the CPU's MLPSpec.workspace_size).");
+  m.def(
+      "nn_mlp_forward",
+      [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params, Ptr X,
+         I64 n, Ptr out, Ptr ws, bool training, I64 itemsize, Ptr stream) {
+        check_sizes(n, 0);
+        const auto s = make_shape(sizes, acts, slope, alpha);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{params, "params"}, {X, "X"}, {out, "out"}, {ws, "workspace"}}, stream);
+          fn::mlp_forward<T>(L, s, as<const T>(params), as<const T>(X), n, as<T>(out), as<T>(ws), training);
+        });
+      },
+      py::arg("sizes"), py::arg("activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("params"),
+      py::arg("X"), py::arg("n"), py::arg("out"), py::arg("workspace"), py::arg("training"), py::arg("itemsize"),
+      py::arg("stream"), "MLP forward pass (cuBLAS GEMM + fused bias/activation), queued on `stream`.");
+  m.def(
+      "nn_mlp_backward",
+      [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params, Ptr X,
+         I64 n, Ptr grad_out, Ptr ws, Ptr grad_params, Ptr grad_X, bool accumulate, I64 itemsize, Ptr stream) {
+        check_sizes(n, 0);
+        const auto s = make_shape(sizes, acts, slope, alpha);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{params, "params"}, {X, "X"}, {grad_out, "grad_out"}, {ws, "workspace"},
+                                     {grad_params, "grad_params"}, {grad_X, "grad_X"}},
+                                    stream);
+          fn::mlp_backward<T>(L, s, as<const T>(params), as<const T>(X), n, as<const T>(grad_out), as<T>(ws),
+                              as<T>(grad_params), grad_X ? as<T>(grad_X) : nullptr, accumulate);
+        });
+      },
+      py::arg("sizes"), py::arg("activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("params"),
+      py::arg("X"), py::arg("n"), py::arg("grad_out"), py::arg("workspace"), py::arg("grad_params"),
+      py::arg("grad_X"), py::arg("accumulate"), py::arg("itemsize"), py::arg("stream"),
+      "MLP backward pass after nn_mlp_forward(training=True); grad_X may be 0 (not wanted).");
+
+  // Gaussians: (name, pointer) lists in the kernels' argument order; 0 = output not wanted.
+  m.def(
+      "nn_diag_gaussian_logpdf",
+      [](Ptr x, Ptr mu, Ptr lv, I64 n, I64 d, Ptr out, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{x, "x"}, {mu, "mu"}, {lv, "logvar"}, {out, "out"}}, stream);
+          fn::diag_gaussian_logpdf<T>(L, as<const T>(x), as<const T>(mu), as<const T>(lv), n, d, as<T>(out));
+        });
+      },
+      py::arg("x"), py::arg("mu"), py::arg("logvar"), py::arg("n"), py::arg("d"), py::arg("out"),
+      py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_diag_gaussian_logpdf_backward",
+      [](Ptr x, Ptr mu, Ptr lv, Ptr g, I64 n, I64 d, Ptr gx, Ptr gmu, Ptr glv, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for(
+              {{x, "x"}, {mu, "mu"}, {lv, "logvar"}, {g, "g"}, {gx, "gx"}, {gmu, "gmu"}, {glv, "glogvar"}}, stream);
+          fn::diag_gaussian_logpdf_backward<T>(L, as<const T>(x), as<const T>(mu), as<const T>(lv), as<const T>(g), n,
+                                               d, as<T>(gx), as<T>(gmu), as<T>(glv));
+        });
+      },
+      py::arg("x"), py::arg("mu"), py::arg("logvar"), py::arg("g"), py::arg("n"), py::arg("d"), py::arg("gx"),
+      py::arg("gmu"), py::arg("glogvar"), py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_diag_gaussian_kl",
+      [](Ptr mq, Ptr lvq, Ptr mp, Ptr lvp, I64 n, I64 d, Ptr out, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for(
+              {{mq, "mu_q"}, {lvq, "logvar_q"}, {mp, "mu_p"}, {lvp, "logvar_p"}, {out, "out"}}, stream);
+          fn::diag_gaussian_kl<T>(L, as<const T>(mq), as<const T>(lvq), as<const T>(mp), as<const T>(lvp), n, d,
+                                  as<T>(out));
+        });
+      },
+      py::arg("mu_q"), py::arg("logvar_q"), py::arg("mu_p"), py::arg("logvar_p"), py::arg("n"), py::arg("d"),
+      py::arg("out"), py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_diag_gaussian_kl_backward",
+      [](Ptr mq, Ptr lvq, Ptr mp, Ptr lvp, Ptr g, I64 n, I64 d, Ptr a, Ptr b, Ptr c, Ptr e, I64 itemsize,
+         Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{mq, "mu_q"}, {lvq, "logvar_q"}, {mp, "mu_p"}, {lvp, "logvar_p"}, {g, "g"},
+                                     {a, "gmu_q"}, {b, "glogvar_q"}, {c, "gmu_p"}, {e, "glogvar_p"}},
+                                    stream);
+          fn::diag_gaussian_kl_backward<T>(L, as<const T>(mq), as<const T>(lvq), as<const T>(mp), as<const T>(lvp),
+                                           as<const T>(g), n, d, as<T>(a), as<T>(b), as<T>(c), as<T>(e));
+        });
+      },
+      py::arg("mu_q"), py::arg("logvar_q"), py::arg("mu_p"), py::arg("logvar_p"), py::arg("g"), py::arg("n"),
+      py::arg("d"), py::arg("gmu_q"), py::arg("glogvar_q"), py::arg("gmu_p"), py::arg("glogvar_p"),
+      py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_diag_gaussian_sample",
+      [](Ptr mu, Ptr lv, Ptr eps, I64 n, I64 d, Ptr z, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{mu, "mu"}, {lv, "logvar"}, {eps, "eps"}, {z, "z"}}, stream);
+          fn::diag_gaussian_sample<T>(L, as<const T>(mu), as<const T>(lv), as<const T>(eps), n, d, as<T>(z));
+        });
+      },
+      py::arg("mu"), py::arg("logvar"), py::arg("eps"), py::arg("n"), py::arg("d"), py::arg("z"), py::arg("itemsize"),
+      py::arg("stream"));
+  m.def(
+      "nn_diag_gaussian_sample_backward",
+      [](Ptr lv, Ptr eps, Ptr gz, I64 n, I64 d, Ptr gmu, Ptr glv, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L =
+              launch_for({{lv, "logvar"}, {eps, "eps"}, {gz, "gz"}, {gmu, "gmu"}, {glv, "glogvar"}}, stream);
+          fn::diag_gaussian_sample_backward<T>(L, as<const T>(lv), as<const T>(eps), as<const T>(gz), n, d,
+                                               as<T>(gmu), as<T>(glv));
+        });
+      },
+      py::arg("logvar"), py::arg("eps"), py::arg("gz"), py::arg("n"), py::arg("d"), py::arg("gmu"),
+      py::arg("glogvar"), py::arg("itemsize"), py::arg("stream"));
+
+  m.def(
+      "nn_cholesky_unpack",
+      [](Ptr raw, I64 n, I64 d, int tr, Ptr L_out, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{raw, "raw"}, {L_out, "L"}}, stream);
+          fn::cholesky_unpack<T>(L, as<const T>(raw), n, d, tr, as<T>(L_out));
+        });
+      },
+      py::arg("raw"), py::arg("n"), py::arg("d"), py::arg("transform"), py::arg("L"), py::arg("itemsize"),
+      py::arg("stream"));
+  m.def(
+      "nn_chol_gaussian_logpdf",
+      [](Ptr x, Ptr mu, Ptr raw, I64 n, I64 d, int tr, Ptr out, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{x, "x"}, {mu, "mu"}, {raw, "raw"}, {out, "out"}}, stream);
+          fn::chol_gaussian_logpdf<T>(L, as<const T>(x), as<const T>(mu), as<const T>(raw), n, d, tr, as<T>(out));
+        });
+      },
+      py::arg("x"), py::arg("mu"), py::arg("raw"), py::arg("n"), py::arg("d"), py::arg("transform"), py::arg("out"),
+      py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_chol_gaussian_logpdf_backward",
+      [](Ptr x, Ptr mu, Ptr raw, Ptr g, I64 n, I64 d, int tr, Ptr gx, Ptr gmu, Ptr graw, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for(
+              {{x, "x"}, {mu, "mu"}, {raw, "raw"}, {g, "g"}, {gx, "gx"}, {gmu, "gmu"}, {graw, "graw"}}, stream);
+          fn::chol_gaussian_logpdf_backward<T>(L, as<const T>(x), as<const T>(mu), as<const T>(raw), as<const T>(g),
+                                               n, d, tr, as<T>(gx), as<T>(gmu), as<T>(graw));
+        });
+      },
+      py::arg("x"), py::arg("mu"), py::arg("raw"), py::arg("g"), py::arg("n"), py::arg("d"), py::arg("transform"),
+      py::arg("gx"), py::arg("gmu"), py::arg("graw"), py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_chol_gaussian_kl",
+      [](Ptr mq, Ptr raw, Ptr mp, Ptr lvp, I64 n, I64 d, int tr, Ptr out, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L =
+              launch_for({{mq, "mu_q"}, {raw, "raw_q"}, {mp, "mu_p"}, {lvp, "logvar_p"}, {out, "out"}}, stream);
+          fn::chol_gaussian_kl<T>(L, as<const T>(mq), as<const T>(raw), as<const T>(mp), as<const T>(lvp), n, d, tr,
+                                  as<T>(out));
+        });
+      },
+      py::arg("mu_q"), py::arg("raw_q"), py::arg("mu_p"), py::arg("logvar_p"), py::arg("n"), py::arg("d"),
+      py::arg("transform"), py::arg("out"), py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_chol_gaussian_kl_backward",
+      [](Ptr mq, Ptr raw, Ptr mp, Ptr lvp, Ptr g, I64 n, I64 d, int tr, Ptr a, Ptr b, Ptr c, Ptr e, I64 itemsize,
+         Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{mq, "mu_q"}, {raw, "raw_q"}, {mp, "mu_p"}, {lvp, "logvar_p"}, {g, "g"},
+                                     {a, "gmu_q"}, {b, "graw_q"}, {c, "gmu_p"}, {e, "glogvar_p"}},
+                                    stream);
+          fn::chol_gaussian_kl_backward<T>(L, as<const T>(mq), as<const T>(raw), as<const T>(mp), as<const T>(lvp),
+                                           as<const T>(g), n, d, tr, as<T>(a), as<T>(b), as<T>(c), as<T>(e));
+        });
+      },
+      py::arg("mu_q"), py::arg("raw_q"), py::arg("mu_p"), py::arg("logvar_p"), py::arg("g"), py::arg("n"),
+      py::arg("d"), py::arg("transform"), py::arg("gmu_q"), py::arg("graw_q"), py::arg("gmu_p"), py::arg("glogvar_p"),
+      py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_chol_gaussian_sample",
+      [](Ptr mu, Ptr raw, Ptr eps, I64 n, I64 d, int tr, Ptr z, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{mu, "mu"}, {raw, "raw"}, {eps, "eps"}, {z, "z"}}, stream);
+          fn::chol_gaussian_sample<T>(L, as<const T>(mu), as<const T>(raw), as<const T>(eps), n, d, tr, as<T>(z));
+        });
+      },
+      py::arg("mu"), py::arg("raw"), py::arg("eps"), py::arg("n"), py::arg("d"), py::arg("transform"), py::arg("z"),
+      py::arg("itemsize"), py::arg("stream"));
+  m.def(
+      "nn_chol_gaussian_sample_backward",
+      [](Ptr raw, Ptr eps, Ptr gz, I64 n, I64 d, int tr, Ptr gmu, Ptr graw, I64 itemsize, Ptr stream) {
+        check_sizes(n, d);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{raw, "raw"}, {eps, "eps"}, {gz, "gz"}, {gmu, "gmu"}, {graw, "graw"}}, stream);
+          fn::chol_gaussian_sample_backward<T>(L, as<const T>(raw), as<const T>(eps), as<const T>(gz), n, d, tr,
+                                               as<T>(gmu), as<T>(graw));
+        });
+      },
+      py::arg("raw"), py::arg("eps"), py::arg("gz"), py::arg("n"), py::arg("d"), py::arg("transform"),
+      py::arg("gmu"), py::arg("graw"), py::arg("itemsize"), py::arg("stream"));
+
+  m.def(
+      "nn_adam_update",
+      [](Ptr p, Ptr g, Ptr mm, Ptr v, I64 n, I64 step, double lr, double b1, double b2, double eps, double wd,
+         bool decoupled, I64 itemsize, Ptr stream) {
+        check_sizes(n, 0);
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{p, "params"}, {g, "grads"}, {mm, "m"}, {v, "v"}}, stream);
+          fn::adam_update<T>(L, as<T>(p), as<const T>(g), as<T>(mm), as<T>(v), n, step, lr, b1, b2, eps, wd,
+                             decoupled);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::arg("n"), py::arg("step"), py::arg("lr"),
+      py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("decoupled"),
+      py::arg("itemsize"), py::arg("stream"), "Fused in-place Adam/AdamW step, queued on `stream`.");
+  m.def(
+      "nn_random_fill",
+      [](Ptr out, I64 n, std::uint64_t seed, std::uint64_t offset, bool normal, I64 itemsize, Ptr stream) {
+        check_sizes(n, 0);
+        if (n == 0) return;
+        by_dtype(itemsize, [&](auto t) {
+          using T = decltype(t);
+          const auto L = launch_for({{out, "out"}}, stream);
+          if (normal)
+            fn::random_normal<T>(L, seed, offset, n, as<T>(out));
+          else
+            fn::random_uniform<T>(L, seed, offset, n, as<T>(out));
+        });
+      },
+      py::arg("out"), py::arg("n"), py::arg("seed"), py::arg("offset"), py::arg("normal"), py::arg("itemsize"),
+      py::arg("stream"), "out[i] = Philox draw offset + i (standard normal or uniform [0, 1)), as the CPU's.");
+}

@@ -1,0 +1,443 @@
+"""CuPy front end of the CUDA latent-encoder kernels (``cuda/nn.cu``).
+
+Every function here has the signature and return convention of its twin in ``fastcrl._core`` (the
+CPU kernels bound in ``python/bindings/bind_nn.cpp``), so code written against the pair
+``(numpy, fastcrl._core)`` runs unchanged on ``(cupy, fastcrl._gpu_nn)``; :func:`fastcrl.nn.kernels`
+picks the pair.  The checks mirror the CPU bindings' (dtype shared by all arguments, C-contiguity,
+shapes); finiteness is checked by the public wrappers in :mod:`fastcrl.nn`, not on this hot path.
+Outputs and workspaces come from CuPy's memory pool; kernels are queued on CuPy's current stream
+(no host synchronisation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import as_device_array, current_stream_ptr, require_cuda
+
+_ACT_CODES = {"identity": 0, "leaky_relu": 1, "tanh": 2, "xtanh": 3, "elu": 4}
+_TRANSFORM_CODES = {"exp": 0, "softplus": 1}
+
+
+def _cuda():
+    return require_cuda("fastcrl.nn on CuPy arrays")
+
+
+def _shape_str(shape) -> str:
+    return str(tuple(int(s) for s in shape))
+
+
+def _check(named: dict[str, Any], writable: tuple[str, ...] = ()):
+    """Device arrays of one float dtype, C-contiguous; returns (list of arrays, dtype)."""
+    import cupy
+
+    out, dtype = [], None
+    for name, a in named.items():
+        if not isinstance(a, cupy.ndarray):
+            if hasattr(a, "__cuda_array_interface__") or hasattr(a, "__dlpack_device__"):
+                a = cupy.asarray(as_device_array(a))  # Numba/PyTorch arrays: zero-copy views
+            else:
+                raise TypeError(
+                    f"{name} must be a CuPy (device) array like the other arguments; got "
+                    f"{type(a).__name__}"
+                )
+        if a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be float32 or float64; got {a.dtype}")
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but the other arguments are {dtype}")
+        if not a.flags.c_contiguous:
+            if name in writable:
+                raise ValueError(f"{name} must be C-contiguous (it is written in place)")
+            a = cupy.ascontiguousarray(a)
+        out.append(a)
+    return out, np.dtype(dtype)
+
+
+def _rows(x, name: str):
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n, d); got shape {_shape_str(x.shape)}")
+    return int(x.shape[0]), int(x.shape[1])
+
+
+def _same(a, name: str, shape) -> None:
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {_shape_str(shape)}; got {_shape_str(a.shape)}")
+
+
+def _transform(t: str) -> int:
+    try:
+        return _TRANSFORM_CODES[t]
+    except KeyError:
+        raise ValueError(f"unknown transform {t!r}; expected 'exp' or 'softplus'") from None
+
+
+def _ptr(a) -> int:
+    return 0 if a is None else int(a.data.ptr)
+
+
+# ---- MLP -----------------------------------------------------------------------------------------
+
+
+def _spec_args(spec) -> tuple[list[int], list[int], float, float]:
+    return (
+        [int(s) for s in spec.sizes],
+        [_ACT_CODES[a] for a in spec.activations],
+        float(spec.leaky_slope),
+        float(spec.elu_alpha),
+    )
+
+
+def _mlp_common(spec, params, X, workspace):
+    (params, X, workspace), dtype = _check(
+        {"params": params, "X": X, "workspace": workspace}, writable=("workspace",)
+    )
+    sizes = spec.sizes
+    if params.shape != (int(spec.n_params),):
+        raise ValueError(
+            f"params must have shape ({int(spec.n_params)},); got {_shape_str(params.shape)}"
+        )
+    n, f = _rows(X, "X")
+    if f != sizes[0]:
+        raise ValueError(f"X must have shape (n, {sizes[0]}); got {_shape_str(X.shape)}")
+    need = int(spec.workspace_size(n))
+    if workspace.ndim != 1 or workspace.size < need:
+        raise ValueError(f"workspace must be 1-D with at least {need} entries for {n} rows")
+    return params, X, workspace, dtype, n
+
+
+def mlp_forward(spec, params, X, workspace, out=None, training=True):
+    """``out (n, sizes[-1]) = MLP(X)``; keeps what :func:`mlp_backward` needs when ``training``."""
+    import cupy
+
+    params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace)
+    shape = (n, int(spec.sizes[-1]))
+    if out is None:
+        out = cupy.empty(shape, dtype=dtype)
+    else:
+        (out,), _ = _check({"out": out}, writable=("out",))
+        _same(out, "out", shape)
+    with cupy.cuda.Device(X.device.id):
+        _cuda().nn_mlp_forward(
+            *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(out), _ptr(workspace),
+            bool(training), dtype.itemsize, current_stream_ptr(),
+        )  # fmt: skip
+    return out
+
+
+def mlp_backward(
+    spec, params, X, workspace, grad_out, grad_params=None, need_grad_input=True, accumulate=False
+):
+    """``(grad_params, grad_X or None)`` after a training ``mlp_forward`` on the same batch."""
+    import cupy
+
+    params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace)
+    (grad_out,), gdt = _check({"grad_out": grad_out})
+    if gdt != dtype:
+        raise TypeError(f"grad_out has dtype {gdt} but params is {dtype}")
+    _same(grad_out, "grad_out", (n, int(spec.sizes[-1])))
+    if grad_params is None:
+        grad_params = cupy.zeros(int(spec.n_params), dtype=dtype)
+    else:
+        (grad_params,), gpdt = _check({"grad_params": grad_params}, writable=("grad_params",))
+        if gpdt != dtype:
+            raise TypeError(f"grad_params has dtype {gpdt} but params is {dtype}")
+        _same(grad_params, "grad_params", (int(spec.n_params),))
+    grad_X = cupy.empty_like(X) if need_grad_input else None
+    with cupy.cuda.Device(X.device.id):
+        _cuda().nn_mlp_backward(
+            *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(grad_out), _ptr(workspace),
+            _ptr(grad_params), _ptr(grad_X), bool(accumulate), dtype.itemsize, current_stream_ptr(),
+        )  # fmt: skip
+    return grad_params, grad_X
+
+
+# ---- Gaussians -----------------------------------------------------------------------------------
+
+
+def _same_shapes(arrs, names, shape) -> None:
+    for a, name in zip(arrs, names, strict=True):
+        _same(a, name, shape)
+
+
+def _run(fn_name: str, device_of, *args) -> None:
+    import cupy
+
+    with cupy.cuda.Device(device_of.device.id):
+        getattr(_cuda(), fn_name)(*args, current_stream_ptr())
+
+
+def _g_vec(g, n, dtype):
+    import cupy
+
+    if g is None:
+        return cupy.ones(n, dtype=dtype)
+    (g,), gdt = _check({"g": g})
+    if gdt != dtype:
+        raise TypeError(f"g has dtype {gdt} but the other arguments are {dtype}")
+    _same(g, "g", (n,))
+    return g
+
+
+def diag_gaussian_logpdf(x, mu, logvar):
+    import cupy
+
+    (x, mu, logvar), dt = _check({"x": x, "mu": mu, "logvar": logvar})
+    n, d = _rows(x, "x")
+    _same_shapes((mu, logvar), ("mu", "logvar"), x.shape)
+    out = cupy.empty(n, dtype=dt)
+    _run(
+        "nn_diag_gaussian_logpdf", x, _ptr(x), _ptr(mu), _ptr(logvar), n, d, _ptr(out), dt.itemsize
+    )
+    return out
+
+
+def diag_gaussian_logpdf_backward(x, mu, logvar, g):
+    import cupy
+
+    (x, mu, logvar), dt = _check({"x": x, "mu": mu, "logvar": logvar})
+    n, d = _rows(x, "x")
+    _same_shapes((mu, logvar), ("mu", "logvar"), x.shape)
+    g = _g_vec(g, n, dt)
+    gx, gmu, glv = (cupy.empty_like(x) for _ in range(3))
+    _run(
+        "nn_diag_gaussian_logpdf_backward", x, _ptr(x), _ptr(mu), _ptr(logvar), _ptr(g), n, d,
+        _ptr(gx), _ptr(gmu), _ptr(glv), dt.itemsize,
+    )  # fmt: skip
+    return gx, gmu, glv
+
+
+def diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
+    import cupy
+
+    (mq, lvq, mp, lvp), dt = _check(
+        {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    n, d = _rows(mq, "mu_q")
+    _same_shapes((lvq, mp, lvp), ("logvar_q", "mu_p", "logvar_p"), mq.shape)
+    out = cupy.empty(n, dtype=dt)
+    _run(
+        "nn_diag_gaussian_kl",
+        mq,
+        _ptr(mq),
+        _ptr(lvq),
+        _ptr(mp),
+        _ptr(lvp),
+        n,
+        d,
+        _ptr(out),
+        dt.itemsize,
+    )
+    return out
+
+
+def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p, logvar_p, g):
+    import cupy
+
+    (mq, lvq, mp, lvp), dt = _check(
+        {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    n, d = _rows(mq, "mu_q")
+    _same_shapes((lvq, mp, lvp), ("logvar_q", "mu_p", "logvar_p"), mq.shape)
+    g = _g_vec(g, n, dt)
+    outs = [cupy.empty_like(mq) for _ in range(4)]
+    _run(
+        "nn_diag_gaussian_kl_backward", mq, _ptr(mq), _ptr(lvq), _ptr(mp), _ptr(lvp), _ptr(g), n, d,
+        *(_ptr(o) for o in outs), dt.itemsize,
+    )  # fmt: skip
+    return tuple(outs)
+
+
+def diag_gaussian_sample(mu, logvar, eps):
+    import cupy
+
+    (mu, logvar, eps), dt = _check({"mu": mu, "logvar": logvar, "eps": eps})
+    n, d = _rows(mu, "mu")
+    _same_shapes((logvar, eps), ("logvar", "eps"), mu.shape)
+    z = cupy.empty_like(mu)
+    _run(
+        "nn_diag_gaussian_sample", mu, _ptr(mu), _ptr(logvar), _ptr(eps), n, d, _ptr(z), dt.itemsize
+    )
+    return z
+
+
+def diag_gaussian_sample_backward(logvar, eps, gz):
+    import cupy
+
+    (logvar, eps, gz), dt = _check({"logvar": logvar, "eps": eps, "gz": gz})
+    n, d = _rows(logvar, "logvar")
+    _same_shapes((eps, gz), ("eps", "gz"), logvar.shape)
+    gmu, glv = cupy.empty_like(logvar), cupy.empty_like(logvar)
+    _run(
+        "nn_diag_gaussian_sample_backward", logvar, _ptr(logvar), _ptr(eps), _ptr(gz), n, d,
+        _ptr(gmu), _ptr(glv), dt.itemsize,
+    )  # fmt: skip
+    return gmu, glv
+
+
+def _packed(raw, name: str, n: int, d: int) -> None:
+    _same(raw, name, (n, d * (d + 1) // 2))
+
+
+def cholesky_unpack(raw, d, transform="exp"):
+    import cupy
+
+    (raw,), dt = _check({"raw": raw})
+    d = int(d)
+    if d < 1:
+        raise ValueError(f"d must be >= 1; got {d}")
+    n, _ = _rows(raw, "raw")
+    _packed(raw, "raw", n, d)
+    L = cupy.empty((n, d, d), dtype=dt)
+    _run("nn_cholesky_unpack", raw, _ptr(raw), n, d, _transform(transform), _ptr(L), dt.itemsize)
+    return L
+
+
+def chol_gaussian_logpdf(x, mu, raw, transform="exp"):
+    import cupy
+
+    (x, mu, raw), dt = _check({"x": x, "mu": mu, "raw": raw})
+    n, d = _rows(x, "x")
+    _same(mu, "mu", x.shape)
+    _packed(raw, "raw", n, d)
+    out = cupy.empty(n, dtype=dt)
+    _run(
+        "nn_chol_gaussian_logpdf", x, _ptr(x), _ptr(mu), _ptr(raw), n, d, _transform(transform),
+        _ptr(out), dt.itemsize,
+    )  # fmt: skip
+    return out
+
+
+def chol_gaussian_logpdf_backward(x, mu, raw, g, transform="exp"):
+    import cupy
+
+    (x, mu, raw), dt = _check({"x": x, "mu": mu, "raw": raw})
+    n, d = _rows(x, "x")
+    _same(mu, "mu", x.shape)
+    _packed(raw, "raw", n, d)
+    g = _g_vec(g, n, dt)
+    gx, gmu, graw = cupy.empty_like(x), cupy.empty_like(x), cupy.empty_like(raw)
+    _run(
+        "nn_chol_gaussian_logpdf_backward", x, _ptr(x), _ptr(mu), _ptr(raw), _ptr(g), n, d,
+        _transform(transform), _ptr(gx), _ptr(gmu), _ptr(graw), dt.itemsize,
+    )  # fmt: skip
+    return gx, gmu, graw
+
+
+def chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, transform="exp"):
+    import cupy
+
+    (mq, raw, mp, lvp), dt = _check(
+        {"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    n, d = _rows(mq, "mu_q")
+    _same_shapes((mp, lvp), ("mu_p", "logvar_p"), mq.shape)
+    _packed(raw, "raw_q", n, d)
+    out = cupy.empty(n, dtype=dt)
+    _run(
+        "nn_chol_gaussian_kl", mq, _ptr(mq), _ptr(raw), _ptr(mp), _ptr(lvp), n, d,
+        _transform(transform), _ptr(out), dt.itemsize,
+    )  # fmt: skip
+    return out
+
+
+def chol_gaussian_kl_backward(mu_q, raw_q, mu_p, logvar_p, g, transform="exp"):
+    import cupy
+
+    (mq, raw, mp, lvp), dt = _check(
+        {"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    )
+    n, d = _rows(mq, "mu_q")
+    _same_shapes((mp, lvp), ("mu_p", "logvar_p"), mq.shape)
+    _packed(raw, "raw_q", n, d)
+    g = _g_vec(g, n, dt)
+    gmq, graw, gmp, glvp = (
+        cupy.empty_like(mq), cupy.empty_like(raw), cupy.empty_like(mq), cupy.empty_like(mq)
+    )  # fmt: skip
+    _run(
+        "nn_chol_gaussian_kl_backward", mq, _ptr(mq), _ptr(raw), _ptr(mp), _ptr(lvp), _ptr(g), n, d,
+        _transform(transform), _ptr(gmq), _ptr(graw), _ptr(gmp), _ptr(glvp), dt.itemsize,
+    )  # fmt: skip
+    return gmq, graw, gmp, glvp
+
+
+def chol_gaussian_sample(mu, raw, eps, transform="exp"):
+    import cupy
+
+    (mu, raw, eps), dt = _check({"mu": mu, "raw": raw, "eps": eps})
+    n, d = _rows(mu, "mu")
+    _same(eps, "eps", mu.shape)
+    _packed(raw, "raw", n, d)
+    z = cupy.empty_like(mu)
+    _run(
+        "nn_chol_gaussian_sample", mu, _ptr(mu), _ptr(raw), _ptr(eps), n, d, _transform(transform),
+        _ptr(z), dt.itemsize,
+    )  # fmt: skip
+    return z
+
+
+def chol_gaussian_sample_backward(raw, eps, gz, transform="exp"):
+    import cupy
+
+    (raw, eps, gz), dt = _check({"raw": raw, "eps": eps, "gz": gz})
+    n, d = _rows(eps, "eps")
+    _same(gz, "gz", eps.shape)
+    _packed(raw, "raw", n, d)
+    gmu, graw = cupy.empty_like(eps), cupy.empty_like(raw)
+    _run(
+        "nn_chol_gaussian_sample_backward", eps, _ptr(raw), _ptr(eps), _ptr(gz), n, d,
+        _transform(transform), _ptr(gmu), _ptr(graw), dt.itemsize,
+    )  # fmt: skip
+    return gmu, graw
+
+
+# ---- Adam and random numbers ---------------------------------------------------------------------
+
+
+def adam_update(
+    params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+    decoupled=False,
+):  # fmt: skip
+    """One fused, in-place Adam step on 1-D device arrays of one dtype (``_core.adam_update``)."""
+    import cupy
+
+    for name, a in (("params", params), ("grads", grads), ("m", m), ("v", v)):
+        if not isinstance(a, cupy.ndarray) or a.ndim != 1 or not a.flags.c_contiguous:
+            raise TypeError(f"{name} must be a contiguous 1-D CuPy array")
+        if a.dtype != params.dtype or a.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} has dtype {a.dtype}; all must be float32 or all float64")
+        if a.shape != params.shape:
+            raise ValueError(f"{name} must have shape {params.shape}; got {a.shape}")
+    _run(
+        "nn_adam_update", params, _ptr(params), _ptr(grads), _ptr(m), _ptr(v), int(params.size),
+        int(step), float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
+        bool(decoupled), params.dtype.itemsize,
+    )  # fmt: skip
+
+
+def _fill(out, seed, offset, normal: bool) -> None:
+    import cupy
+
+    if not isinstance(out, cupy.ndarray) or not out.flags.c_contiguous:
+        raise TypeError("out must be a C-contiguous CuPy array")
+    if out.dtype not in (np.float32, np.float64):
+        raise TypeError(f"out must be float32 or float64; got {out.dtype}")
+    if out.size == 0:
+        return
+    seed, offset = int(seed), int(offset)
+    if not 0 <= seed < 2**64 or not 0 <= offset < 2**64 or offset + out.size > 2**64:
+        raise ValueError("seed and offset must lie in [0, 2^64) and offset + size <= 2^64")
+    _run("nn_random_fill", out, _ptr(out), int(out.size), seed, offset, normal, out.dtype.itemsize)
+
+
+def random_normal_fill(out, seed, offset=0) -> None:
+    """Fill ``out`` with standard normals, draws ``offset ..`` of the Philox stream ``seed``."""
+    _fill(out, seed, offset, True)
+
+
+def random_uniform_fill(out, seed, offset=0) -> None:
+    """Fill ``out`` with uniforms on ``[0, 1)``: draws ``offset ..`` of stream ``seed``."""
+    _fill(out, seed, offset, False)
