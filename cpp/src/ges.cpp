@@ -1,2 +1,858 @@
-// Filled in by the ges search implementation.
-#include "fastcrl/search.hpp"
+// Greedy equivalence search (Chickering 2002) with Tetrad-style per-target candidate bookkeeping.
+#include "fastcrl/ges.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+
+#include "fastcrl/errors.hpp"
+#include "fastcrl/graph.hpp"
+#include "fastcrl/threads.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastcrl {
+
+namespace {
+
+constexpr double kNone = -std::numeric_limits<double>::infinity();
+constexpr double kTurnTolerance = 1e-9;
+
+/// One scored operator of a target Y: Insert(x, Y, set) or Delete(x, Y, set = H).
+struct Candidate {
+  double delta = kNone;
+  std::int32_t x = -1;
+  std::int32_t order = 0;  // position of `set` in the depth-first enumeration (tie-breaking)
+  std::vector<std::int32_t> set;
+};
+
+bool better(const Candidate& a, const Candidate& b) {
+  if (a.delta != b.delta) return a.delta > b.delta;
+  if (a.x != b.x) return a.x < b.x;
+  return a.order < b.order;
+}
+
+/// Sorted union of sorted ranges, optionally with one extra element (`extra` < 0: none).
+std::vector<std::int32_t> sorted_union(std::vector<std::int32_t> a, const std::vector<std::int32_t>& b,
+                                       std::int32_t extra = -1) {
+  a.insert(a.end(), b.begin(), b.end());
+  if (extra >= 0) a.push_back(extra);
+  std::sort(a.begin(), a.end());
+  a.erase(std::unique(a.begin(), a.end()), a.end());
+  return a;
+}
+
+class GesSearch {
+ public:
+  GesSearch(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt)
+      : score_(score), c_(c), d_(score.n_nodes()), interrupt_(interrupt), M_(d_ * d_, 0), adj_(d_) {
+    threads_ = std::max(1, get_num_threads());
+    gaussian_ = dynamic_cast<const GaussianBICScore*>(&score);
+    has_knowledge_ = false;
+    for (std::size_t i = 0; i < d_ && !has_knowledge_; ++i)
+      for (std::size_t j = 0; j < d_; ++j)
+        if (i != j && (c_.is_forbidden(i, j) || c_.is_required(i, j))) {
+          has_knowledge_ = true;
+          break;
+        }
+  }
+
+  GESResult run(const GESConfig& config, const GESProgress& progress) {
+    GESResult result;
+    // Start from the required edges, oriented as required.
+    for (std::size_t i = 0; i < d_; ++i)
+      for (std::size_t j = 0; j < d_; ++j)
+        if (c_.is_required(i, j) && !adjacent(i, j)) {
+          M_[i * d_ + j] = 1;
+          link(static_cast<std::int32_t>(i), static_cast<std::int32_t>(j));
+        }
+    for (std::size_t j = 0; j < d_; ++j) {
+      std::vector<std::int32_t> pa;
+      for (std::size_t i = 0; i < d_; ++i)
+        if (c_.is_required(i, j)) pa.push_back(static_cast<std::int32_t>(i));
+      score_total_ += cached(static_cast<std::int32_t>(j), pa);
+    }
+    rebuild();
+    if (config.forward) phase(true, config, progress, result);
+    if (config.backward) phase(false, config, progress, result);
+    while (config.turning && turn_phase(config, progress, result) > 0) {
+      if (config.forward) phase(true, config, progress, result);
+      if (config.backward) phase(false, config, progress, result);
+    }
+    result.cpdag = M_;
+    result.score = score_total_;
+    result.n_evaluated = n_evaluated_;
+    return result;
+  }
+
+ private:
+  // ------------------------------------------------------------------------------------ graph state
+  bool adjacent(std::size_t a, std::size_t b) const { return M_[a * d_ + b] || M_[b * d_ + a]; }
+  bool directed(std::size_t a, std::size_t b) const { return M_[a * d_ + b] && !M_[b * d_ + a]; }
+  bool undirected(std::size_t a, std::size_t b) const { return M_[a * d_ + b] && M_[b * d_ + a]; }
+
+  void link(std::int32_t a, std::int32_t b) {
+    adj_[a].push_back(b);
+    adj_[b].push_back(a);
+    ++n_edges_;
+  }
+  void unlink(std::int32_t a, std::int32_t b) {
+    adj_[a].erase(std::find(adj_[a].begin(), adj_[a].end(), b));
+    adj_[b].erase(std::find(adj_[b].begin(), adj_[b].end(), a));
+    M_[static_cast<std::size_t>(a) * d_ + b] = 0;
+    M_[static_cast<std::size_t>(b) * d_ + a] = 0;
+    --n_edges_;
+  }
+
+  std::vector<std::int32_t> parents_of(std::int32_t v) const {
+    std::vector<std::int32_t> out;
+    for (std::int32_t u : adj_[v])
+      if (directed(u, v)) out.push_back(u);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::vector<std::int32_t> neighbors_of(std::int32_t v) const {
+    std::vector<std::int32_t> out;
+    for (std::int32_t u : adj_[v])
+      if (undirected(u, v)) out.push_back(u);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  bool is_clique(const std::vector<std::int32_t>& s) const {
+    for (std::size_t a = 0; a < s.size(); ++a)
+      for (std::size_t b = a + 1; b < s.size(); ++b)
+        if (!adjacent(s[a], s[b])) return false;
+    return true;
+  }
+
+  /// Meek's rules (R1-R4) say the undirected edge a -- b must be a -> b.
+  bool meek_says(std::size_t a, std::size_t b) const {
+    for (std::int32_t c : adj_[a]) {
+      if (directed(c, a) && !adjacent(c, b)) return true;  // R1
+      if (directed(a, c) && directed(c, b)) return true;   // R2
+    }
+    // R3: a -- c -> b and a -- e -> b with c, e non-adjacent.
+    for (std::int32_t c : adj_[a]) {
+      if (!undirected(a, c) || !directed(c, b)) continue;
+      for (std::int32_t e : adj_[a])
+        if (e > c && undirected(a, e) && directed(e, b) && !adjacent(c, e)) return true;
+    }
+    // R4: e -> c -> b, a -- e, a adjacent to c, e not adjacent to b.
+    for (std::int32_t c : adj_[b]) {
+      if (!directed(c, b) || !adjacent(a, c)) continue;
+      for (std::int32_t e : adj_[c])
+        if (directed(e, c) && undirected(a, e) && !adjacent(e, b)) return true;
+    }
+    return false;
+  }
+
+  /// The operator's PDAG -> the (knowledge-restricted) CPDAG of its class: keep only the unshielded
+  /// colliders directed, orient by knowledge, then close under Meek's rules.
+  void rebuild() {
+    std::vector<std::pair<std::int32_t, std::int32_t>> loosen;
+    for (std::size_t v = 0; v < d_; ++v) {
+      const auto pa = parents_of(static_cast<std::int32_t>(v));
+      for (std::int32_t a : pa) {
+        bool collider = false;
+        for (std::int32_t b : pa)
+          if (b != a && !adjacent(a, b)) {
+            collider = true;
+            break;
+          }
+        if (!collider) loosen.emplace_back(a, static_cast<std::int32_t>(v));
+      }
+    }
+    for (auto [a, v] : loosen) M_[static_cast<std::size_t>(v) * d_ + a] = 1;
+    if (has_knowledge_)
+      for (std::size_t u = 0; u < d_; ++u)
+        for (std::int32_t v : adj_[u]) {
+          if (static_cast<std::size_t>(v) < u || !undirected(u, v)) continue;
+          if (c_.is_required(u, v) || c_.is_forbidden(v, u))
+            M_[v * d_ + u] = 0;
+          else if (c_.is_required(v, u) || c_.is_forbidden(u, v))
+            M_[u * d_ + v] = 0;
+        }
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (std::size_t u = 0; u < d_; ++u)
+        for (std::int32_t v : adj_[u]) {
+          if (static_cast<std::size_t>(v) < u || !undirected(u, v)) continue;
+          if (meek_says(u, v)) {
+            M_[v * d_ + u] = 0;
+            changed = true;
+          } else if (meek_says(v, u)) {
+            M_[u * d_ + v] = 0;
+            changed = true;
+          }
+        }
+    }
+  }
+
+  /// Scratch of the path searches (one per thread).
+  struct Scratch {
+    std::vector<std::uint32_t> mark;
+    std::uint32_t stamp = 0;
+    std::vector<std::int32_t> queue, prev;
+    explicit Scratch(std::size_t d) : mark(d, 0), prev(d, -1) {}
+  };
+
+  /// Whether every semi-directed path from y to x passes through `blocked` (breadth-first search
+  /// from y that never enters a blocked node). When not, `witness` gets one such path y ... x.
+  bool paths_blocked(std::int32_t y, std::int32_t x, const std::vector<std::int32_t>& blocked, Scratch& s,
+                     std::vector<std::int32_t>* witness = nullptr) const {
+    if (++s.stamp == 0) {
+      std::fill(s.mark.begin(), s.mark.end(), 0u);
+      s.stamp = 1;
+    }
+    for (std::int32_t b : blocked) s.mark[b] = s.stamp;
+    s.queue.clear();
+    s.queue.push_back(y);
+    s.mark[y] = s.stamp;
+    for (std::size_t head = 0; head < s.queue.size(); ++head) {
+      const std::int32_t u = s.queue[head];
+      for (std::int32_t w : adj_[u]) {
+        if (!M_[static_cast<std::size_t>(u) * d_ + w] || s.mark[w] == s.stamp) continue;
+        s.prev[w] = u;
+        if (w == x) {
+          if (witness) {
+            witness->clear();
+            for (std::int32_t v = x; v != y; v = s.prev[v]) witness->push_back(v);
+            witness->push_back(y);
+            std::reverse(witness->begin(), witness->end());
+          }
+          return false;
+        }
+        s.mark[w] = s.stamp;
+        s.queue.push_back(w);
+      }
+    }
+    return true;
+  }
+
+  /// Whether the semi-directed path `path` still exists (every step still traversable).
+  bool path_intact(const std::vector<std::int32_t>& path) const {
+    for (std::size_t i = 0; i + 1 < path.size(); ++i)
+      if (!M_[static_cast<std::size_t>(path[i]) * d_ + path[i + 1]]) return false;
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------ scores
+  double cached(std::int32_t j, const std::vector<std::int32_t>& parents) {
+    std::vector<std::int64_t> p(parents.begin(), parents.end());
+    return score_.local_score(j, p.data(), p.size());
+  }
+  /// NaN when the score is undefined for this parent set (collinear parents): such operators are skipped.
+  double cached_or_nan(std::int32_t j, const std::vector<std::int32_t>& parents) {
+    try {
+      return cached(j, parents);
+    } catch (const NumericalError&) {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  double uncached_or_nan(std::int32_t j, const std::vector<std::int32_t>& parents) const {
+    try {
+      return score_.local_score_uncached(j, parents.data(), parents.size());
+    } catch (const NumericalError&) {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+
+  /// Depth-first enumeration of the subsets S of `pool` (ascending) such that `base` u S is a clique
+  /// and every member passes `allowed`; calls visit(S, order) with the empty set first. `visit`
+  /// returns false to prune the supersets of S.
+  template <class Allowed, class Visit>
+  void cliques(const std::vector<std::int32_t>& pool, const std::vector<std::int32_t>& base, Allowed allowed,
+               Visit visit) const {
+    std::vector<std::int32_t> cur;
+    std::int32_t order = 0;
+    auto rec = [&](auto&& self, std::size_t from) -> void {
+      if (!visit(cur, order++)) return;
+      for (std::size_t i = from; i < pool.size(); ++i) {
+        const std::int32_t t = pool[i];
+        if (!allowed(t)) continue;
+        bool ok = true;
+        for (std::int32_t b : base)
+          if (!adjacent(b, t)) {
+            ok = false;
+            break;
+          }
+        for (std::size_t k = 0; ok && k < cur.size(); ++k) ok = adjacent(cur[k], t);
+        if (!ok) continue;
+        cur.push_back(t);
+        self(self, i + 1);
+        cur.pop_back();
+      }
+    };
+    rec(rec, 0);
+  }
+
+  /// Gaussian BIC of y given a base set B, factored once so that adding any one more parent x costs
+  /// O(|B|^2): S_BB = L L^T, w = L^{-1} S_By, var = S_yy - |w|^2.
+  struct BaseFactor {
+    bool ok = false;
+    std::vector<double> L, w;
+    double var = 0;
+    double score = 0;
+  };
+
+  BaseFactor factor(std::int32_t y, const std::vector<std::int32_t>& B) const {
+    const auto& S = gaussian_->covariance();
+    const std::size_t k = B.size(), d = d_;
+    BaseFactor f;
+    f.L.assign(k * k, 0.0);
+    f.w.assign(k, 0.0);
+    for (std::size_t a = 0; a < k; ++a) {
+      const std::size_t pa = static_cast<std::size_t>(B[a]);
+      for (std::size_t b = 0; b <= a; ++b) {
+        double v = S[pa * d + static_cast<std::size_t>(B[b])];
+        for (std::size_t c = 0; c < b; ++c) v -= f.L[a * k + c] * f.L[b * k + c];
+        if (a == b) {
+          if (!(v > S[pa * d + pa] * 1e-12)) return f;  // collinear base: every operator on it is skipped
+          f.L[a * k + a] = std::sqrt(v);
+        } else {
+          f.L[a * k + b] = v / f.L[b * k + b];
+        }
+      }
+      double v = S[pa * d + static_cast<std::size_t>(y)];
+      for (std::size_t c = 0; c < a; ++c) v -= f.L[a * k + c] * f.w[c];
+      f.w[a] = v / f.L[a * k + a];
+    }
+    const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
+    f.var = syy;
+    for (double v : f.w) f.var -= v * v;
+    if (!(f.var > syy * 1e-12)) return f;
+    f.ok = true;
+    const double n = static_cast<double>(n_samples_);
+    f.score = -0.5 * n * std::log(f.var) - gaussian_->penalty_discount() * static_cast<double>(k + 1) * std::log(n) / 2.0;
+    return f;
+  }
+
+  /// Gaussian BIC of y given B u {x} from the factor of B (NaN when undefined).
+  double with_one_more(const BaseFactor& f, std::int32_t y, const std::vector<std::int32_t>& B, std::int32_t x,
+                       std::vector<double>& u) const {
+    const auto& S = gaussian_->covariance();
+    const std::size_t k = B.size(), d = d_, xs = static_cast<std::size_t>(x);
+    u.resize(k);
+    double rx = S[xs * d + xs], cxy = S[xs * d + static_cast<std::size_t>(y)];
+    for (std::size_t a = 0; a < k; ++a) {
+      double v = S[xs * d + static_cast<std::size_t>(B[a])];
+      for (std::size_t c = 0; c < a; ++c) v -= f.L[a * k + c] * u[c];
+      u[a] = v / f.L[a * k + a];
+      rx -= u[a] * u[a];
+      cxy -= u[a] * f.w[a];
+    }
+    if (!(rx > S[xs * d + xs] * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
+    const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
+    const double var = f.var - cxy * cxy / rx;
+    if (!(var > syy * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
+    const double n = static_cast<double>(n_samples_);
+    return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
+  }
+
+  /// Positive-delta Insert(x, y, T) for x in [x_begin, x_end), appended to `out` (validity of the
+  /// semi-directed path condition not checked here).
+  void collect_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
+                       std::int32_t x_begin, std::int32_t x_end, std::vector<Candidate>& out, std::int64_t& evaluated) {
+    const std::size_t limit = c_.parent_limit();
+    if (P.size() + 1 > limit) return;
+    std::vector<std::int32_t> NA, T0;
+    std::vector<double> u;
+    // Base sets recur across x (most x have NA empty): factor each once per call.
+    std::deque<std::pair<std::vector<std::int32_t>, BaseFactor>> factors;
+    auto factor_of = [&](const std::vector<std::int32_t>& base) -> const BaseFactor& {
+      for (const auto& [b, f] : factors)
+        if (b == base) return f;
+      factors.emplace_back(base, factor(y, base));
+      return factors.back().second;
+    };
+    // Most x are adjacent to no neighbour of y (NA empty, T ranges over the cliques of N): their
+    // sets T, base sets and base scores are the same, so enumerate them once.
+    struct Shared {
+      std::int32_t order;
+      std::vector<std::int32_t> T, base;
+      double without;
+      const BaseFactor* f;
+    };
+    std::vector<Shared> shared;
+    cliques(
+        N, {}, [&](std::int32_t t) { return !c_.is_forbidden(t, y); },
+        [&](const std::vector<std::int32_t>& T, std::int32_t order) {
+          if (P.size() + T.size() + 1 > limit) return false;
+          Shared e{order, T, sorted_union(P, T), 0.0, nullptr};
+          if (gaussian_) {
+            e.f = &factor_of(e.base);
+            e.without = e.f->ok ? e.f->score : std::numeric_limits<double>::quiet_NaN();
+          } else {
+            e.without = cached_or_nan(y, e.base);
+          }
+          shared.push_back(std::move(e));
+          return true;
+        });
+    std::vector<std::int32_t> with_set;
+    for (std::int32_t x = x_begin; x < x_end; ++x) {
+      if ((x & 63) == 0 && interrupt_.poll()) return;
+      if (x == y || adjacent(x, y) || c_.is_forbidden(x, y)) continue;
+      bool touches_n = false;
+      for (std::int32_t t : N)
+        if (adjacent(x, t)) {
+          touches_n = true;
+          break;
+        }
+      if (!touches_n) {
+        for (const Shared& e : shared) {
+          double with;
+          if (gaussian_) {
+            with = e.f->ok ? with_one_more(*e.f, y, e.base, x, u) : std::numeric_limits<double>::quiet_NaN();
+          } else {
+            with_set = e.base;
+            with_set.insert(std::upper_bound(with_set.begin(), with_set.end(), x), x);
+            with = uncached_or_nan(y, with_set);
+          }
+          if (e.base.empty() && std::isnan(with))
+            throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " +
+                                 std::to_string(x) + " is undefined: the two columns are duplicates or "
+                                 "exactly collinear; drop one of them");
+          ++evaluated;
+          const double delta = with - e.without;
+          if (delta > 0) out.push_back(Candidate{delta, x, e.order, e.T});
+        }
+        continue;
+      }
+      NA.clear();
+      T0.clear();
+      for (std::int32_t t : N) (adjacent(x, t) ? NA : T0).push_back(t);
+      if (!is_clique(NA)) continue;
+      const auto PNA = sorted_union(P, NA);
+      cliques(
+          T0, NA, [&](std::int32_t t) { return !c_.is_forbidden(t, y); },
+          [&](const std::vector<std::int32_t>& T, std::int32_t order) {
+            if (PNA.size() + T.size() + 1 > limit) return false;
+            const auto base = sorted_union(PNA, T);
+            double without, with;
+            if (gaussian_) {
+              const BaseFactor& f = factor_of(base);
+              without = f.ok ? f.score : std::numeric_limits<double>::quiet_NaN();
+              with = f.ok ? with_one_more(f, y, base, x, u) : std::numeric_limits<double>::quiet_NaN();
+            } else {
+              without = cached_or_nan(y, base);
+              with = uncached_or_nan(y, sorted_union(base, {}, x));
+            }
+            if (base.empty() && std::isnan(with))
+              throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " +
+                                   std::to_string(x) + " is undefined: the two columns are duplicates or "
+                                   "exactly collinear; drop one of them");
+            ++evaluated;
+            const double delta = with - without;
+            if (delta > 0) out.push_back(Candidate{delta, x, order, T});
+            return true;
+          });
+    }
+  }
+
+  /// Best positive-delta Delete(x, y, H) of target y.
+  void collect_deletes(std::int32_t y, std::vector<Candidate>& out, std::int64_t& evaluated) {
+    const auto P = parents_of(y);
+    const auto N = neighbors_of(y);
+    std::vector<std::int32_t> xs = sorted_union(P, N);
+    for (std::int32_t x : xs) {
+      if (c_.is_required(x, y) || c_.is_required(y, x)) continue;
+      std::vector<std::int32_t> NA;
+      for (std::int32_t t : N)
+        if (t != x && adjacent(x, t)) NA.push_back(t);
+      cliques(
+          NA, {}, [](std::int32_t) { return true; },
+          [&](const std::vector<std::int32_t>& C, std::int32_t order) {
+            std::vector<std::int32_t> H;
+            std::set_difference(NA.begin(), NA.end(), C.begin(), C.end(), std::back_inserter(H));
+            for (std::int32_t h : H)
+              if (c_.is_forbidden(y, h) || (undirected(x, h) && c_.is_forbidden(x, h))) return true;
+            auto base = sorted_union(P, C);
+            base.erase(std::remove(base.begin(), base.end(), x), base.end());
+            const double without = cached_or_nan(y, base);
+            const double with = cached_or_nan(y, sorted_union(base, {}, x));
+            ++evaluated;
+            const double delta = without - with;
+            if (delta > 0) out.push_back(Candidate{delta, x, order, H});
+            return true;
+          });
+    }
+  }
+
+  /// An Insert rejected by the path condition, with the semi-directed path that blocked it.
+  struct Blocked {
+    double delta;
+    std::vector<std::int32_t> path;
+  };
+
+  struct Best {
+    Candidate op;
+    std::vector<Blocked> blocked;  // rejected Inserts better than `op`, best first
+  };
+
+  /// best_[y] from its candidates: the first (in `better` order) valid one.
+  void finalize(std::int32_t y, std::vector<Candidate>& cands, bool insert, Scratch& scratch) {
+    Best b;
+    std::sort(cands.begin(), cands.end(), better);
+    if (!insert) {
+      if (!cands.empty()) b.op = std::move(cands.front());
+    } else {
+      const auto N = neighbors_of(y);
+      std::vector<std::int32_t> path;
+      for (auto& cand : cands) {
+        if (insert_valid(y, cand, N, scratch, &path)) {
+          b.op = std::move(cand);
+          break;
+        }
+        b.blocked.push_back(Blocked{cand.delta, path});
+      }
+    }
+    best_[y] = std::move(b);
+  }
+
+  bool insert_valid(std::int32_t y, const Candidate& cand, const std::vector<std::int32_t>& N, Scratch& scratch,
+                    std::vector<std::int32_t>* witness = nullptr) const {
+    std::vector<std::int32_t> blocked = cand.set;
+    for (std::int32_t t : N)
+      if (adjacent(cand.x, t)) blocked.push_back(t);
+    return paths_blocked(y, cand.x, blocked, scratch, witness);
+  }
+
+  void evaluate(const std::vector<std::int32_t>& targets, bool insert) {
+    if (targets.empty()) return;
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    std::int64_t evaluated = 0;
+    // Many targets (the first sweep of a phase): one thread per target. Few: threads share the x range.
+    const double per_target = insert ? static_cast<double>(d_) * 2e3 : 2e4;
+    if (targets.size() >= static_cast<std::size_t>(4 * threads_) || !insert) {
+      const int nthreads = threads_for_work(per_target * static_cast<double>(targets.size()));
+      SingleThreadedBlas single(nthreads > 1);
+#pragma omp parallel num_threads(nthreads) reduction(+ : evaluated)
+      {
+        Scratch scratch(d_);
+        std::vector<Candidate> cands;
+#pragma omp for schedule(dynamic, 1)
+        for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(targets.size()); ++i) {
+          if (interrupt_.poll()) continue;
+          const std::int32_t y = targets[static_cast<std::size_t>(i)];
+          try {
+            cands.clear();
+            if (insert)
+              collect_inserts(y, parents_of(y), neighbors_of(y), 0, static_cast<std::int32_t>(d_), cands, evaluated);
+            else
+              collect_deletes(y, cands, evaluated);
+            finalize(y, cands, insert, scratch);
+          } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+          }
+        }
+      }
+    } else {
+      Scratch scratch(d_);
+      for (std::int32_t y : targets) {
+        const auto P = parents_of(y);
+        const auto N = neighbors_of(y);
+        std::vector<Candidate> cands;
+        const int nthreads = threads_for_work(per_target);
+        const std::int32_t chunk = 64;
+        const auto n_chunks = static_cast<std::ptrdiff_t>((d_ + chunk - 1) / chunk);
+        SingleThreadedBlas single(nthreads > 1);
+#pragma omp parallel num_threads(nthreads) reduction(+ : evaluated)
+        {
+          std::vector<Candidate> local;
+#pragma omp for schedule(dynamic, 1) nowait
+          for (std::ptrdiff_t ci = 0; ci < n_chunks; ++ci) {
+            if (interrupt_.poll()) continue;
+            const auto lo = static_cast<std::int32_t>(ci * chunk);
+            const auto hi = std::min<std::int32_t>(lo + chunk, static_cast<std::int32_t>(d_));
+            try {
+              collect_inserts(y, P, N, lo, hi, local, evaluated);
+            } catch (...) {
+              std::lock_guard<std::mutex> lock(error_mutex);
+              if (!error) error = std::current_exception();
+            }
+          }
+          std::lock_guard<std::mutex> lock(error_mutex);
+          cands.insert(cands.end(), std::make_move_iterator(local.begin()), std::make_move_iterator(local.end()));
+        }
+        interrupt_.rethrow_if_stopped();
+        if (error) std::rethrow_exception(error);
+        finalize(y, cands, insert, scratch);
+      }
+    }
+    n_evaluated_ += evaluated;
+    interrupt_.rethrow_if_stopped();
+    if (error) std::rethrow_exception(error);
+  }
+
+  // ------------------------------------------------------------------------------------------ turning
+  struct Turn {
+    double delta;
+    std::int32_t a, b;  // the extension's a -> b becomes b -> a
+  };
+
+  /// Reversals of the consistent extension, best first, while one raises the score. Returns how
+  /// many were applied.
+  std::int64_t turn_phase(const GESConfig& config, const GESProgress& progress, GESResult& result) {
+    std::int64_t applied = 0;
+    std::vector<std::uint8_t> dag(d_ * d_);
+    Scratch scratch(d_);
+    const std::size_t limit = c_.parent_limit();
+    auto last = std::chrono::steady_clock::now();
+    while (config.max_iter < 0 || applied < config.max_iter) {
+      if (interrupt_.poll()) break;
+      if (!pdag_to_dag(M_.data(), d_, dag.data(), interrupt_).empty()) break;  // no extension: stop turning
+      auto dag_parents = [&](std::int32_t v) {
+        std::vector<std::int32_t> out;
+        for (std::int32_t u : adj_[v])
+          if (dag[static_cast<std::size_t>(u) * d_ + v]) out.push_back(u);
+        std::sort(out.begin(), out.end());
+        return out;
+      };
+      std::vector<Turn> turns;
+      for (std::int32_t b = 0; b < static_cast<std::int32_t>(d_); ++b) {
+        const auto pa_b = dag_parents(b);
+        if (pa_b.empty()) continue;
+        const double sb = cached_or_nan(b, pa_b);
+        for (std::int32_t a : pa_b) {
+          if (c_.is_forbidden(b, a) || c_.is_required(a, b)) continue;
+          const auto pa_a = dag_parents(a);
+          if (pa_a.size() + 1 > limit) continue;
+          auto pa_b_less = pa_b;
+          pa_b_less.erase(std::find(pa_b_less.begin(), pa_b_less.end(), a));
+          const double sa = cached_or_nan(a, pa_a);
+          const double delta = cached_or_nan(a, sorted_union(pa_a, {}, b)) + cached_or_nan(b, pa_b_less) - sa - sb;
+          ++n_evaluated_;
+          // Reversing a covered edge stays in the class (delta 0 up to rounding): demand a real gain,
+          // or the search would flip such an edge back and forth forever.
+          if (delta > kTurnTolerance * (1.0 + std::abs(sa) + std::abs(sb))) turns.push_back(Turn{delta, a, b});
+        }
+      }
+      std::sort(turns.begin(), turns.end(), [](const Turn& x, const Turn& y) {
+        if (x.delta != y.delta) return x.delta > y.delta;
+        return x.a != y.a ? x.a < y.a : x.b < y.b;
+      });
+      const Turn* chosen = nullptr;
+      for (const Turn& t : turns)
+        if (!dag_path_avoiding_edge(dag, t.a, t.b, scratch)) {
+          chosen = &t;
+          break;
+        }
+      if (!chosen) break;
+      M_ = dag;
+      M_[static_cast<std::size_t>(chosen->a) * d_ + chosen->b] = 0;
+      M_[static_cast<std::size_t>(chosen->b) * d_ + chosen->a] = 1;
+      rebuild();
+      score_total_ += chosen->delta;
+      ++applied;
+      ++result.n_turn;
+      result.history.push_back(GESStep{false, true, chosen->b, chosen->a, {}, chosen->delta, score_total_, n_edges_});
+      const auto now = std::chrono::steady_clock::now();
+      if (progress && now - last >= std::chrono::seconds(1)) {
+        progress("turning", applied, n_edges_, score_total_);
+        last = now;
+      }
+    }
+    interrupt_.rethrow_if_stopped();
+    if (progress) progress("turning", applied, n_edges_, score_total_);
+    return applied;
+  }
+
+  /// Whether the DAG has a directed path a ... b other than the edge a -> b itself (reversing that
+  /// edge would then close a cycle).
+  bool dag_path_avoiding_edge(const std::vector<std::uint8_t>& dag, std::int32_t a, std::int32_t b,
+                              Scratch& s) const {
+    if (++s.stamp == 0) {
+      std::fill(s.mark.begin(), s.mark.end(), 0u);
+      s.stamp = 1;
+    }
+    s.queue.clear();
+    s.queue.push_back(a);
+    s.mark[a] = s.stamp;
+    for (std::size_t head = 0; head < s.queue.size(); ++head) {
+      const std::int32_t u = s.queue[head];
+      for (std::int32_t w : adj_[u]) {
+        if (!dag[static_cast<std::size_t>(u) * d_ + w] || s.mark[w] == s.stamp) continue;
+        if (u == a && w == b) continue;
+        if (w == b) return true;
+        s.mark[w] = s.stamp;
+        s.queue.push_back(w);
+      }
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------------------- phases
+  /// Edge orientations as (u, v, state) for u < v: 1 = u->v, 2 = v->u, 3 = u--v.
+  std::vector<std::pair<std::int64_t, std::uint8_t>> snapshot() const {
+    std::vector<std::pair<std::int64_t, std::uint8_t>> out;
+    for (std::size_t u = 0; u < d_; ++u)
+      for (std::int32_t v : adj_[u])
+        if (static_cast<std::size_t>(v) > u)
+          out.emplace_back(static_cast<std::int64_t>(u * d_ + v),
+                           static_cast<std::uint8_t>(M_[u * d_ + v] | (M_[v * d_ + u] << 1)));
+    return out;
+  }
+
+  void apply(bool insert, const Candidate& op, std::int32_t y) {
+    const std::int32_t x = op.x;
+    if (insert) {
+      M_[static_cast<std::size_t>(x) * d_ + y] = 1;
+      link(x, y);
+      for (std::int32_t t : op.set) M_[static_cast<std::size_t>(y) * d_ + t] = 0;  // t -> y
+    } else {
+      unlink(x, y);
+      for (std::int32_t h : op.set) {
+        if (undirected(y, h)) M_[static_cast<std::size_t>(h) * d_ + y] = 0;  // y -> h
+        if (undirected(x, h)) M_[static_cast<std::size_t>(h) * d_ + x] = 0;  // x -> h
+      }
+    }
+    rebuild();
+  }
+
+  void phase(bool insert, const GESConfig& config, const GESProgress& progress, GESResult& result) {
+    const char* name = insert ? "forward" : "backward";
+    best_.assign(d_, Best{});
+    std::vector<std::int32_t> dirty(d_);
+    for (std::size_t i = 0; i < d_; ++i) dirty[i] = static_cast<std::int32_t>(i);
+    std::vector<std::uint8_t> fresh(d_, 0), in_dirty(d_, 0);
+    Scratch scratch(d_);
+    std::int64_t applied = 0;
+    auto last = std::chrono::steady_clock::now();
+    while (config.max_iter < 0 || applied < config.max_iter) {
+      if (interrupt_.poll()) break;
+      evaluate(dirty, insert);
+      std::fill(fresh.begin(), fresh.end(), 0);
+      for (std::int32_t y : dirty) fresh[y] = 1;
+      std::int32_t chosen = -1;
+      for (;;) {
+        chosen = -1;
+        for (std::size_t y = 0; y < d_; ++y)
+          if (best_[y].op.x >= 0 && (chosen < 0 || best_[y].op.delta > best_[chosen].op.delta))
+            chosen = static_cast<std::int32_t>(y);
+        const double bar = chosen < 0 ? 0.0 : std::max(0.0, best_[chosen].op.delta);
+        // Inserts once blocked by a semi-directed path may be valid now: recheck any that could win.
+        // Only an edge that lost a direction can unblock one: a blocked Insert whose path still
+        // exists stays blocked.
+        std::vector<std::int32_t> recheck;
+        if (insert)
+          for (std::size_t y = 0; y < d_; ++y) {
+            if (fresh[y]) continue;
+            for (const Blocked& b : best_[y].blocked) {
+              if (b.delta < bar || !(b.delta > 0)) break;
+              if (!path_intact(b.path)) {
+                recheck.push_back(static_cast<std::int32_t>(y));
+                break;
+              }
+            }
+          }
+        if (!recheck.empty()) {
+          evaluate(recheck, insert);
+          for (std::int32_t y : recheck) fresh[y] = 1;
+          continue;
+        }
+        if (chosen < 0 || !(best_[chosen].op.delta > 0)) {
+          chosen = -1;
+          break;
+        }
+        if (insert && !fresh[chosen] &&
+            !insert_valid(chosen, best_[chosen].op, neighbors_of(chosen), scratch)) {
+          evaluate({chosen}, insert);
+          fresh[chosen] = 1;
+          continue;
+        }
+        break;
+      }
+      if (chosen < 0) break;
+      const Candidate op = best_[chosen].op;
+      const std::int32_t x = op.x, y = chosen;
+      // Targets whose candidates can change: nodes with a changed incident edge and every node
+      // adjacent to x or y before or after (their NA sets and cliques involve the pair x, y).
+      std::fill(in_dirty.begin(), in_dirty.end(), 0);
+      dirty.clear();
+      auto touch = [&](std::int32_t v) {
+        if (!in_dirty[v]) {
+          in_dirty[v] = 1;
+          dirty.push_back(v);
+        }
+      };
+      touch(x);
+      touch(y);
+      // Insert targets read the adjacency of x and y only through their undirected neighbours.
+      auto touch_around = [&](std::int32_t a) {
+        for (std::int32_t v : adj_[a])
+          if (!insert || undirected(a, v)) touch(v);
+      };
+      touch_around(x);
+      touch_around(y);
+      const auto before = snapshot();
+      apply(insert, op, y);
+      for (const auto& [key, state] : before) {
+        const auto u = static_cast<std::size_t>(key / static_cast<std::int64_t>(d_));
+        const auto v = static_cast<std::size_t>(key % static_cast<std::int64_t>(d_));
+        const auto now = static_cast<std::uint8_t>(M_[u * d_ + v] | (M_[v * d_ + u] << 1));
+        if (now != state) {
+          touch(static_cast<std::int32_t>(u));
+          touch(static_cast<std::int32_t>(v));
+          // A Delete's forbidden-orientation check reads the edges among y's neighbours.
+          if (!insert && has_knowledge_) {
+            for (std::int32_t w : adj_[u]) touch(w);
+            for (std::int32_t w : adj_[v]) touch(w);
+          }
+        }
+      }
+      touch_around(x);
+      touch_around(y);
+      score_total_ += op.delta;
+      ++applied;
+      (insert ? result.n_insert : result.n_delete) += 1;
+      result.history.push_back(GESStep{insert, false, x, y, op.set, op.delta, score_total_, n_edges_});
+      const auto now = std::chrono::steady_clock::now();
+      if (progress && now - last >= std::chrono::seconds(1)) {
+        progress(name, applied, n_edges_, score_total_);
+        last = now;
+      }
+    }
+    interrupt_.rethrow_if_stopped();
+    if (progress) progress(name, applied, n_edges_, score_total_);
+  }
+
+  DecomposableScore& score_;
+  const SearchConstraints& c_;
+  std::size_t d_;
+  std::size_t n_samples_ = score_.n_samples();
+  Interrupt& interrupt_;
+  std::vector<std::uint8_t> M_;
+  std::vector<std::vector<std::int32_t>> adj_;
+  std::vector<Best> best_;
+  int threads_ = 1;
+  const GaussianBICScore* gaussian_ = nullptr;
+  bool has_knowledge_ = false;
+  std::int64_t n_edges_ = 0;
+  std::int64_t n_evaluated_ = 0;
+  double score_total_ = 0;
+};
+
+}  // namespace
+
+GESResult ges_search(DecomposableScore& score, const SearchConstraints& constraints, const GESConfig& config,
+                     Interrupt& interrupt, const GESProgress& progress) {
+  if (constraints.d != score.n_nodes())
+    throw std::invalid_argument("constraints are for " + std::to_string(constraints.d) + " nodes but the score has " +
+                                std::to_string(score.n_nodes()));
+  constraints.validate();
+  GesSearch search(score, constraints, interrupt);
+  return search.run(config, progress);
+}
+
+}  // namespace fastcrl

@@ -24,7 +24,10 @@ from ._base import NotFittedError
 from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError
 from .baselines import SortNRegress
 from .continuous import DAGMA, NOTEARS
+from .exact import ExactSearch
+from .ges import GES
 from .graph import Graph
+from .hillclimb import HillClimb
 from .knowledge import Knowledge
 from .stats import column_means, correlation, covariance, gram
 
@@ -33,7 +36,10 @@ __version__ = _core.build_info()["version"]
 __all__ = [
     "ConvergenceWarning",
     "DAGMA",
+    "ExactSearch",
+    "GES",
     "Graph",
+    "HillClimb",
     "IdentifiabilityWarning",
     "Knowledge",
     "NOTEARS",

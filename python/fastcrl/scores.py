@@ -24,9 +24,10 @@ Conventions
 
 where ``sigma2_{j|P} = S_jj - S_jP S_PP^{-1} S_Pj`` (MLE residual variance; the intercept and the
 ``-(n/2)(log 2 pi + 1)`` constant are dropped, as they are equal for every parent set of j).
-causal-learn's ``local_score_BIC`` *minimises* ``n log(sigma2_cl) + lambda_value |P| log n``
-with the ddof=1 covariance; with ``lambda_value = penalty_discount`` ours equals
-``-cl/2 - (n/2) log((n-1)/n) - penalty_discount * log(n)/2`` -- a per-node constant -- so both rank
+causal-learn's ``local_score_BIC`` (higher is better) is
+``-(n/2)(1 + log sigma2) - lambda_value (|P| + 1) log n`` with the same MLE variance and default
+``lambda_value = 0.5``; with ``lambda_value = penalty_discount / 2`` ours equals it up to the
+per-node constant ``-n/2``, so both rank
 parent sets identically. Tetrad's SEM-BIC ``2 L - c k log n`` with penalty discount ``c`` is
 twice ours (up to the same constants) for ``penalty_discount = c``.
 
@@ -296,8 +297,8 @@ class GaussianBIC(_LocalScore):
     X : array-like of shape (n_samples, n_features)
         Continuous data (DataFrame column names become node names); converted to float64.
     penalty_discount : float, default=1.0
-        Multiplies the ``(|P| + 1) log(n) / 2`` penalty; equals causal-learn's ``lambda_value`` and
-        Tetrad's penalty discount (see the module docstring for the exact mapping).
+        Multiplies the ``(|P| + 1) log(n) / 2`` penalty; equals Tetrad's penalty discount and twice
+        causal-learn's ``lambda_value`` (see the module docstring for the exact mapping).
     names : sequence of str, optional
         Node names (default: DataFrame columns or ``X0..``).
 

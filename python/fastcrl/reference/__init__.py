@@ -6,7 +6,9 @@ public module (``reference.graph`` for ``fastcrl.graph``, ...); the sufficient s
 available at this level.
 """
 
-from . import acyclicity, graph, nn, regression, scores, stats
+from . import acyclicity, ges, graph, nn, regression, scores, stats
+from . import hillclimb
+from . import exact
 from .stats import column_means, correlation, covariance, gram
 
 __all__ = ["acyclicity", "column_means", "correlation", "covariance", "gram", "graph", "nn", "regression", "scores", "stats"]

@@ -1,0 +1,247 @@
+"""Greedy equivalence search (GES, Chickering 2002) on the C++ core."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._base import BaseEstimator
+from ._search import make_score, search_constraints
+from ._validation import check_int, node_names_from
+from .graph import Graph, dag_to_cpdag, meek_orient, pdag_to_dag
+
+__all__ = ["GES"]
+
+
+class GES(BaseEstimator):
+    """Greedy equivalence search over Markov equivalence classes (CPDAGs).
+
+    The forward phase applies the best valid ``Insert(X, Y, T)`` (Chickering 2002) while it raises
+    the score; the backward phase then applies the best valid ``Delete(X, Y, H)`` while it raises
+    the score. In the large-sample limit with a consistent score (BIC, BDeu) and faithful data, the
+    result is the true equivalence class.
+
+    Each target node keeps its best operator; after an operator only the targets whose
+    neighbourhood could have changed are re-scored (in parallel over candidate parents, threads
+    from :func:`fastcrl.set_num_threads`), and the graph is re-oriented incrementally (pattern +
+    knowledge + Meek's rules), never by a full DAG-to-CPDAG pass.
+
+    Parameters
+    ----------
+    score : str or score object, default="auto"
+        ``"bic"``, ``"bdeu"``, ``"discrete-bic"``, ``"auto"`` (BDeu for integer-coded data, BIC
+        otherwise) or a ready-made :mod:`fastcrl.scores` object (then ``X`` in ``fit`` is ignored
+        and may be None).
+    score_params : dict, optional
+        Keyword arguments of the score, e.g. ``{"penalty_discount": 2.0}`` or ``{"ess": 10}``.
+    max_parents : int, optional
+        Largest parent set scored for a node (``|Pa(Y) u NA u T| + 1`` for an Insert).
+    knowledge : fastcrl.Knowledge, optional
+        Forbidden edges (including tiers) are never created in the forbidden direction, and a
+        pair forbidden both ways is never adjacent; required edges are in the result with their
+        direction and are never deleted. The result is then the class restricted by the knowledge
+        (Meek 1995): a PDAG with the knowledge's orientations applied.
+    forward, backward : bool, default=True
+        Run the forward (insertion) and the backward (deletion) phase.
+    turning : bool, default=True
+        Then reverse single edges of the consistent extension while that raises the score (a
+        turning phase in the spirit of Hauser & Buehlmann 2012, which moves between classes that
+        GES's Insert/Delete cannot reach in one step) and rerun both phases; repeat until no
+        reversal helps. On by default: greedy GES often stops at a lower score than the true
+        DAG's in finite samples, and the turning rounds recover much of that gap.
+    restarts : int or None, default=None
+        Then polish: a tabu hill climb over DAGs (:class:`fastcrl.HillClimb`'s search, with the same
+        score, knowledge and ``max_parents``) started from ``dag_`` with this many perturbation
+        restarts; when it ends at a higher score, its DAG's class is returned. Greedy GES (ours and
+        causal-learn's alike) stops below the optimum on a sizeable share of dense problems even
+        with 10,000 samples; the polish reaches the exact optimum on most of them in milliseconds
+        (``tests/test_search_oracle.py``). ``0`` gives plain GES (with ``turning=False``:
+        Chickering's algorithm, as causal-learn runs it). ``None``: 10 up to 200 variables, 0
+        above (at d = 1000 the polish cost 40x the GES phases' time for a gain of 0.7 BIC units).
+    random_state : int, numpy.random.Generator or None
+        Seeds the polish's perturbations (GES itself is deterministic).
+    max_iter : int, optional
+        At most this many operators per phase.
+    verbose : bool, default=False
+        Print a progress line (phase, operators, edges, score) about once a second to stderr.
+
+    Attributes
+    ----------
+    graph_ : fastcrl.Graph
+        The result, kind ``"cpdag"`` (``"pdag"`` when knowledge orients more edges).
+    adjacency_ : ndarray of uint8, shape (d, d)
+        Its pattern: ``i -> j`` is ``[i, j] = 1, [j, i] = 0``; ``i -- j`` sets both.
+    dag_ : fastcrl.Graph
+        A consistent DAG extension of ``graph_``.
+    score_ : float
+        The score of ``dag_`` (equal for every DAG of the class when the score is score-equivalent).
+    n_iter_ : int
+        Operators applied (``n_insert_ + n_delete_ + n_turn_``).
+    n_insert_, n_delete_, n_turn_, n_evaluated_ : int
+        Inserts, Deletes and reversals applied; operators scored.
+    ges_score_ : float
+        The score at the end of the GES phases, before the polish.
+    history_ : list of dict
+        One entry per operator: ``phase`` (``"insert"``, ``"delete"`` or ``"turn"``: the
+        extension's ``y -> x`` became ``x -> y``), ``x``, ``y``, ``set`` (T or H, names),
+        ``delta``, ``score``, ``n_edges``.
+    score_object_ : score object
+        The score the search ran on (its cache is warm).
+    node_names_ : list of str
+    fit_time_ : float
+        Seconds spent in ``fit``.
+
+    Notes
+    -----
+    Ties go to the first operator in the order target Y, then X, then the set T (or ``NA \\ H``)
+    in depth-first order; :func:`fastcrl.reference.ges.ges` is a plain NumPy implementation with
+    the same rules. Operators whose score is undefined (collinear parents) are skipped.
+
+    Examples
+    --------
+    >>> import numpy as np, fastcrl
+    >>> from fastcrl.simulate import simulate_linear_sem
+    >>> W = np.array([[0, 1.0, 0], [0, 0, 0], [0, -1.5, 0]])  # X0 -> X1 <- X2
+    >>> X = simulate_linear_sem(W, 2000, random_state=0)
+    >>> fastcrl.GES().fit(X).graph_.to_edges()
+    [('X0', 'X1', '->'), ('X2', 'X1', '->')]
+    """
+
+    def __init__(
+        self,
+        score: Any = "auto",
+        *,
+        score_params: dict[str, Any] | None = None,
+        max_parents: int | None = None,
+        knowledge: Any = None,
+        forward: bool = True,
+        backward: bool = True,
+        turning: bool = True,
+        restarts: int | None = None,
+        random_state: Any = None,
+        max_iter: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.score = score
+        self.score_params = score_params
+        self.max_parents = max_parents
+        self.knowledge = knowledge
+        self.forward = forward
+        self.backward = backward
+        self.turning = turning
+        self.restarts = restarts
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.verbose = verbose
+
+    def fit(self, X: Any, names: list[str] | None = None) -> GES:
+        """Run the search on data ``X`` (n_samples, n_features), NumPy or pandas.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data (column names of a DataFrame become node names). Ignored when ``score`` is a
+            score object.
+        names : list of str, optional
+            Node names (default: DataFrame columns, else ``X0 .. X{d-1}``).
+
+        Returns
+        -------
+        self
+        """
+        start = time.perf_counter()
+        max_iter = -1 if self.max_iter is None else check_int(self.max_iter, "max_iter", low=0)
+        restarts = None if self.restarts is None else check_int(self.restarts, "restarts", low=0)
+        for flag in ("forward", "backward", "turning", "verbose"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
+        if hasattr(self.score, "_kernel"):
+            score = make_score(X, self.score, score_params=self.score_params)
+            node_names = list(score.nodes)
+        else:
+            if X is None:
+                raise ValueError("X is required unless score is a fastcrl.scores object")
+            n_features = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
+            if n_features is None:
+                X = np.asarray(X)
+                if X.ndim != 2:
+                    raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}")
+                n_features = X.shape[1]
+            node_names = node_names_from(X, n_features, names)
+            score = make_score(X, self.score, names=node_names, score_params=self.score_params)
+        forbidden, required, limit = search_constraints(
+            self.knowledge, node_names, self.max_parents
+        )
+        progress = _print_progress if self.verbose else None
+        out = _core.ges(
+            score._kernel,
+            forbidden,
+            required,
+            limit,
+            bool(self.forward),
+            bool(self.backward),
+            bool(self.turning),
+            max_iter,
+            progress,
+        )
+        P = np.asarray(out["cpdag"], dtype=np.uint8)
+        self.ges_score_ = float(score.score(Graph.from_adjacency(P, names=node_names).to_dag()))
+        if restarts is None:
+            restarts = 10 if len(node_names) <= 200 else 0
+        if restarts > 0 and len(node_names) > 1:
+            P = self._polish(score, P, forbidden, required, restarts)
+        self.node_names_ = node_names
+        self.adjacency_ = P
+        self.graph_ = Graph.from_adjacency(P, names=node_names)
+        self.dag_ = dag = self.graph_.to_dag()
+        self.score_object_ = score
+        self.score_ = float(score.score(dag))
+        self.n_insert_ = int(out["n_insert"])
+        self.n_delete_ = int(out["n_delete"])
+        self.n_turn_ = int(out["n_turn"])
+        self.n_iter_ = self.n_insert_ + self.n_delete_ + self.n_turn_
+        self.n_evaluated_ = int(out["n_evaluated"])
+        self.history_ = [
+            {
+                "phase": phase,
+                "x": node_names[x],
+                "y": node_names[y],
+                "set": [node_names[i] for i in sset],
+                "delta": float(delta),
+                "score": float(total),
+                "n_edges": int(edges),
+            }
+            for phase, x, y, sset, delta, total, edges in out["history"]
+        ]
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+
+    def _polish(self, score, P, forbidden, required, restarts: int) -> np.ndarray:
+        """The class of a hill climb from P's extension when it scores higher, else P."""
+        from .hillclimb import HillClimb
+
+        hc = HillClimb(
+            score=score,
+            max_parents=self.max_parents,
+            knowledge=self.knowledge,
+            start=pdag_to_dag(P),
+            restarts=restarts,
+            random_state=self.random_state,
+        ).fit(None)
+        if not hc.score_ > self.ges_score_ + 1e-9 * max(1.0, abs(self.ges_score_)):
+            return P
+        C = dag_to_cpdag(hc.adjacency_).astype(bool)
+        # the knowledge's orientations, then Meek's rules (the class restricted by the knowledge)
+        undirected = C & C.T
+        orient = undirected & (forbidden.astype(bool) | required.astype(bool).T)
+        C &= ~orient
+        return np.asarray(meek_orient(C.astype(np.uint8)), dtype=np.uint8)
+
+
+def _print_progress(phase: str, applied: int, edges: int, value: float) -> None:
+    print(f"GES {phase}: {applied} operators, {edges} edges, score {value:.6g}", file=sys.stderr)
