@@ -19,7 +19,8 @@ namespace {
 using Opt = std::optional<carray<double>>;
 
 py::tuple lbfgsb_py(const py::function& fun, const carray<double>& x0, const Opt& lower, const Opt& upper,
-                    int memory, int max_iter, int max_fun, double ftol, double pgtol, int max_ls) {
+                    int memory, int max_iter, int max_fun, double ftol, double pgtol, int max_ls,
+                    const py::object& diagonal, int precondition_every, int ftol_patience) {
   if (x0.ndim() != 1) throw std::invalid_argument("x0 must be 1-D");
   const auto n = static_cast<std::size_t>(x0.shape(0));
   for (const Opt* b : {&lower, &upper})
@@ -32,6 +33,9 @@ py::tuple lbfgsb_py(const py::function& fun, const carray<double>& x0, const Opt
   cfg.ftol = ftol;
   cfg.pgtol = pgtol;
   cfg.max_ls = max_ls;
+  cfg.precondition_every = precondition_every;
+  if (ftol_patience < 1) throw std::invalid_argument("ftol_patience must be >= 1");
+  cfg.ftol_patience = ftol_patience;
   carray<double> x({x0.shape(0)});
   std::copy(x0.data(), x0.data() + n, x.mutable_data());
   // The callback is Python: keep the GIL for the whole solve (it is a testing and prototyping entry point).
@@ -47,8 +51,18 @@ py::tuple lbfgsb_py(const py::function& fun, const carray<double>& x0, const Opt
     std::copy(ga.data(), ga.data() + n, g);
     return f;
   };
+  DiagonalFn diag;
+  if (!diagonal.is_none())
+    diag = [&](const double* xp, double* D) {
+      carray<double> xa({static_cast<py::ssize_t>(n)});
+      std::copy(xp, xp + n, xa.mutable_data());
+      auto da = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(diagonal(xa));
+      if (!da || static_cast<std::size_t>(da.size()) != n)
+        throw std::invalid_argument("diagonal must return an array with the shape of x0");
+      std::copy(da.data(), da.data() + n, D);
+    };
   const LbfgsbResult r = lbfgsb_minimize(fg, n, x.mutable_data(), lower ? lower->data() : nullptr,
-                                         upper ? upper->data() : nullptr, cfg);
+                                         upper ? upper->data() : nullptr, cfg, diag);
   return py::make_tuple(x, r.f, r.n_iter, r.n_fun, static_cast<int>(r.status), r.pg_norm);
 }
 
@@ -200,8 +214,11 @@ void bind_continuous(py::module_& m) {
   m.def("lbfgsb_minimize", &lbfgsb_py, py::arg("fun"), py::arg("x0").noconvert(), py::arg("lower").noconvert(),
         py::arg("upper").noconvert(), py::arg("memory") = 10, py::arg("max_iter") = 15000, py::arg("max_fun") = 15000,
         py::arg("ftol") = 2.220446049250313e-09, py::arg("pgtol") = 1e-5, py::arg("max_ls") = 40,
+        py::arg("diagonal") = py::none(), py::arg("precondition_every") = 10, py::arg("ftol_patience") = 1,
         "Projected L-BFGS-B on a Python fun(x) -> (f, grad); returns (x, f, n_iter, n_fun, status, pg_norm); "
-        "status 0 pgtol, 1 ftol, 2 budget, 3 line search failure.");
+        "status 0 pgtol, 1 ftol, 2 budget, 3 line search failure. diagonal(x) -> positive Hessian-diagonal "
+        "estimate (optional preconditioner, called every precondition_every iterations); ftol stops only "
+        "after ftol_patience consecutive iterations meet it.");
   m.def("notears_fit", &notears_py, py::arg("S").noconvert(), py::arg("X").noconvert(), py::arg("loss"),
         py::arg("constraint"), py::arg("lambda1"), py::arg("free").noconvert(), py::arg("penalty").noconvert(),
         py::arg("max_iter"), py::arg("h_tol"), py::arg("rho_max"), py::arg("memory"), py::arg("ftol"),

@@ -110,7 +110,8 @@ struct DagmaConfig {
 
 /// DAGMA (Bello et al. 2022): for t < T minimise mu_t (loss + lambda1 |W|_1) + h_{s_t}(W) from the
 /// previous solution (W = 0 first), mu_{t+1} = mu_factor mu_t. Adam follows the published recipe
-/// (domain backtracking, retry with s + 0.1); L-BFGS works on W+/W- and its line search rejects
+/// (domain backtracking, retry with s + 0.1); L-BFGS (the default) works on W+/W-, diagonally
+/// preconditioned by the Hessian diagonal of loss + h_s / mu, and its line search rejects
 /// trial points outside the domain s > rho(W o W). Non-free entries (and the diagonal) stay 0.
 ContinuousResult dagma_fit(const ContinuousData& data, const EdgeMasks& masks, const DagmaConfig& config,
                            const OuterCallback& callback = {}, Interrupt& interrupt = Interrupt::none());

@@ -24,6 +24,8 @@ struct LbfgsbConfig {
   double ftol = 2.220446049250313e-09;  ///< SciPy's default factr * eps
   double pgtol = 1e-5;    ///< projected-gradient tolerance (max-norm)
   int max_ls = 40;        ///< backtracking steps per line search
+  int ftol_patience = 1;  ///< stop on ftol only after this many consecutive iterations meet it (SciPy: 1)
+  int precondition_every = 10;  ///< iterations between calls of the diagonal preconditioner (if given)
 };
 
 enum class LbfgsbStatus {
@@ -52,6 +54,17 @@ using ObjectiveFn = std::function<double(const double* x, double* g)>;
 /// NumericalError when f is not finite at the (projected) starting point.
 LbfgsbResult lbfgsb_minimize(const ObjectiveFn& fg, std::size_t n, double* x, const double* lower,
                              const double* upper, const LbfgsbConfig& config,
+                             Interrupt& interrupt = Interrupt::none());
+
+/// diag(x, out): writes a positive estimate of the Hessian's diagonal at x (n values).
+using DiagonalFn = std::function<void(const double* x, double* diag)>;
+
+/// As above, preconditioned: the initial inverse Hessian of the two-loop recursion is gamma D^{-1}
+/// (D from `diagonal`, called at the start and every config.precondition_every iterations; gamma
+/// = s.y / y.D^{-1}.y for the newest pair) instead of gamma I. For badly scaled problems such as
+/// barrier terms weighted by 1 / mu. An empty `diagonal` gives the plain method.
+LbfgsbResult lbfgsb_minimize(const ObjectiveFn& fg, std::size_t n, double* x, const double* lower,
+                             const double* upper, const LbfgsbConfig& config, const DiagonalFn& diagonal,
                              Interrupt& interrupt = Interrupt::none());
 
 }  // namespace fastcrl
