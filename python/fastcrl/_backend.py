@@ -121,6 +121,13 @@ def require_cuda(what: str = "this function"):
         raise RuntimeError(
             f"{what} got a GPU array, but {hint}; or pass a NumPy array to run on the CPU"
         )
+    try:  # the GPU paths hold and return CuPy arrays
+        import cupy  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(
+            f"{what} got a GPU array, but CuPy is not importable ({exc}); install it with "
+            "`pip install cupy-cuda12x` (or cupy-cuda13x), or pass a NumPy array to run on the CPU"
+        ) from None
     return _cuda
 
 
