@@ -30,6 +30,44 @@ def _register_builtin_methods() -> None:
 
     DEMO_METHODS.setdefault("notears", lambda seed: NOTEARS(random_state=seed))
     DEMO_METHODS.setdefault("dagma", lambda seed: DAGMA(random_state=seed))
+    from .ges import GES
+    from .hillclimb import HillClimb
+
+    DEMO_METHODS.setdefault("ges", lambda seed: GES())
+    DEMO_METHODS.setdefault("hc", lambda seed: HillClimb(random_state=seed))
+
+
+# `fastcrl discover --method`: continuous-optimisation and regression methods take --lambda1 and
+# --w-threshold; score-based searches take --score, --max-parents and discrete data.
+CONTINUOUS_METHODS = ("dagma", "notears", "sortnregress")
+SEARCH_METHODS = ("ges", "hc", "exact")
+SCORE_NAMES = ("auto", "bic", "bge", "bdeu", "discrete-bic")
+
+
+def _search_estimator(args: argparse.Namespace, knowledge: Any) -> Any:
+    from .exact import ExactSearch
+    from .ges import GES
+    from .hillclimb import HillClimb
+
+    cls = {"ges": GES, "hc": HillClimb, "exact": ExactSearch}[args.method]
+    kwargs: dict[str, Any] = {
+        "score": args.score,
+        "knowledge": knowledge,
+        "max_parents": args.max_parents,
+        "verbose": args.verbose,
+    }
+    if args.penalty_discount is not None:
+        kwargs["score_params"] = {"penalty_discount": args.penalty_discount}
+    if args.method == "hc":
+        kwargs["random_state"] = args.seed
+    return cls(**kwargs)
+
+
+def _looks_like_codes(X: np.ndarray, max_levels: int = 32) -> bool:
+    """Whole numbers >= 0 with few levels per column: integer-coded categories."""
+    if not (np.isfinite(X).all() and (X == np.round(X)).all() and (X >= 0).all()):
+        return False
+    return all(np.unique(X[:, j]).size <= max_levels for j in range(X.shape[1]))
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -62,7 +100,25 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
     X, names = _read_csv(Path(args.data))
     knowledge = Knowledge.from_json(args.knowledge) if args.knowledge else None
-    if args.method == "sortnregress":
+    if args.method in SEARCH_METHODS:
+        if args.lambda1 is not None or args.w_threshold is not None:
+            raise ValueError("--lambda1/--w-threshold apply to notears and dagma only")
+        discrete = args.discrete or (
+            args.score in ("bdeu", "discrete-bic")
+            or (args.score == "auto" and _looks_like_codes(X))
+        )
+        if discrete:
+            if not _looks_like_codes(X, max_levels=2**31):
+                raise ValueError(
+                    f"{args.data}: discrete data must hold category codes 0, 1, 2, ... in every column"
+                )
+            X = X.astype(np.int64)
+        est = _search_estimator(args, knowledge)
+    elif args.score != "auto" or args.discrete or args.max_parents is not None:
+        raise ValueError(
+            "--score/--discrete/--max-parents apply to the score-based methods (ges, hc, exact)"
+        )
+    elif args.method == "sortnregress":
         if args.lambda1 is not None:
             raise ValueError("--lambda1 applies to notears and dagma only")
         est = SortNRegress(knowledge=knowledge)
@@ -81,7 +137,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"fastcrl discover: warning: {w.message}", file=sys.stderr)
     elapsed = time.perf_counter() - start
-    graph = Graph.from_adjacency(est.weights_, names)
+    graph = getattr(est, "graph_", None)
+    if not isinstance(graph, Graph):
+        graph = Graph.from_adjacency(est.weights_, names)
     Path(args.out).write_text(graph.to_json())
     print(
         f"{args.method}: {graph.n_edges} edges among {len(names)} variables in {elapsed:.2f} s; wrote {args.out}"
@@ -258,14 +316,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("discover", help="learn a DAG from a CSV file (header row = variable names)")
+    p = sub.add_parser(
+        "discover",
+        help="learn a DAG (or, with ges/exact, its CPDAG) from a CSV file (header row = names)",
+    )
     p.add_argument("data", help="CSV file with a header row; one column per variable")
     p.add_argument(
         "--method",
-        choices=["notears", "dagma", "sortnregress"],
+        choices=[*CONTINUOUS_METHODS, *SEARCH_METHODS],
         default="dagma",
-        help="discovery method (default dagma)",
+        help="discovery method (default dagma); ges, hc and exact are score-based searches",
     )
+    p.add_argument(
+        "--score",
+        choices=SCORE_NAMES,
+        default="auto",
+        help="score of ges/hc/exact: bic, bge (continuous), bdeu, discrete-bic (categorical); "
+        "auto = bdeu for integer-coded data, bic otherwise",
+    )
+    p.add_argument(
+        "--discrete",
+        action="store_true",
+        help="the CSV holds category codes 0..r-1 (detected when every column has few whole-number levels)",
+    )
+    p.add_argument("--max-parents", type=int, help="cap on the parents per node (ges/hc/exact)")
+    p.add_argument(
+        "--penalty-discount", type=float, help="BIC penalty multiplier (ges/hc/exact with bic)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of hc's restarts (default 0)")
     p.add_argument("--lambda1", type=float, help="L1 penalty (notears default 0.1, dagma 0.02)")
     p.add_argument(
         "--w-threshold", type=float, help="drop edges with |weight| below this (default 0.3)"
