@@ -179,16 +179,21 @@ def test_dagma_matches_reference_objective_and_shd(er10):
 
 
 def test_dagma_lbfgs_default_reaches_adams_objective_on_every_step(er20):
-    # The default solver must be at least as good as the published Adam recipe along the whole
-    # central path (same mu and s: no domain retries on these data), not only at the end.
+    # The default solver must be as good as the published Adam recipe along the whole central path
+    # (same mu and s: no domain retries on these data): solved tightly (warm_tol=0), at least as low
+    # an objective on every problem; with the default loose warm-start problems, within 1e-4 of it
+    # there (measured 6e-5) and at least as low on the last.
     X, B = er20
     default = fastcrl.DAGMA().fit(X)
+    tight = fastcrl.DAGMA(warm_tol=0.0).fit(X)
     adam = fastcrl.DAGMA(solver="adam").fit(X)
     assert default.get_params()["solver"] == "lbfgs"
-    for mine, theirs in zip(default.history_, adam.history_, strict=True):
+    for mine, close, theirs in zip(tight.history_, default.history_, adam.history_, strict=True):
         assert mine["s"] == theirs["s"] and mine["mu"] == theirs["mu"]
         assert mine["objective"] <= theirs["objective"] * (1 + 1e-6)
+        assert close["objective"] <= theirs["objective"] * (1 + 1e-4)
         assert mine["inner_iterations"] < theirs["inner_iterations"]  # measured 5-30x fewer
+    assert default.history_[-1]["objective"] <= adam.history_[-1]["objective"] * (1 + 1e-6)
     assert count_accuracy(B, default.adjacency_)["shd"] <= count_accuracy(B, adam.adjacency_)["shd"]
 
 
@@ -364,3 +369,21 @@ def test_keyboard_interrupt_within_a_second(make):
     with pytest.raises(KeyboardInterrupt):
         make().fit(X)
     assert time.perf_counter() - fired["t"] < 1.5
+
+
+def test_dagma_loose_warm_start_problems_keep_the_result():
+    # measured (ER-2, d = 30, seeds 0-2): same graph and final objective to 1e-4, 2-3x fewer
+    # inner iterations than solving every central-path problem to tol * 1e-3
+    fewer = 0
+    for seed in range(3):
+        X, _ = _data(30, seed=seed, n=1000)
+        fast = fastcrl.DAGMA().fit(X)
+        tight = fastcrl.DAGMA(warm_tol=0.0).fit(X)
+        np.testing.assert_array_equal(fast.adjacency_, tight.adjacency_)
+        a, b = fast.history_[-1]["objective"], tight.history_[-1]["objective"]
+        assert a == pytest.approx(b, rel=1e-3)
+        its = [sum(h["inner_iterations"] for h in e.history_) for e in (fast, tight)]
+        fewer += its[0] < its[1]
+    assert fewer >= 2
+    with pytest.raises(ValueError, match="warm_tol"):
+        fastcrl.DAGMA(warm_tol=-1.0).fit(X)

@@ -178,7 +178,7 @@ py::dict dagma_py(const Opt& S, const Opt& X, const std::string& loss, double la
                   const std::optional<carray<unsigned char>>& free, const Opt& penalty, int T, double mu_init,
                   double mu_factor, const std::vector<double>& s, const std::string& solver, long warm_iter,
                   long max_iter, double lr, double beta_1, double beta_2, int checkpoint, double tol, int memory,
-                  double ftol, double pgtol, const py::object& callback) {
+                  double ftol, double pgtol, double warm_ftol, const py::object& callback) {
   const ContinuousData data = make_data(loss, S, X);
   const EdgeMasks masks = make_masks(data, free, penalty);
   DagmaConfig cfg;
@@ -198,6 +198,8 @@ py::dict dagma_py(const Opt& S, const Opt& X, const std::string& loss, double la
   cfg.checkpoint = checkpoint;
   cfg.tol = tol;
   cfg.lbfgs = inner_config(memory, ftol, pgtol, 15000);
+  if (!(warm_ftol >= 0.0)) throw std::invalid_argument("warm_ftol must be >= 0");
+  cfg.warm_ftol = warm_ftol;
   const OuterCallback cb = make_callback(callback);
   Interrupt interrupt = python_interrupt();
   ContinuousResult r;
@@ -228,8 +230,8 @@ void bind_continuous(py::module_& m) {
         py::arg("lambda1"), py::arg("free").noconvert(), py::arg("penalty").noconvert(), py::arg("T"),
         py::arg("mu_init"), py::arg("mu_factor"), py::arg("s"), py::arg("solver"), py::arg("warm_iter"),
         py::arg("max_iter"), py::arg("lr"), py::arg("beta_1"), py::arg("beta_2"), py::arg("checkpoint"),
-        py::arg("tol"), py::arg("memory"), py::arg("ftol"), py::arg("pgtol"), py::arg("callback"),
-        "DAGMA central path; returns a dict (W, h, loss, n_iter, converged, s_used).");
+        py::arg("tol"), py::arg("memory"), py::arg("ftol"), py::arg("pgtol"), py::arg("warm_ftol"),
+        py::arg("callback"), "DAGMA central path; returns a dict (W, h, loss, n_iter, converged, s_used).");
 }
 
 }  // namespace fastcrl::py_bindings

@@ -320,7 +320,7 @@ def _dagma_adam(prob: Problem, W, mu, s, lr, cap, lambda1, beta_1, beta_2, check
     return W, True, converged, iterations, lr
 
 
-def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, tol):
+def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, ftol):
     """DagmaProblem::lbfgs on W = W+ - W-, objective scaled by 1/mu."""
     d = prob.d
     dd = d * d
@@ -356,10 +356,11 @@ def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, tol):
 
     max_iter = min(cap, _INT_MAX // 4)
     max_fun = max(2 * 15000 + 10, 2 * max_iter + 10)
-    # ftol = tol * 1e-3 and pgtol = 1e-6, as fastcrl.continuous.DAGMA passes them to the C++ loop;
-    # ftol must hold on 5 consecutive iterations, as in DagmaProblem::lbfgs.
+    # ftol (tol * 1e-3, or warm_tol on the warm-start problems) and pgtol = 1e-6, as
+    # fastcrl.continuous.DAGMA passes them to the C++ loop; ftol must hold on 5 consecutive
+    # iterations, as in DagmaProblem::lbfgs.
     x, n_iter, conv = _lbfgsb(
-        f, w0, _upper_bounds(prob), max_iter, max_fun, tol * 1e-3, 1e-6, diagonal, patience=5
+        f, w0, _upper_bounds(prob), max_iter, max_fun, ftol, 1e-6, diagonal, patience=5
     )
     return prob.to_device((x[:dd] - x[dd:]).reshape(d, d)), conv, n_iter
 
@@ -380,6 +381,7 @@ def dagma(
     beta_2: float,
     checkpoint: int,
     tol: float,
+    warm_tol: float,
     callback: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
     """The central path of ``dagma_fit`` (cpp/src/dagma.cpp), step for step."""
@@ -400,7 +402,8 @@ def dagma(
                 retries += 1
                 if retries > 1000:
                     raise NumericalError("DAGMA: the warm start is outside every domain tried")
-            W, converged, iterations = _dagma_lbfgs(prob, W, mu, s_t, cap, lambda1, tol)
+            ftol = tol * 1e-3 if t == T - 1 else max(tol * 1e-3, warm_tol)
+            W, converged, iterations = _dagma_lbfgs(prob, W, mu, s_t, cap, lambda1, ftol)
         else:
             lr_t = lr
             while True:
@@ -478,6 +481,7 @@ def estimator_args(est, loss: str) -> dict[str, Any]:
         beta_2=check_float(est.beta_2, "beta_2", low=0.0, high=1.0, high_inclusive=False),
         checkpoint=_check_count(est.checkpoint, "checkpoint"),
         tol=check_float(est.tol, "tol", low=0.0),
+        warm_tol=check_float(est.warm_tol, "warm_tol", low=0.0),
     )
 
 

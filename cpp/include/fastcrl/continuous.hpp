@@ -106,6 +106,7 @@ struct DagmaConfig {
   int checkpoint = 1000;   ///< Adam: convergence test interval
   double tol = 1e-6;       ///< Adam: relative objective change between checkpoints
   LbfgsbConfig lbfgs{};    ///< L-BFGS: max_iter is overridden by warm_iter / max_iter
+  double warm_ftol = 1e-5;  ///< L-BFGS: ftol of the first T - 1 (warm-start) problems; lbfgs.ftol for the last
 };
 
 /// DAGMA (Bello et al. 2022): for t < T minimise mu_t (loss + lambda1 |W|_1) + h_{s_t}(W) from the
