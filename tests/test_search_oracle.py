@@ -30,7 +30,7 @@ def test_greedy_never_beats_the_optimum(method):
 
 
 def test_ges_finds_the_optimal_class_with_much_data():
-    # measured: 9/10 seeds at n = 10,000, d = 8 with the default polish (restarts=10); plain GES
+    # measured: 9/10 seeds at n = 10,000, d = 8 with the default polish (50 restarts); plain GES
     # (restarts=0) stops below the optimum on 5/10 of these seeds, exactly as causal-learn's does
     hits = 0
     for seed in range(10):

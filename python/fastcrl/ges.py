@@ -60,8 +60,10 @@ class GES(BaseEstimator):
         causal-learn's alike) stops below the optimum on a sizeable share of dense problems even
         with 10,000 samples; the polish reaches the exact optimum on most of them in milliseconds
         (``tests/test_search_oracle.py``). ``0`` gives plain GES (with ``turning=False``:
-        Chickering's algorithm, as causal-learn runs it). ``None``: 10 up to 200 variables, 0
-        above (at d = 1000 the polish cost 40x the GES phases' time for a gain of 0.7 BIC units).
+        Chickering's algorithm, as causal-learn runs it). ``None``: 50 up to 100 variables, 0
+        above (ER-2, n = 1000, measured: at or above the true DAG's score on 10/10 seeds at d = 20
+        and 9/10 at d = 50, against 2/10 and 3/10 without; 0.14 s and 1 s per fit, 5 s at d = 100
+        but 27 s at d = 200, where plain GES takes 0.26 s).
     random_state : int, numpy.random.Generator or None
         Seeds the polish's perturbations (GES itself is deterministic).
     max_iter : int, optional
@@ -191,7 +193,7 @@ class GES(BaseEstimator):
         P = np.asarray(out["cpdag"], dtype=np.uint8)
         self.ges_score_ = float(score.score(Graph.from_adjacency(P, names=node_names).to_dag()))
         if restarts is None:
-            restarts = 10 if len(node_names) <= 200 else 0
+            restarts = 50 if len(node_names) <= 100 else 0
         if restarts > 0 and len(node_names) > 1:
             P = self._polish(score, P, forbidden, required, restarts)
         self.node_names_ = node_names
