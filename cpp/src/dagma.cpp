@@ -27,17 +27,7 @@ class DagmaProblem {
  public:
   DagmaProblem(const ContinuousData& data, const EdgeMasks& masks, const DagmaConfig& cfg, Interrupt& interrupt)
       : d_(data.d), dd_(data.d * data.d), cfg_(cfg), interrupt_(interrupt), loss_(data), free_(dd_), pen_(dd_, 1.0),
-        GL_(dd_), Gh_(dd_), loss_curv_(d_), Minv_(dd_), piv_(d_) {
-    // Curvature of the loss along W[i, j]: S_ii for l2; for the logistic loss its bound mean(X_i^2) / 4.
-    for (std::size_t i = 0; i < d_; ++i) {
-      if (data.loss == ContinuousLoss::L2) {
-        loss_curv_[i] = data.S[i * d_ + i];
-      } else {
-        double m = 0.0;
-        for (std::size_t r = 0; r < data.n; ++r) m += data.X[r * d_ + i] * data.X[r * d_ + i];
-        loss_curv_[i] = 0.25 * m / static_cast<double>(data.n);
-      }
-    }
+        GL_(dd_), Gh_(dd_), loss_curv_(loss_.row_curvature()), Minv_(dd_), piv_(d_) {
     for (std::size_t k = 0; k < dd_; ++k) {
       const bool diag = (k / d_) == (k % d_);
       free_[k] = masks.free ? (masks.free[k] != 0 && !diag) : !diag;

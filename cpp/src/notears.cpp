@@ -25,6 +25,21 @@ ContinuousLossEval::ContinuousLossEval(const ContinuousData& data) : data_(data)
   }
 }
 
+std::vector<double> ContinuousLossEval::row_curvature() const {
+  const std::size_t d = data_.d;
+  std::vector<double> curv(d);
+  for (std::size_t i = 0; i < d; ++i) {
+    if (data_.loss == ContinuousLoss::L2) {
+      curv[i] = data_.S[i * d + i];
+    } else {
+      double m = 0.0;
+      for (std::size_t r = 0; r < data_.n; ++r) m += data_.X[r * d + i] * data_.X[r * d + i];
+      curv[i] = 0.25 * m / static_cast<double>(data_.n);
+    }
+  }
+  return curv;
+}
+
 double ContinuousLossEval::operator()(const double* W, double* grad) {
   const std::size_t d = data_.d;
   const int di = static_cast<int>(d);
@@ -185,16 +200,8 @@ ContinuousResult notears_fit(const ContinuousData& data, const EdgeMasks& masks,
   // S_ii + rho (dh/dW_ij)^2 + (rho h + alpha) d2h/dW_ij^2, with d2h/dW_ij^2 ~ 2 E_ji + 4 W_ij^2 E_ji^2
   // (E = exp(W o W), or (I - W o W)^{-1} for log-det). The penalty makes late solves stiff; without
   // it L-BFGS spent most of its iterations there.
-  std::vector<double> loss_curv(d), Ep, T1, T2, Wp(dd), Ghp(dd);
-  for (std::size_t i = 0; i < d; ++i) {
-    if (data.loss == ContinuousLoss::L2) {
-      loss_curv[i] = data.S[i * d + i];
-    } else {
-      double m = 0.0;
-      for (std::size_t r = 0; r < data.n; ++r) m += data.X[r * d + i] * data.X[r * d + i];
-      loss_curv[i] = 0.25 * m / static_cast<double>(data.n);
-    }
-  }
+  const std::vector<double> loss_curv = loss_eval.row_curvature();
+  std::vector<double> Ep, T1, T2, Wp(dd), Ghp(dd);
   const DiagonalFn diagonal = [&](const double* w, double* D) {
     for (std::size_t k = 0; k < dd; ++k) Wp[k] = w[k] - w[dd + k];
     double hp = std::numeric_limits<double>::infinity();

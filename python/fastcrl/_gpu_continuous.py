@@ -535,11 +535,7 @@ def fit_with_driver(
     finally:
         if bar is not None:
             bar.close()
-    est.n_iter_ = int(out["n_iter"])
-    est.history_ = history
-    est.converged_ = bool(out["converged"])
-    est.h_ = float(out["h"])
-    est.loss_ = float(out["loss"])
+    est._set_outcome(out, history)
     est._finish(
         np.array(prob.to_host(out["W"]), dtype=np.float64),
         w_threshold,

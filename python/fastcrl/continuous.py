@@ -94,6 +94,14 @@ class _ContinuousEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ progress
 
+    def _set_outcome(self, out: dict[str, Any], history: list) -> None:
+        """The fitted scalars of a finished loop (C++ or the array-module driver)."""
+        self.n_iter_ = int(out["n_iter"])
+        self.history_ = history
+        self.converged_ = bool(out["converged"])
+        self.h_ = float(out["h"])
+        self.loss_ = float(out["loss"])
+
     def _solve(self, X, names, loss, w_threshold, n_outer, progress_key, solve) -> bool:
         """Prepare the statistics, run ``solve(S, Xb, free, penalty, callback)`` (the C++ loop) with a
         progress bar over ``n_outer`` outer iterations, and set the fitted attributes.  Returns False
@@ -116,11 +124,7 @@ class _ContinuousEstimator(BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        self.n_iter_ = int(out["n_iter"])
-        self.history_ = history
-        self.converged_ = bool(out["converged"])
-        self.h_ = float(out["h"])
-        self.loss_ = float(out["loss"])
+        self._set_outcome(out, history)
         self._finish(out["W"], w_threshold, free, required, max_indegree)
         self.fit_time_ = time.perf_counter() - start
         return True

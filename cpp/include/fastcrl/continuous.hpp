@@ -37,6 +37,9 @@ class ContinuousLossEval {
  public:
   explicit ContinuousLossEval(const ContinuousData& data);
   double operator()(const double* W, double* grad);
+  /// Curvature of the loss along W[i, j], per source row i (the preconditioners' loss part):
+  /// S_ii for l2; for the logistic loss its bound mean(X_i^2) / 4.
+  std::vector<double> row_curvature() const;
 
  private:
   ContinuousData data_;
