@@ -204,7 +204,7 @@ def section_ivae(args) -> None:
 
 
 def _linear_run(d: int, D: int, seed: int, population: bool) -> tuple[float, int, float]:
-    """(MCC, latent SHD up to the learned order, fit seconds) for one LinearInterventionalCRL fit."""
+    """(MCC, latent SHD up to the learned order, fit seconds) of one fit."""
     from fastcrl.crl import LinearInterventionalCRL
     from fastcrl.datasets import make_linear_interventional
     from fastcrl.metrics import mcc, shd_up_to_permutation

@@ -2,8 +2,8 @@
 
 Examples
 --------
-python3 benchmarks/bench_ges.py --dims 10 20 --seeds 10 --no-turning --restarts 0  # = causal-learn's algorithm
-python3 benchmarks/bench_ges.py --dims 10 20 --seeds 10                # defaults: turning + polish
+python3 benchmarks/bench_ges.py --dims 10 20 --seeds 10 --no-turning --restarts 0  # plain GES
+python3 benchmarks/bench_ges.py --dims 10 20 --seeds 10                # turning + polish
 python3 benchmarks/bench_ges.py --dims 10 20 50 --seeds 10 --methods fastcrl   # search quality only
 python3 benchmarks/bench_ges.py --large --dims 1000 5000                      # ER-1 timing
 

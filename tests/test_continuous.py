@@ -9,11 +9,10 @@ import threading
 import time
 import warnings
 
+import fastcrl
 import numpy as np
 import pytest
 import scipy.optimize as sopt
-
-import fastcrl
 from fastcrl import _core
 from fastcrl.graph import is_dag
 from fastcrl.metrics import count_accuracy
@@ -104,8 +103,9 @@ def test_lbfgsb_line_search_stays_inside_a_domain():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lbfgsb_diagonal_preconditioner_same_minimiser_fewer_iterations(seed):
-    # A badly scaled bound-constrained quadratic (diagonal spread 1 .. 1e4 plus a coupling): both runs
-    # must reach SciPy's minimiser; the preconditioned one (exact Hessian diagonal) in fewer iterations.
+    # A badly scaled bound-constrained quadratic (diagonal spread 1 .. 1e4 plus a coupling): both
+    # runs must reach SciPy's minimiser; the preconditioned one (exact Hessian diagonal) in fewer
+    # iterations.
     rng = np.random.default_rng(seed)
     m = 60
     A = rng.standard_normal((m, m)) / np.sqrt(m)

@@ -1,10 +1,9 @@
 """ExactSearch is the oracle of the greedy searches: they never report a score above the optimum,
 and with plenty of data GES finds the optimal equivalence class on most seeds."""
 
+import fastcrl
 import numpy as np
 import pytest
-
-import fastcrl
 from fastcrl.simulate import simulate_dataset
 
 

@@ -342,7 +342,8 @@ def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, ftol):
     xp = prob.xp
 
     def diagonal(x):
-        # dagma.cpp hessian_diagonal: loss_curv_i + (2 N_ji + 4 W_ij^2 N_ji^2) / mu, N = (sI - W o W)^-1
+        # dagma.cpp hessian_diagonal: loss_curv_i + (2 N_ji + 4 W_ij^2 N_ji^2) / mu,
+        # N = (sI - W o W)^-1
         Wt = prob.to_device((x[:dd] - x[dd:]).reshape(d, d))
         D = xp.broadcast_to(prob.loss_curv[:, None], (d, d))
         try:

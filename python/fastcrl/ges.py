@@ -222,7 +222,6 @@ class GES(BaseEstimator):
         self.fit_time_ = time.perf_counter() - start
         return self
 
-
     def _polish(self, score, P, forbidden, required, restarts: int) -> np.ndarray:
         """The class of a hill climb from P's extension when it scores higher, else P."""
         from .hillclimb import HillClimb
