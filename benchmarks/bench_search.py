@@ -51,6 +51,8 @@ def _pgmpy_hc(X, discrete):
     from pgmpy.estimators import HillClimbSearch
 
     df = pd.DataFrame(X, columns=[f"X{i}" for i in range(X.shape[1])])
+    if discrete:  # pgmpy picks its discrete scores by dtype
+        df = df.astype("category")
     model = HillClimbSearch(df).estimate(
         scoring_method="bdeu" if discrete else "bic-g", show_progress=False
     )
