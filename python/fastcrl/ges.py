@@ -65,7 +65,8 @@ class GES(BaseEstimator):
         and 9/10 at d = 50, against 2/10 and 3/10 without; 0.14 s and 1 s per fit, 5 s at d = 100
         but 27 s at d = 200, where plain GES takes 0.26 s).
     random_state : int, numpy.random.Generator or None
-        Seeds the polish's perturbations (GES itself is deterministic).
+        Seeds the polish's perturbations. ``None`` uses a fixed seed, so that ``GES()`` gives the
+        same result on every run, as greedy equivalence search itself does.
     max_iter : int, optional
         At most this many operators per phase.
     verbose : bool, default=False
@@ -239,7 +240,7 @@ class GES(BaseEstimator):
             knowledge=self.knowledge,
             start=pdag_to_dag(P),
             restarts=restarts,
-            random_state=self.random_state,
+            random_state=0 if self.random_state is None else self.random_state,
         ).fit(None)
         if not hc.score_ > self.ges_score_ + 1e-9 * max(1.0, abs(self.ges_score_)):
             return P
