@@ -203,20 +203,23 @@ class GesSearch {
     std::uint32_t stamp = 0;
     std::vector<std::int32_t> queue, prev;
     explicit Scratch(std::size_t d) : mark(d, 0), prev(d, -1) {}
+    /// A fresh visit mark (cleared only when the counter wraps) and a queue holding `source`, marked.
+    void start(std::int32_t source) {
+      if (++stamp == 0) {
+        std::fill(mark.begin(), mark.end(), 0u);
+        stamp = 1;
+      }
+      queue.assign(1, source);
+      mark[source] = stamp;
+    }
   };
 
   /// Whether every semi-directed path from y to x passes through `blocked` (breadth-first search
   /// from y that never enters a blocked node). When not, `witness` gets one such path y ... x.
   bool paths_blocked(std::int32_t y, std::int32_t x, const std::vector<std::int32_t>& blocked, Scratch& s,
                      std::vector<std::int32_t>* witness = nullptr) const {
-    if (++s.stamp == 0) {
-      std::fill(s.mark.begin(), s.mark.end(), 0u);
-      s.stamp = 1;
-    }
+    s.start(y);
     for (std::int32_t b : blocked) s.mark[b] = s.stamp;
-    s.queue.clear();
-    s.queue.push_back(y);
-    s.mark[y] = s.stamp;
     for (std::size_t head = 0; head < s.queue.size(); ++head) {
       const std::int32_t u = s.queue[head];
       for (std::int32_t w : adj_[u]) {
@@ -672,13 +675,7 @@ class GesSearch {
   /// edge would then close a cycle).
   bool dag_path_avoiding_edge(const std::vector<std::uint8_t>& dag, std::int32_t a, std::int32_t b,
                               Scratch& s) const {
-    if (++s.stamp == 0) {
-      std::fill(s.mark.begin(), s.mark.end(), 0u);
-      s.stamp = 1;
-    }
-    s.queue.clear();
-    s.queue.push_back(a);
-    s.mark[a] = s.stamp;
+    s.start(a);
     for (std::size_t head = 0; head < s.queue.size(); ++head) {
       const std::int32_t u = s.queue[head];
       for (std::int32_t w : adj_[u]) {

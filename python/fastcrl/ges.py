@@ -12,7 +12,7 @@ from . import _core
 from ._base import BaseEstimator
 from ._search import make_score, search_constraints
 from ._validation import check_int, node_names_from
-from .graph import Graph, dag_to_cpdag, meek_orient, pdag_to_dag
+from .graph import Graph, dag_to_cpdag, meek_orient
 
 __all__ = ["GES"]
 
@@ -199,17 +199,21 @@ class GES(BaseEstimator):
             progress,
         )
         P = np.asarray(out["cpdag"], dtype=np.uint8)
-        self.ges_score_ = float(score.score(Graph.from_adjacency(P, names=node_names).to_dag()))
+        self.graph_ = Graph.from_adjacency(P, names=node_names)
+        self.dag_ = self.graph_.to_dag()
+        self.ges_score_ = self.score_ = float(score.score(self.dag_))
         if restarts is None:
             restarts = 50 if len(node_names) <= 100 else 0
         if restarts > 0 and len(node_names) > 1:
-            P = self._polish(score, P, forbidden, required, restarts)
+            polished = self._polish(score, P, forbidden, required, restarts)
+            if polished is not P:
+                P = polished
+                self.graph_ = Graph.from_adjacency(P, names=node_names)
+                self.dag_ = self.graph_.to_dag()
+                self.score_ = float(score.score(self.dag_))
         self.node_names_ = node_names
         self.adjacency_ = P
-        self.graph_ = Graph.from_adjacency(P, names=node_names)
-        self.dag_ = dag = self.graph_.to_dag()
         self.score_object_ = score
-        self.score_ = float(score.score(dag))
         self.n_insert_ = int(out["n_insert"])
         self.n_delete_ = int(out["n_delete"])
         self.n_turn_ = int(out["n_turn"])
@@ -238,7 +242,7 @@ class GES(BaseEstimator):
             score=score,
             max_parents=self.max_parents,
             knowledge=self.knowledge,
-            start=pdag_to_dag(P),
+            start=self.dag_,
             restarts=restarts,
             random_state=0 if self.random_state is None else self.random_state,
         ).fit(None)
