@@ -132,16 +132,44 @@ def test_decomposability_and_graph_input(rng):
         s.score(G1 + G1.T)
 
 
+def _counts(s):
+    info = s.cache_info()
+    return {k: info[k] for k in ("hits", "misses", "size")}
+
+
 def test_cache_counts(rng):
     s = scores.BDeu(_discrete_data(rng, 100, [2, 3, 2]))
-    assert s.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+    assert _counts(s) == {"hits": 0, "misses": 0, "size": 0}
     a = s.local_score(0, [1, 2])
-    assert s.cache_info() == {"hits": 0, "misses": 1, "size": 1}
+    assert _counts(s) == {"hits": 0, "misses": 1, "size": 1}
     assert s.local_score(0, [2, 1]) == a  # parent order is irrelevant
     s.local_scores([0, 0, 1], [[1, 2], [2], [0]])
-    assert s.cache_info() == {"hits": 2, "misses": 3, "size": 3}
+    assert _counts(s) == {"hits": 2, "misses": 3, "size": 3}
+    assert s.cache_info()["evictions"] == 0
+    assert s.cache_info()["max_entries"] == s.cache_limit == 2**22
     s.clear_cache()
-    assert s.cache_info() == {"hits": 0, "misses": 0, "size": 0}
+    assert _counts(s) == {"hits": 0, "misses": 0, "size": 0}
+
+
+def test_cache_stays_within_its_limit_and_keeps_recent_scores(rng):
+    X = rng.normal(size=(200, 40))
+    s = scores.GaussianBIC(X)
+    s.cache_limit = 256
+    families = [(j, [p]) for j in range(40) for p in range(40) if p != j]
+    first = s.local_scores([j for j, _ in families], [P for _, P in families])
+    info = s.cache_info()
+    assert info["size"] <= 256 and info["evictions"] >= len(families) - 256
+    # evicted or not, every value is recomputed identically
+    again = s.local_scores([j for j, _ in families], [P for _, P in families])
+    np.testing.assert_array_equal(first, again)
+    # the most recent insertion is still cached
+    hits = s.cache_info()["hits"]
+    s.local_score(*families[-1])
+    assert s.cache_info()["hits"] == hits + 1
+    with pytest.raises(ValueError, match="cache_limit"):
+        s.cache_limit = 0
+    with pytest.raises(TypeError, match="cache_limit"):
+        s.cache_limit = 2.5
 
 
 def test_gaussian_bad_input(rng):

@@ -52,9 +52,19 @@ bool LocalScoreCache::lookup(const std::vector<std::int32_t>& key, double& value
   Shard& s = shards_[Hash{}(key) % kShards];
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    auto it = s.map.find(key);
-    if (it != s.map.end()) {
+    auto it = s.current.find(key);
+    bool found = it != s.current.end();
+    if (found) {
       value = it->second;
+    } else if (!s.previous.empty()) {
+      auto old = s.previous.find(key);
+      found = old != s.previous.end();
+      if (found) {
+        value = old->second;
+        insert_locked(s, key, value);  // still in use: keep it through the next rotation
+      }
+    }
+    if (found) {
       hits_.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
@@ -63,19 +73,36 @@ bool LocalScoreCache::lookup(const std::vector<std::int32_t>& key, double& value
   return false;
 }
 
+void LocalScoreCache::insert_locked(Shard& s, const std::vector<std::int32_t>& key, double value) {
+  if (s.current.size() >= generation_capacity_.load(std::memory_order_relaxed)) {
+    evictions_.fetch_add(s.previous.size(), std::memory_order_relaxed);
+    s.previous = std::move(s.current);
+    s.current = Map();
+  }
+  s.current.emplace(key, value);
+}
+
 void LocalScoreCache::insert(const std::vector<std::int32_t>& key, double value) {
   Shard& s = shards_[Hash{}(key) % kShards];
   std::lock_guard<std::mutex> lock(s.mutex);
-  s.map.emplace(key, value);
+  insert_locked(s, key, value);
+}
+
+void LocalScoreCache::set_max_entries(std::size_t max_entries) {
+  if (max_entries < 1) throw std::invalid_argument("the local-score cache needs room for at least one entry");
+  max_entries_.store(max_entries, std::memory_order_relaxed);
+  generation_capacity_.store(std::max<std::size_t>(1, max_entries / (2 * kShards)), std::memory_order_relaxed);
 }
 
 ScoreCacheInfo LocalScoreCache::info() const {
   ScoreCacheInfo out;
   out.hits = hits_.load(std::memory_order_relaxed);
   out.misses = misses_.load(std::memory_order_relaxed);
+  out.evictions = evictions_.load(std::memory_order_relaxed);
+  out.max_entries = max_entries();
   for (const Shard& s : shards_) {
     std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(s.mutex));
-    out.size += s.map.size();
+    out.size += s.current.size() + s.previous.size();
   }
   return out;
 }
@@ -83,10 +110,12 @@ ScoreCacheInfo LocalScoreCache::info() const {
 void LocalScoreCache::clear() {
   for (Shard& s : shards_) {
     std::lock_guard<std::mutex> lock(s.mutex);
-    s.map.clear();
+    s.current = Map();
+    s.previous = Map();
   }
   hits_.store(0, std::memory_order_relaxed);
   misses_.store(0, std::memory_order_relaxed);
+  evictions_.store(0, std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------------------------------------------------ base
@@ -154,7 +183,105 @@ void DecomposableScore::local_scores(const std::int64_t* nodes, const std::int64
   if (error) std::rethrow_exception(error);
 }
 
+double DecomposableScore::time_pair_scores(std::size_t count, std::uint64_t seed) const {
+  if (d_ < 2 || count == 0) return 0.0;
+  // Whole columns (node j against every other node in turn), as the searches' sweeps visit them.
+  std::vector<std::int32_t> nodes(count), parents(count);
+  std::uint64_t state = seed;
+  std::int32_t j = 0, p = 0;
+  for (std::size_t b = 0; b < count; ++b) {
+    if (b % (d_ - 1) == 0) {
+      state += 0x9e3779b97f4a7c15ULL;  // splitmix64 stream
+      j = static_cast<std::int32_t>(mix(state, 0) % d_);
+      p = j;
+    }
+    p = static_cast<std::int32_t>((static_cast<std::size_t>(p) + 1) % d_);
+    nodes[b] = j;
+    parents[b] = p;
+  }
+  const double work = static_cast<double>(count) * std::max<double>(static_cast<double>(n_), 1e4);
+  const int nthreads = threads_for_work(work);
+  SingleThreadedBlas single(nthreads > 1);
+  double sink = 0.0;
+  const double start = omp_get_wtime();
+#pragma omp parallel for schedule(dynamic, 64) num_threads(nthreads) reduction(+ : sink)
+  for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(count); ++b) {
+    try {
+      sink += compute(nodes[b], &parents[b], 1);
+    } catch (...) {  // a singular pair costs about as much; only the time matters here
+    }
+  }
+  const double elapsed = omp_get_wtime() - start;
+  volatile double keep = sink;  // the scores are only timed
+  (void)keep;
+  return elapsed / static_cast<double>(count);
+}
+
 // -------------------------------------------------------------------------------------------- Gaussian
+
+namespace {
+
+/// Cholesky factor L of M_PP (M symmetric, d x d row-major; P = parents[0..k)) and z = L^{-1} M_Pj.
+/// Writes L's diagonal to pivots[0..k) and |z|^2 to explained; false when M_PP is not numerically
+/// positive definite. Small sets (the searches' usual case) use an unblocked in-register factorisation:
+/// two LAPACK calls and two heap buffers cost more than the arithmetic below 32 parents.
+bool factor_parents(const std::vector<double>& M, std::size_t d, std::int32_t j, const std::int32_t* parents,
+                    std::size_t k, double* pivots, double& explained) {
+  constexpr std::size_t kSmall = 32;
+  const auto col = static_cast<std::size_t>(j);
+  explained = 0.0;
+  if (k <= kSmall) {
+    double L[kSmall * kSmall];
+    double z[kSmall];
+    for (std::size_t a = 0; a < k; ++a) {
+      const double* row = &M[static_cast<std::size_t>(parents[a]) * d];
+      for (std::size_t b = 0; b <= a; ++b) {
+        double v = row[static_cast<std::size_t>(parents[b])];
+        for (std::size_t c = 0; c < b; ++c) v -= L[a * kSmall + c] * L[b * kSmall + c];
+        if (b < a) {
+          L[a * kSmall + b] = v / L[b * kSmall + b];
+        } else {
+          if (!(v > 0)) return false;
+          L[a * kSmall + a] = pivots[a] = std::sqrt(v);
+        }
+      }
+      double w = row[col];
+      for (std::size_t c = 0; c < a; ++c) w -= L[a * kSmall + c] * z[c];
+      z[a] = w / L[a * kSmall + a];
+      explained += z[a] * z[a];
+    }
+    return true;
+  }
+  std::vector<double> A(k * k), z(k);
+  for (std::size_t a = 0; a < k; ++a) {
+    const std::size_t pa = static_cast<std::size_t>(parents[a]);
+    z[a] = M[pa * d + col];
+    for (std::size_t b = 0; b <= a; ++b) A[a * k + b] = M[pa * d + static_cast<std::size_t>(parents[b])];
+  }
+  const int ki = static_cast<int>(k);
+  if (blas::potrf('L', ki, A.data(), ki) != 0) return false;
+  for (std::size_t a = 0; a < k; ++a) {
+    pivots[a] = A[a * k + a];
+    if (!(pivots[a] > 0)) return false;
+  }
+  blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, A.data(), ki, z.data(), 1);
+  for (double v : z) explained += v * v;
+  return true;
+}
+
+/// Holds k pivots on the stack for the usual small parent sets.
+class PivotBuffer {
+ public:
+  explicit PivotBuffer(std::size_t k) : heap_(k > kStack ? k : 0) {}
+  double* data() { return heap_.empty() ? stack_ : heap_.data(); }
+
+ private:
+  static constexpr std::size_t kStack = 64;
+  double stack_[kStack];
+  std::vector<double> heap_;
+};
+
+}  // namespace
 
 GaussianBICScore::GaussianBICScore(std::size_t n, std::size_t d, double penalty_discount)
     : DecomposableScore(n, d), cov_(d * d), penalty_discount_(penalty_discount) {
@@ -192,27 +319,18 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
   const double sjj = cov_[static_cast<std::size_t>(j) * d + static_cast<std::size_t>(j)];
   double var = sjj;
   if (k > 0) {
-    std::vector<double> A(k * k), z(k);
-    for (std::size_t a = 0; a < k; ++a) {
-      const std::size_t pa = static_cast<std::size_t>(parents[a]);
-      z[a] = cov_[pa * d + static_cast<std::size_t>(j)];
-      for (std::size_t b = 0; b <= a; ++b) A[a * k + b] = cov_[pa * d + static_cast<std::size_t>(parents[b])];
-    }
-    const int ki = static_cast<int>(k);
-    // potrf succeeds on matrices singular up to rounding, so also reject a pivot that lost all but
-    // ~1e-12 of its parent's variance (that parent is a linear function of the earlier ones).
-    bool singular = blas::potrf('L', ki, A.data(), ki) != 0;
+    PivotBuffer pivots(k);
+    double explained = 0.0;
+    // Also reject a pivot that lost all but ~1e-12 of its parent's variance (that parent is a linear
+    // function of the earlier ones): a factorisation can succeed on a matrix singular up to rounding.
+    bool singular = !factor_parents(cov_, d, j, parents, k, pivots.data(), explained);
     for (std::size_t a = 0; a < k && !singular; ++a) {
       const std::size_t pa = static_cast<std::size_t>(parents[a]);
-      singular = !(A[a * k + a] * A[a * k + a] > cov_[pa * d + pa] * 1e-12);
+      singular = !(pivots.data()[a] * pivots.data()[a] > cov_[pa * d + pa] * 1e-12);
     }
     if (singular)
       throw NumericalError("covariance of the parents of node " + std::to_string(j) +
                            " is singular (collinear or duplicate parent columns)");
-    // S_jP S_PP^{-1} S_Pj = |L^{-1} S_Pj|^2 with S_PP = L L^T.
-    blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, A.data(), ki, z.data(), 1);
-    double explained = 0.0;
-    for (double v : z) explained += v * v;
     var = sjj - explained;
   }
   // A residual variance at rounding level means j is a linear function of its parents: the likelihood is
@@ -278,24 +396,14 @@ double BGeScore::compute(std::int32_t j, const std::int32_t* parents, std::size_
   const double rjj = R_[static_cast<std::size_t>(j) * d + static_cast<std::size_t>(j)];
   double cond = rjj, logdet_pp = 0.0;
   if (k > 0) {
-    std::vector<double> A(k * k), z(k);
-    for (std::size_t a = 0; a < k; ++a) {
-      const std::size_t pa = static_cast<std::size_t>(parents[a]);
-      z[a] = R_[pa * d + static_cast<std::size_t>(j)];
-      for (std::size_t b = 0; b <= a; ++b) A[a * k + b] = R_[pa * d + static_cast<std::size_t>(parents[b])];
-    }
-    const int ki = static_cast<int>(k);
-    // R >= t I, so R_PP is positive definite; potrf can fail only when t is negligible next to the
-    // scatter of nearly collinear parents.
-    bool singular = blas::potrf('L', ki, A.data(), ki) != 0;
-    for (std::size_t a = 0; a < k && !singular; ++a) singular = !(A[a * k + a] > 0);
-    if (singular)
+    PivotBuffer pivots(k);
+    double explained = 0.0;
+    // R >= t I, so R_PP is positive definite; the factorisation can fail only when t is negligible next
+    // to the scatter of nearly collinear parents.
+    if (!factor_parents(R_, d, j, parents, k, pivots.data(), explained))
       throw NumericalError("posterior scale matrix of the parents of node " + std::to_string(j) +
                            " is numerically singular");
-    for (std::size_t a = 0; a < k; ++a) logdet_pp += 2.0 * std::log(A[a * k + a]);
-    blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, A.data(), ki, z.data(), 1);
-    double explained = 0.0;
-    for (double v : z) explained += v * v;
+    for (std::size_t a = 0; a < k; ++a) logdet_pp += 2.0 * std::log(pivots.data()[a]);
     cond = rjj - explained;
   }
   if (!(cond > 0))

@@ -51,6 +51,8 @@ py::dict cache_info_py(const DecomposableScore& s) {
   out["hits"] = info.hits;
   out["misses"] = info.misses;
   out["size"] = info.size;
+  out["evictions"] = info.evictions;
+  out["max_entries"] = info.max_entries;
   return out;
 }
 
@@ -66,7 +68,18 @@ void bind_scores(py::module_& m) {
            py::arg("parents").noconvert(),
            "Batched local scores: parent set b is parents[offsets[b]:offsets[b+1]] (CSR layout); OpenMP.")
       .def("cache_info", &cache_info_py)
-      .def("clear_cache", &DecomposableScore::clear_cache, py::call_guard<py::gil_scoped_release>());
+      .def("clear_cache", &DecomposableScore::clear_cache, py::call_guard<py::gil_scoped_release>())
+      .def("time_pair_scores", &DecomposableScore::time_pair_scores, py::arg("count"), py::arg("seed") = 0,
+           py::call_guard<py::gil_scoped_release>(),
+           "Wall seconds per uncached single-parent local score, measured over `count` random pairs.")
+      .def_property("cache_limit", &DecomposableScore::cache_limit,
+                    [](DecomposableScore& s, std::int64_t n) {
+                      if (n < 1) throw py::value_error("cache_limit must be >= 1; got " + std::to_string(n));
+                      py::gil_scoped_release release;
+                      s.set_cache_limit(static_cast<std::size_t>(n));
+                    })
+      .def_property_readonly_static("cache_bytes_per_entry",
+                                    [](py::object) { return LocalScoreCache::kBytesPerEntry; });
 
   py::class_<GaussianBICScore, DecomposableScore>(m, "GaussianBICScore")
       .def(py::init([](const carray<double>& X, double penalty_discount) {

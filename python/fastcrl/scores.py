@@ -54,6 +54,7 @@ ours ``ess=1`` (bnlearn's ``iss=1``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -67,6 +68,10 @@ from .graph import Graph, _pattern, _require_acyclic
 
 __all__ = ["GaussianBIC", "BGe", "BDeu", "DiscreteBIC"]
 
+
+#: Default bound of every score's local-score cache (entries) and the heap bytes of one entry.
+DEFAULT_CACHE_LIMIT: int = 2**22
+CACHE_BYTES_PER_ENTRY: int = int(_core.DecomposableScore.cache_bytes_per_entry)
 
 # Exact types the vectorised batch path accepts as indices (bool, a subclass of int, is not one).
 _INDEX_TYPES = frozenset({int, np.int64, np.int32, np.intp, np.uint32})
@@ -278,8 +283,29 @@ class _LocalScore:
         )
 
     def cache_info(self) -> dict[str, int]:
-        """``{"hits", "misses", "size"}`` of the local-score cache."""
+        """``{"hits", "misses", "size", "evictions", "max_entries"}`` of the local-score cache."""
         return dict(self._kernel.cache_info())
+
+    @property
+    def cache_limit(self) -> int:
+        """Most local scores the cache keeps (default ``DEFAULT_CACHE_LIMIT`` = 4,194,304: 0.5 GB).
+
+        When full, the least recently used half is dropped (two generations per shard), so a long
+        search on many variables keeps its memory bounded; ``cache_info()["evictions"]`` counts
+        the dropped entries. Each entry costs about :attr:`cache_bytes_per_entry` bytes.
+        """
+        return int(self._kernel.cache_limit)
+
+    @cache_limit.setter
+    def cache_limit(self, value: Any) -> None:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"cache_limit must be a positive int; got {value!r}")
+        if value < 1:
+            raise ValueError(f"cache_limit must be >= 1; got {value}")
+        self._kernel.cache_limit = int(value)
+
+    #: Heap bytes of one cached local score (for memory estimates).
+    cache_bytes_per_entry: int = CACHE_BYTES_PER_ENTRY
 
     def clear_cache(self) -> None:
         """Empty the local-score cache and reset its counters."""
@@ -547,13 +573,19 @@ def _duplicate_columns_device(X) -> tuple[int, int] | None:
 
 
 def _duplicate_columns(X: np.ndarray) -> tuple[int, int] | None:
-    """First pair of byte-identical columns, or None."""
-    seen: dict[bytes, int] = {}
+    """First pair of byte-identical columns, or None.
+
+    Columns are grouped by a 16-byte digest and candidates compared exactly, so the check holds
+    one column at a time rather than a copy of X (which would double a large fit's peak memory).
+    """
+    seen: dict[bytes, list[int]] = {}
     for j in range(X.shape[1]):
-        key = np.ascontiguousarray(X[:, j]).tobytes()
-        if key in seen:
-            return seen[key], j
-        seen[key] = j
+        column = np.ascontiguousarray(X[:, j])
+        key = hashlib.blake2b(column.data, digest_size=16).digest()
+        for i in seen.get(key, []):
+            if np.array_equal(X[:, i], column):
+                return i, j
+        seen.setdefault(key, []).append(j)
     return None
 
 

@@ -14,34 +14,58 @@
 
 namespace fastcrl {
 
-/// Hit/miss counters and entry count of a LocalScoreCache.
+/// Hit/miss counters, entry count and bound of a LocalScoreCache.
 struct ScoreCacheInfo {
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   std::uint64_t size = 0;
+  std::uint64_t evictions = 0;  ///< entries dropped to stay within max_entries
+  std::uint64_t max_entries = 0;
 };
 
 /// Sharded, mutex-protected map (j, sorted parents) -> local score. Safe to use from many threads.
+///
+/// Bounded: each shard keeps two generations of at most max_entries / (2 * kShards) entries; when the
+/// current one is full it becomes the previous one and the old previous one is dropped, and a hit in
+/// the previous generation is copied into the current one. Recently used scores therefore survive
+/// (a cheap approximation of LRU with O(1) work per call), and memory stays below about
+/// max_entries * kBytesPerEntry however long a search runs.
 class LocalScoreCache {
  public:
+  /// Default bound: about 0.5 GB of cached scores.
+  static constexpr std::size_t kDefaultMaxEntries = std::size_t{1} << 22;
+  /// Heap bytes of one entry with a parent set of a few nodes (hash node, key vector, bucket),
+  /// with glibc malloc and its per-thread arenas (measured); for memory estimates.
+  static constexpr std::size_t kBytesPerEntry = 128;
+
+  explicit LocalScoreCache(std::size_t max_entries = kDefaultMaxEntries) { set_max_entries(max_entries); }
   /// key = {j, p_1 < p_2 < ...}. Returns true and sets `value` on a hit.
   bool lookup(const std::vector<std::int32_t>& key, double& value);
   void insert(const std::vector<std::int32_t>& key, double value);
   ScoreCacheInfo info() const;
   void clear();
+  /// New bound (>= 1); entries beyond it are dropped at the next insertions.
+  void set_max_entries(std::size_t max_entries);
+  std::size_t max_entries() const { return max_entries_.load(std::memory_order_relaxed); }
 
  private:
   struct Hash {
     std::size_t operator()(const std::vector<std::int32_t>& k) const noexcept;
   };
+  using Map = std::unordered_map<std::vector<std::int32_t>, double, Hash>;
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::vector<std::int32_t>, double, Hash> map;
+    Map current;
+    Map previous;
   };
+  void insert_locked(Shard& s, const std::vector<std::int32_t>& key, double value);
   static constexpr std::size_t kShards = 64;
   Shard shards_[kShards];
+  std::atomic<std::size_t> max_entries_{kDefaultMaxEntries};
+  std::atomic<std::size_t> generation_capacity_{1};
   std::atomic<std::uint64_t> hits_{0};
   std::atomic<std::uint64_t> misses_{0};
+  std::atomic<std::uint64_t> evictions_{0};
 };
 
 /// Base of every decomposable score: validation of parent sets, caching and batched evaluation.
@@ -69,8 +93,15 @@ class DecomposableScore {
     return compute(j, parents, k);
   }
 
+  /// Wall seconds per uncached local score of a random single-parent family, measured over `count`
+  /// of them in parallel with the searches' threading: the unit of the searches' time estimates.
+  /// 0 when d < 2.
+  double time_pair_scores(std::size_t count, std::uint64_t seed) const;
+
   ScoreCacheInfo cache_info() const { return cache_.info(); }
   void clear_cache() { cache_.clear(); }
+  void set_cache_limit(std::size_t max_entries) { cache_.set_max_entries(max_entries); }
+  std::size_t cache_limit() const { return cache_.max_entries(); }
 
  protected:
   DecomposableScore(std::size_t n, std::size_t d) : n_(n), d_(d) {}
@@ -87,7 +118,7 @@ class DecomposableScore {
 
 /// Linear-Gaussian BIC from the MLE covariance S (ddof = 0):
 ///   local(j, P) = -(n/2) log(S_jj - S_jP S_PP^{-1} S_Pj) - penalty_discount (|P| + 1) log(n) / 2.
-/// The residual variance comes from a Cholesky factor of S_PP (LAPACK potrf + triangular solve).
+/// The residual variance comes from a Cholesky factor of S_PP (in registers up to 32 parents, LAPACK above).
 class GaussianBICScore final : public DecomposableScore {
  public:
   /// X row-major (n x d). Preconditions: n >= 2, d >= 1, penalty_discount >= 0.
