@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace fastcrl {
@@ -46,33 +47,36 @@ class SplitMix64 {
   std::uint64_t state_;
 };
 
-/// Recent moves whose inverses are forbidden; counts per (kind, i, j) make the lookup O(1).
+/// Recent moves whose inverses are forbidden. Memory O(length), not O(d^2): best_move asks only about
+/// moves that beat the best so far, so the count lookups are rare.
 class TabuList {
  public:
-  TabuList(std::size_t d, std::size_t length) : d_(d), length_(length), count_(length ? 3 * d * d : 0, 0) {}
+  explicit TabuList(std::size_t length) : length_(length) {}
   bool contains(MoveKind kind, std::size_t i, std::size_t j) const {
-    return length_ != 0 && count_[index(kind, i, j)] != 0;
+    return length_ != 0 && count_.count(key(kind, i, j)) != 0;
   }
   void push(const Move& m) {
     if (length_ == 0) return;
     recent_.push_back(m);
-    ++count_[index(m.kind, m.i, m.j)];
+    ++count_[key(m.kind, static_cast<std::size_t>(m.i), static_cast<std::size_t>(m.j))];
     if (recent_.size() > length_) {
       const Move& old = recent_.front();
-      --count_[index(old.kind, old.i, old.j)];
+      auto it = count_.find(key(old.kind, static_cast<std::size_t>(old.i), static_cast<std::size_t>(old.j)));
+      if (--it->second == 0) count_.erase(it);
       recent_.pop_front();
     }
   }
   void clear() {
     recent_.clear();
-    std::fill(count_.begin(), count_.end(), 0);
+    count_.clear();
   }
 
  private:
-  std::size_t index(MoveKind kind, std::size_t i, std::size_t j) const { return (kind * d_ + i) * d_ + j; }
-  std::size_t d_;
+  static std::uint64_t key(MoveKind kind, std::size_t i, std::size_t j) {
+    return (static_cast<std::uint64_t>(kind) << 62) | (static_cast<std::uint64_t>(i) << 31) | j;
+  }
   std::size_t length_;
-  std::vector<std::uint32_t> count_;
+  std::unordered_map<std::uint64_t, std::uint32_t> count_;
   std::deque<Move> recent_;
 };
 
@@ -165,19 +169,20 @@ class ClimbState {
     return found;
   }
 
-  /// Every legal move, in enumeration order (tabu ignored): the candidates of a random perturbation.
-  void legal_moves(std::vector<Move>& out) const {
-    out.clear();
+  /// Calls f(move) for every legal move, in enumeration order (tabu ignored): the candidates of a
+  /// random perturbation. Visiting instead of collecting keeps memory O(1) at thousands of nodes.
+  template <class F>
+  void for_each_legal_move(F&& f) const {
     for (std::size_t i = 0; i < d_; ++i) {
       for (std::size_t j = 0; j < d_; ++j) {
         if (i == j) continue;
         const auto ii = static_cast<std::int32_t>(i), jj = static_cast<std::int32_t>(j);
         if (adj_[i * d_ + j]) {
           if (c_.is_required(i, j)) continue;
-          out.push_back({kDelete, ii, jj});
-          if (can_add_parent(j, i) && reversible(i, j)) out.push_back({kReverse, ii, jj});
+          f(Move{kDelete, ii, jj});
+          if (can_add_parent(j, i) && reversible(i, j)) f(Move{kReverse, ii, jj});
         } else if (!adj_[j * d_ + i] && can_add_parent(i, j) && !reaches(j, i)) {
-          out.push_back({kAdd, ii, jj});
+          f(Move{kAdd, ii, jj});
         }
       }
     }
@@ -200,20 +205,32 @@ class ClimbState {
     }
   }
 
-  /// Recompute the local score and delta column of every dirty node, in one parallel batch.
+  /// Recompute the local score and delta column of every dirty node, in parallel batches of up to
+  /// kBatchItems parent sets (a bound on the batch buffers when thousands of columns are dirty).
   void refresh() {
+    std::vector<std::size_t> columns;
     nodes_.clear();
     offsets_.assign(1, 0);
     parents_.clear();
-    std::vector<std::size_t> columns;
     for (std::size_t j = 0; j < d_; ++j) {
       if (!dirty_[j]) continue;
       columns.push_back(j);
       // Item 0 of a column: the current parent set; then one item per toggled candidate.
+      column_parents_.clear();
+      for (std::size_t p = 0; p < d_; ++p)
+        if (adj_[p * d_ + j]) column_parents_.push_back(static_cast<std::int64_t>(p));
       push_item(j, d_);
       for (std::size_t i = 0; i < d_; ++i)
         if (i != j && toggle_needed(i, j)) push_item(j, i);
+      if (nodes_.size() >= kBatchItems) flush(columns);
     }
+    flush(columns);
+  }
+
+ private:
+  static constexpr std::size_t kBatchItems = std::size_t{1} << 18;
+
+  void flush(std::vector<std::size_t>& columns) {
     if (columns.empty()) return;
     values_.resize(nodes_.size());
     score_.local_scores(nodes_.data(), offsets_.data(), parents_.data(), nodes_.size(), values_.data(), interrupt_);
@@ -226,9 +243,12 @@ class ClimbState {
       }
       dirty_[j] = 0;
     }
+    columns.clear();
+    nodes_.clear();
+    offsets_.assign(1, 0);
+    parents_.clear();
   }
 
- private:
   static constexpr double kInvalid = -std::numeric_limits<double>::infinity();
 
   // A delta is worth computing when its move (or a reversal that uses it) can be legal.
@@ -236,13 +256,24 @@ class ClimbState {
     return adj_[i * d_ + j] ? !c_.is_required(i, j) : can_add_parent(i, j);
   }
 
-  // Parent set of j with i toggled (i == d_: unchanged), appended as one batch item.
+  // Parent set of j (column_parents_, ascending) with i toggled (i == d_: unchanged), appended as one
+  // batch item in ascending order; O(|pa(j)|), not O(d).
   void push_item(std::size_t j, std::size_t toggled) {
     nodes_.push_back(static_cast<std::int64_t>(j));
-    for (std::size_t p = 0; p < d_; ++p) {
-      const bool is_parent = adj_[p * d_ + j] != 0;
-      if (is_parent != (p == toggled)) parents_.push_back(static_cast<std::int64_t>(p));
+    const auto t = static_cast<std::int64_t>(toggled);
+    bool placed = toggled == d_;
+    for (std::int64_t p : column_parents_) {
+      if (p == t) {
+        placed = true;  // toggled off
+        continue;
+      }
+      if (!placed && t < p) {
+        parents_.push_back(t);
+        placed = true;
+      }
+      parents_.push_back(p);
     }
+    if (!placed) parents_.push_back(t);
     offsets_.push_back(static_cast<std::int64_t>(parents_.size()));
   }
 
@@ -317,24 +348,31 @@ class ClimbState {
   std::vector<std::uint64_t> desc_;
   std::vector<std::uint8_t> dirty_;
   // Batch buffers of refresh(), kept to avoid reallocating every iteration.
-  std::vector<std::int64_t> nodes_, offsets_, parents_;
+  std::vector<std::int64_t> nodes_, offsets_, parents_, column_parents_;
   std::vector<double> values_;
 };
 
-/// A random move: first a kind (add, delete or reverse) uniformly among the kinds with a legal move,
-/// then a move of that kind uniformly. Drawing moves uniformly would nearly always add an edge (there
-/// are O(d^2) additions but only O(edges) deletions and reversals), which the next climb just undoes.
-Move random_move(const std::vector<Move>& moves, SplitMix64& rng) {
+/// A random legal move: first a kind (add, delete or reverse) uniformly among the kinds with a legal
+/// move, then a move of that kind uniformly. Drawing moves uniformly would nearly always add an edge
+/// (there are O(d^2) additions but only O(edges) deletions and reversals), which the next climb just
+/// undoes. Returns false when no move is legal.
+bool random_move(const ClimbState& state, SplitMix64& rng, Move& out) {
   std::size_t count[3] = {0, 0, 0};
-  for (const Move& m : moves) ++count[m.kind];
+  state.for_each_legal_move([&](const Move& m) { ++count[m.kind]; });
   std::size_t kinds[3], n_kinds = 0;
   for (std::size_t k = 0; k < 3; ++k)
     if (count[k]) kinds[n_kinds++] = k;
+  if (n_kinds == 0) return false;
   const std::size_t kind = kinds[rng.next() % n_kinds];
   std::size_t pick = rng.next() % count[kind];
-  for (const Move& m : moves)
-    if (m.kind == kind && pick-- == 0) return m;
-  return moves.front();  // unreachable: pick < count[kind]
+  bool chosen = false;
+  state.for_each_legal_move([&](const Move& m) {
+    if (!chosen && m.kind == kind && pick-- == 0) {
+      out = m;
+      chosen = true;
+    }
+  });
+  return chosen;
 }
 
 void check_start(const std::vector<std::uint8_t>& A, std::size_t d, const SearchConstraints& c) {
@@ -388,16 +426,15 @@ HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& co
   std::vector<std::uint8_t> best = state.adjacency();
   double best_score = state.total_score();
 
-  TabuList tabu(d, static_cast<std::size_t>(config.tabu_length));
+  TabuList tabu(static_cast<std::size_t>(config.tabu_length));
   SplitMix64 rng(config.seed);
-  std::vector<Move> candidates;
   for (std::int64_t climb = 0; climb <= config.restarts; ++climb) {
     if (climb > 0) {
       state.set_graph(best);
       for (std::int64_t p = 0; p < config.perturb; ++p) {
-        state.legal_moves(candidates);
-        if (candidates.empty()) break;
-        state.apply(random_move(candidates, rng));
+        Move move{};
+        if (!random_move(state, rng, move)) break;
+        state.apply(move);
       }
       state.refresh();
     }
