@@ -269,3 +269,46 @@ def test_default_is_deterministic():
     a, b = GES().fit(X), GES().fit(X)
     np.testing.assert_array_equal(a.adjacency_, b.adjacency_)
     assert a.score_ == b.score_
+
+
+def test_memory_estimate_and_limit():
+    from fastcrl.ges import estimate_memory
+
+    X = np.random.default_rng(0).normal(size=(300, 40))
+    small, large = estimate_memory(40, 300), estimate_memory(4000, 300)
+    assert 0 < small < large
+    # the d x d covariance alone is a lower bound
+    assert large >= 8 * 4000**2
+    # a smaller cache bound lowers the estimate once the cache term matters
+    assert estimate_memory(4000, 300, restarts=5, cache_limit=10) < estimate_memory(
+        4000, 300, restarts=5
+    )
+    est = fastcrl.GES(restarts=0).fit(X)
+    assert est.memory_estimate_ == estimate_memory(40, 300)
+    with pytest.raises(MemoryError, match=r"GES on 40 variables .* memory_limit"):
+        fastcrl.GES(memory_limit="1KB").fit(X)
+    with pytest.raises(ValueError, match="memory_limit"):
+        fastcrl.GES(memory_limit="lots").fit(X)
+    # a ready-made score is checked too
+    score = fastcrl.scores.GaussianBIC(X)
+    with pytest.raises(MemoryError):
+        fastcrl.GES(score, memory_limit=1000).fit(None)
+    fastcrl.GES(score, memory_limit=None, restarts=0).fit(None)
+
+
+def test_estimate_reports_memory_and_time():
+    X = np.random.default_rng(1).normal(size=(200, 30))
+    out = fastcrl.GES(restarts=0).estimate(X)
+    assert set(out) == {"memory_bytes", "seconds"}
+    assert out["memory_bytes"] > 8 * 30**2 and 0 < out["seconds"] < 60
+    # the polish (a hill climb with restarts) makes the same fit more expensive
+    polished = fastcrl.GES(restarts=20).estimate(X)
+    assert polished["seconds"] > out["seconds"]
+    assert polished["memory_bytes"] > out["memory_bytes"]
+
+
+def test_verbose_prints_the_estimates(capsys):
+    X = np.random.default_rng(2).normal(size=(200, 6))
+    fastcrl.GES(verbose=True, restarts=0).fit(X)
+    err = capsys.readouterr().err
+    assert "GES on 6 variables: memory about" in err and "time about" in err

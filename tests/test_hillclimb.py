@@ -287,3 +287,33 @@ def test_ctrl_c_stops_the_search():
         timer.cancel()
     assert time.perf_counter() - begin < 10.0
     assert not hasattr(est, "adjacency_")
+
+
+def test_memory_estimate_limit_and_time_estimate():
+    from fastcrl.hillclimb import estimate_memory
+
+    X = np.random.default_rng(0).normal(size=(300, 30))
+    assert 0 < estimate_memory(30, 300) < estimate_memory(3000, 300)
+    # the cache term is bounded by the score's cache_limit
+    assert estimate_memory(3000, 300, cache_limit=1000) < estimate_memory(3000, 300) - 10**8
+    est = fastcrl.HillClimb(restarts=1, random_state=0).fit(X)
+    assert est.memory_estimate_ == estimate_memory(30, 300, restarts=1)
+    assert est.score_object_ is est.scorer_
+    with pytest.raises(MemoryError, match=r"hill climbing on 30 variables .* memory_limit"):
+        fastcrl.HillClimb(memory_limit="10KB").fit(X)
+    out = fastcrl.HillClimb(restarts=2).estimate(X)
+    assert out["memory_bytes"] > 0 and 0 < out["seconds"] < 60
+    assert fastcrl.HillClimb(restarts=10).estimate(X)["seconds"] > out["seconds"]
+
+
+def test_bounded_cache_gives_the_same_climb():
+    from fastcrl.simulate import simulate_dataset
+
+    data = simulate_dataset(12, 500, random_state=3)
+    full = fastcrl.HillClimb(restarts=5, random_state=0).fit(data.X)
+    score = fastcrl.scores.GaussianBIC(data.X)
+    score.cache_limit = 200  # far fewer than the scores a climb computes: constant eviction
+    small = fastcrl.HillClimb(score, restarts=5, random_state=0).fit(None)
+    assert score.cache_info()["evictions"] > 0
+    np.testing.assert_array_equal(full.adjacency_, small.adjacency_)
+    assert full.score_ == small.score_

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import scores as _scores
-from ._validation import _is_dataframe, check_int
+from ._validation import _is_dataframe, check_int, format_bytes, parse_memory
 
 # Score names accepted by the searches and the CLI. A factory takes (X, names, **params).
 SCORE_FACTORIES: dict[str, Callable[..., Any]] = {
@@ -67,7 +67,8 @@ def make_score(
         Declare the data discrete (True) or continuous (False); detected by :func:`looks_discrete`
         when None.
     score_params : dict, optional
-        Keyword arguments of the score (``penalty_discount``, ``ess``, ...).
+        Keyword arguments of the score (``penalty_discount``, ``ess``, ...), and ``cache_limit``
+        (the most local scores its cache keeps; see ``fastcrl.scores.GaussianBIC.cache_limit``).
     """
     if isinstance(score, _scores._LocalScore):
         if score_params:
@@ -92,7 +93,12 @@ def make_score(
         )
     if not discrete and key in DISCRETE_SCORES and not looks_discrete(X, max_levels=2**31):
         raise ValueError(f"score {key!r} needs integer-coded categorical data")
-    return SCORE_FACTORIES[key](X, names, **(score_params or {}))
+    params = dict(score_params or {})
+    cache_limit = params.pop("cache_limit", None)
+    out = SCORE_FACTORIES[key](X, names, **params)
+    if cache_limit is not None:
+        out.cache_limit = cache_limit
+    return out
 
 
 def search_constraints(
@@ -129,4 +135,127 @@ def search_constraints(
         np.ascontiguousarray(forbidden, dtype=np.uint8),
         np.ascontiguousarray(required, dtype=np.uint8),
         int(limit),
+    )
+
+
+# ------------------------------------------------------------------------------ resource estimates
+#
+# Models of the searches' footprint, from their data structures and fitted on ER-1 runs at
+# d = 300-5000, n = 1000 (benchmarks/bench_estimates.py; numbers in benchmarks/RESULTS.md).
+# Bytes per d^2 of each search's own tables, graphs and masks (C++ and Python together):
+_SEARCH_BYTES_PER_PAIR = {"ges": 8, "hc": 17}
+# Seconds of a search in units of one uncached single-parent local score (t_pair, measured on the
+# data): GES ~ c d^2 t_pair on a sparse result, a hill climb ~ c d^3 t_pair per climb (about one move
+# per edge, each scanning the d^2 move table and rescoring a column or two).
+_TIME_PER_UNIT = {"ges": 40.0, "hc": 0.4}
+
+
+def _cache_entries(method: str, d: int, restarts: int) -> int:
+    """Local scores a search keeps in its score's cache (before the cache's bound)."""
+    if method == "ges":
+        entries = 16 * d  # GES scores its large sweeps uncached; the cache holds bases and turns
+        return entries + (_cache_entries("hc", d, restarts) if restarts > 0 else 0)
+    return 2 * d * d * (1 + min(restarts, 1))  # the first table, then about one more per climb
+
+
+def estimate_search_memory(
+    method: str,
+    n_nodes: int,
+    n_samples: int,
+    *,
+    discrete: bool = False,
+    cache_limit: int | None = None,
+    restarts: int = 0,
+) -> int:
+    """Peak bytes a GES (``method="ges"``) or hill-climbing (``"hc"``) fit adds to the process.
+
+    The sum of the score's statistics (a ``d x d`` float64 matrix for the Gaussian scores; two int32
+    copies of the codes for the discrete ones), the search's ``d x d``
+    tables, and the local-score cache (at most ``cache_limit`` entries; see
+    ``fastcrl.scores.GaussianBIC.cache_limit``). An estimate: measured peaks are within about 30%
+    (``benchmarks/RESULTS.md``).
+    """
+    if method not in _SEARCH_BYTES_PER_PAIR:
+        raise ValueError(f"unknown search {method!r}; choose 'ges' or 'hc'")
+    d = check_int(n_nodes, "n_nodes", low=1)
+    n = check_int(n_samples, "n_samples", low=1)
+    restarts = check_int(restarts, "restarts", low=0)
+    limit = _scores.DEFAULT_CACHE_LIMIT if cache_limit is None else check_int(
+        cache_limit, "cache_limit", low=1
+    )
+    # discrete: int32 codes validated in Python and a column-major int32 copy in C++; Gaussian: the
+    # float64 d x d matrix and the covariance's centring buffer (>= 256 rows or 1 MiB)
+    statistics = 8 * n * d if discrete else 8 * d * d + 8 * d * max(256, 2**17 // d)
+    tables = _SEARCH_BYTES_PER_PAIR[method] * d * d
+    if method == "ges" and restarts > 0:
+        tables += _SEARCH_BYTES_PER_PAIR["hc"] * d * d  # the polish is a hill climb
+    cache = min(limit, _cache_entries(method, d, restarts)) * _scores.CACHE_BYTES_PER_ENTRY
+    return int(statistics + tables + cache)
+
+
+def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float:
+    """Rough wall time of a GES or hill-climbing fit on ``score`` (a ``fastcrl.scores`` object).
+
+    Times a million single-parent local scores on the score's data (about 0.05 s), then scales by
+    the model fitted on sparse ER-1 data: ``40 d^2`` such scores for GES and ``0.4 d^3`` per climb
+    (``1 + restarts`` climbs) for a hill climb. Denser results take longer (GES's cost grows with
+    the edges it adds: about 5x for five edges per node); treat it as an order of magnitude.
+    """
+    d = score.n_nodes
+    if d < 2:
+        return 0.0
+    unit = float(score._kernel.time_pair_scores(min(1_000_000, 1000 * d * d), 0))
+    if method == "ges":
+        seconds = _TIME_PER_UNIT["ges"] * d * d * unit
+        if restarts > 0:
+            seconds += _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
+        return seconds
+    return _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
+
+
+def check_search_memory(method: str, d: int, n: int, *, discrete: bool, cache_limit: Any,
+                        restarts: int, memory_limit: Any) -> int:
+    """The estimate of :func:`estimate_search_memory`; ``MemoryError`` when over ``memory_limit``."""
+    limit_bytes = parse_memory(memory_limit)
+    needed = estimate_search_memory(
+        method, d, n, discrete=discrete, cache_limit=cache_limit, restarts=restarts
+    )
+    if limit_bytes is not None and needed > limit_bytes:
+        name = {"ges": "GES", "hc": "hill climbing"}[method]
+        raise MemoryError(
+            f"{name} on {d} variables and {n} samples needs about {format_bytes(needed)} "
+            f"({needed} bytes) but memory_limit is {format_bytes(limit_bytes)} ({limit_bytes} "
+            "bytes); raise memory_limit, lower the score's cache_limit, or use fewer variables"
+        )
+    return needed
+
+
+def check_fit_memory(
+    method: str, X: Any, score: Any, score_params: dict | None, restarts: int, memory_limit: Any
+) -> int:
+    """:func:`check_search_memory` for a fit on ``X`` (or a ready-made score), before any work.
+
+    The data's shape and dtype decide: integer, bool or categorical columns count as discrete (their
+    statistics are small), anything else as continuous.
+    """
+    if isinstance(score, _scores._LocalScore):
+        d, n, cache_limit = score.n_nodes, score.n_samples, score.cache_limit
+        discrete = isinstance(score, _scores._DiscreteScore)
+    else:
+        shape = getattr(X, "shape", None)
+        if shape is None or len(shape) != 2:
+            return 0  # validation further on names the problem
+        n, d = int(shape[0]), int(shape[1])
+        if _is_dataframe(X):
+            kinds = {"c" if hasattr(t, "categories") else np.dtype(t).kind for t in X.dtypes}
+        else:
+            kinds = {np.asarray(X[:0]).dtype.kind}
+        name = score.lower() if isinstance(score, str) else ""
+        discrete = name in DISCRETE_SCORES or (name == "auto" and kinds <= set("biuc"))
+        cache_limit = (score_params or {}).get("cache_limit")
+    if n < 1 or d < 1:
+        return 0
+    return check_search_memory(
+        method, d, n, discrete=discrete, cache_limit=cache_limit, restarts=restarts,
+        memory_limit=memory_limit,
     )

@@ -7,7 +7,9 @@ input and on the device (with one small reduction copied back) for CuPy input.
 
 from __future__ import annotations
 
+import math
 import numbers
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -274,3 +276,67 @@ def check_float(
         op = "<=" if high_inclusive else "<"
         raise ValueError(f"{name} must be {op} {high}; got {value}")
     return value
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+}
+
+
+def parse_memory(value: Any, name: str = "memory_limit") -> int | None:
+    """Bytes from a count of bytes or a string such as ``"8GB"``, ``"512 MiB"``, ``"1.5g"``.
+
+    Decimal units (``KB``, ``MB``, ``GB``, ``TB``; also ``K``, ``M``, ``G``, ``T``) are powers of
+    1000, binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) powers of 1024.  ``None``: no limit.
+
+    Examples
+    --------
+    >>> parse_memory("8GB"), parse_memory("1.5 GiB"), parse_memory(4096)
+    (8000000000, 1610612736, 4096)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number of bytes or a string like '8GB'; got bool")
+    if isinstance(value, (int, np.integer, float, np.floating)):
+        number, unit = float(value), ""
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+        if match is None:
+            raise ValueError(
+                f"{name} must look like '8GB', '512MiB' or a number of bytes; got {value!r}"
+            )
+        number, unit = float(match.group(1)), match.group(2).lower()
+        if unit not in _UNITS:
+            raise ValueError(
+                f"unknown unit {match.group(2)!r} in {name}={value!r}; "
+                "use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
+            )
+    else:
+        raise TypeError(
+            f"{name} must be a number of bytes or a string like '8GB'; got {type(value).__name__}"
+        )
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a positive amount of memory; got {value!r}")
+    return int(number * _UNITS[unit])
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short decimal string (``"1.07 GB"``)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"

@@ -6,8 +6,6 @@ grow as ``2^d``: about 20 nodes without a parent limit, up to ~25 with ``max_par
 
 from __future__ import annotations
 
-import math
-import re
 import sys
 import time
 from typing import Any
@@ -17,73 +15,10 @@ import numpy as np
 from . import _core
 from ._base import BaseEstimator
 from ._search import make_score, search_constraints
-from ._validation import check_int, check_option
+from ._validation import check_int, check_option, format_bytes, parse_memory
 from .graph import Graph
 
 __all__ = ["ExactSearch", "estimate_memory", "parse_memory"]
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-    "k": 10**3,
-    "m": 10**6,
-    "g": 10**9,
-    "t": 10**12,
-}
-
-
-def parse_memory(value: Any, name: str = "memory_limit") -> int | None:
-    """Bytes from a count of bytes or a string such as ``"8GB"``, ``"512 MiB"``, ``"1.5g"``.
-
-    Decimal units (``KB``, ``MB``, ``GB``, ``TB``; also ``K``, ``M``, ``G``, ``T``) are powers of
-    1000, binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) powers of 1024.  ``None``: no limit.
-
-    Examples
-    --------
-    >>> parse_memory("8GB"), parse_memory("1.5 GiB"), parse_memory(4096)
-    (8000000000, 1610612736, 4096)
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number of bytes or a string like '8GB'; got bool")
-    if isinstance(value, (int, np.integer, float, np.floating)):
-        number, unit = float(value), ""
-    elif isinstance(value, str):
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", value)
-        if match is None:
-            raise ValueError(
-                f"{name} must look like '8GB', '512MiB' or a number of bytes; got {value!r}"
-            )
-        number, unit = float(match.group(1)), match.group(2).lower()
-        if unit not in _UNITS:
-            raise ValueError(
-                f"unknown unit {match.group(2)!r} in {name}={value!r}; "
-                "use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
-            )
-    else:
-        raise TypeError(
-            f"{name} must be a number of bytes or a string like '8GB'; got {type(value).__name__}"
-        )
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive amount of memory; got {value!r}")
-    return int(number * _UNITS[unit])
-
-
-def _format_bytes(n: float) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{int(n)} B"
-
 
 def estimate_memory(n_nodes: int, max_parents: int | None = None) -> int:
     """Bytes that :class:`ExactSearch` allocates for ``n_nodes`` variables.
@@ -250,9 +185,9 @@ class ExactSearch(BaseEstimator):
         needed = estimate_memory(d, None if limit < 0 else limit)
         if limit_bytes is not None and needed > limit_bytes:
             raise MemoryError(
-                f"exact search on {d} nodes needs about {_format_bytes(needed)} ({needed} bytes) "
+                f"exact search on {d} nodes needs about {format_bytes(needed)} ({needed} bytes) "
                 "but "
-                f"memory_limit is {_format_bytes(limit_bytes)} ({limit_bytes} bytes); raise "
+                f"memory_limit is {format_bytes(limit_bytes)} ({limit_bytes} bytes); raise "
                 "memory_limit, use fewer variables, or use GES / hill climbing"
             )
         progress = None
@@ -262,7 +197,7 @@ class ExactSearch(BaseEstimator):
             def progress(line: str) -> None:
                 print(f"[ExactSearch {time.perf_counter() - t0:7.2f}s] {line}", file=sys.stderr)
 
-            progress(f"estimated memory {_format_bytes(needed)}")
+            progress(f"estimated memory {format_bytes(needed)}")
         out = _core.exact_search(score._kernel, forbidden, required, limit, method, progress)
         A = out["adjacency"].astype(np.int8)
         self.node_names_ = node_names

@@ -10,11 +10,49 @@ import numpy as np
 
 from . import _core
 from ._base import BaseEstimator
-from ._search import make_score, search_constraints
-from ._validation import check_int, node_names_from
+from ._search import (
+    check_fit_memory,
+    estimate_search_memory,
+    estimate_search_seconds,
+    make_score,
+    search_constraints,
+)
+from ._validation import check_int, format_bytes, node_names_from
 from .graph import Graph, dag_to_cpdag, meek_orient
 
-__all__ = ["GES"]
+__all__ = ["GES", "estimate_memory"]
+
+
+def estimate_memory(
+    n_nodes: int,
+    n_samples: int,
+    *,
+    discrete: bool = False,
+    cache_limit: int | None = None,
+    restarts: int = 0,
+) -> int:
+    """Bytes a :class:`GES` fit on ``n_samples x n_nodes`` data adds to the process, at its peak.
+
+    The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
+    codes), GES's ``d x d`` tables and graphs, the local-score
+    cache (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``) and, with
+    ``restarts > 0``, the polishing hill climb. Measured peaks are within about 30% of it
+    (``benchmarks/RESULTS.md``).
+
+    Examples
+    --------
+    >>> round(estimate_memory(5000, 1000) / 1e9, 2)
+    0.42
+    """
+    return estimate_search_memory(
+        "ges", n_nodes, n_samples, discrete=discrete, cache_limit=cache_limit, restarts=restarts
+    )
+
+
+def _is_discrete(score: Any) -> bool:
+    from .scores import _DiscreteScore
+
+    return isinstance(score, _DiscreteScore)
 
 
 class GES(BaseEstimator):
@@ -69,8 +107,12 @@ class GES(BaseEstimator):
         same result on every run, as greedy equivalence search itself does.
     max_iter : int, optional
         At most this many operators per phase.
+    memory_limit : int, float, str or None, default="8GB"
+        Refuse to start (``MemoryError``) when :func:`estimate_memory` exceeds this; bytes or a
+        string like ``"8GB"``. ``None``: no check.
     verbose : bool, default=False
-        Print a progress line (phase, operators, edges, score) about once a second to stderr.
+        Print the memory and time estimates, then a progress line (phase, operators, edges,
+        score) about once a second to stderr.
 
     Attributes
     ----------
@@ -94,6 +136,8 @@ class GES(BaseEstimator):
         ``delta``, ``score``, ``n_edges``.
     score_object_ : score object
         The score the search ran on (its cache is warm).
+    memory_estimate_ : int
+        Bytes the fit was estimated to need (:func:`estimate_memory`).
     node_names_ : list of str
     fit_time_ : float
         Seconds spent in ``fit``.
@@ -108,8 +152,15 @@ class GES(BaseEstimator):
     plain BIC's per-edge threshold is passed by chance by a fixed share of the ~d^2/2 absent pairs.
     Measured on ER-1 data, n = 1000: ``penalty_discount=1`` gave 5,300 edges for 1,000 true ones at
     d = 1000 (20,129 for 2,000 at d = 2000, 88 s), ``2`` gave 1,180 at d = 1000, and ``4`` gave
-    1,000 (SHD 9) at d = 1000 in 0.5 s and 5,005 for 5,000 (SHD 6) at d = 5000 in 20 s, 1.2 GB
+    1,000 (SHD 9) at d = 1000 in 0.5-1 s and 5,005 for 5,000 (SHD 6) at d = 5000 in 20-40 s
+    (the machine's load varies) with a peak of 0.9-1.2 GB for the whole process
     (``benchmarks/RESULTS.md``).
+
+    Resources: memory grows as ``d^2`` (the ``d x d`` covariance and the search's tables, about 16
+    bytes per pair of variables, plus the score's bounded cache): :meth:`estimate` and
+    :func:`estimate_memory` predict it before a fit, and ``memory_limit`` turns an overrun into a
+    ``MemoryError`` before any work. Time grows as ``d^2`` on sparse results (about as long as ``40 d^2``
+    single-parent local scores take) and with the number of edges GES adds.
 
     Examples
     --------
@@ -134,6 +185,7 @@ class GES(BaseEstimator):
         restarts: int | None = None,
         random_state: Any = None,
         max_iter: int | None = None,
+        memory_limit: Any = "8GB",
         verbose: bool = False,
     ) -> None:
         self.score = score
@@ -146,7 +198,36 @@ class GES(BaseEstimator):
         self.restarts = restarts
         self.random_state = random_state
         self.max_iter = max_iter
+        self.memory_limit = memory_limit
         self.verbose = verbose
+
+    estimate_memory = staticmethod(estimate_memory)
+
+    def estimate(self, X: Any) -> dict[str, float]:
+        """Memory (bytes) and wall time (seconds) that :meth:`fit` on ``X`` is expected to take.
+
+        Builds the score (the covariance for Gaussian data: the first ``O(n d^2)`` of the fit)
+        and times a million single-parent local scores on it (about 0.05 s), then applies the
+        model of :func:`estimate_memory` and ``fastcrl._search.estimate_search_seconds`` (fitted
+        on sparse ER-1 data; denser results take longer). Returns ``{"memory_bytes", "seconds"}``.
+        """
+        score = make_score(X, self.score, score_params=self.score_params)
+        restarts = self._restarts(score.n_nodes)
+        return {
+            "memory_bytes": estimate_memory(
+                score.n_nodes,
+                score.n_samples,
+                discrete=_is_discrete(score),
+                cache_limit=score.cache_limit,
+                restarts=restarts,
+            ),
+            "seconds": estimate_search_seconds("ges", score, restarts),
+        }
+
+    def _restarts(self, d: int) -> int:
+        if self.restarts is None:
+            return 50 if d <= 100 else 0
+        return check_int(self.restarts, "restarts", low=0)
 
     def fit(self, X: Any, names: list[str] | None = None) -> GES:
         """Run the search on data ``X`` (n_samples, n_features), NumPy or pandas.
@@ -165,10 +246,18 @@ class GES(BaseEstimator):
         """
         start = time.perf_counter()
         max_iter = -1 if self.max_iter is None else check_int(self.max_iter, "max_iter", low=0)
-        restarts = None if self.restarts is None else check_int(self.restarts, "restarts", low=0)
+        if self.restarts is not None:
+            check_int(self.restarts, "restarts", low=0)
         for flag in ("forward", "backward", "turning", "verbose"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
+        d_in = self.score.n_nodes if hasattr(self.score, "_kernel") else (
+            X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else 0
+        )
+        restarts = self._restarts(d_in)
+        needed = check_fit_memory(
+            "ges", X, self.score, self.score_params, restarts, self.memory_limit
+        )
         if hasattr(self.score, "_kernel"):
             score = make_score(X, self.score, score_params=self.score_params)
             node_names = list(score.nodes)
@@ -187,6 +276,13 @@ class GES(BaseEstimator):
             self.knowledge, node_names, self.max_parents
         )
         progress = _print_progress if self.verbose else None
+        if self.verbose:
+            seconds = estimate_search_seconds("ges", score, restarts)
+            print(
+                f"GES on {score.n_nodes} variables: memory about {format_bytes(needed)}, time "
+                f"about {seconds:.3g} s on a sparse result",
+                file=sys.stderr,
+            )
         out = _core.ges(
             score._kernel,
             forbidden,
@@ -202,8 +298,6 @@ class GES(BaseEstimator):
         self.graph_ = Graph.from_adjacency(P, names=node_names)
         self.dag_ = self.graph_.to_dag()
         self.ges_score_ = self.score_ = float(score.score(self.dag_))
-        if restarts is None:
-            restarts = 50 if len(node_names) <= 100 else 0
         if restarts > 0 and len(node_names) > 1:
             polished = self._polish(score, P, forbidden, required, restarts)
             if polished is not P:
@@ -214,6 +308,7 @@ class GES(BaseEstimator):
         self.node_names_ = node_names
         self.adjacency_ = P
         self.score_object_ = score
+        self.memory_estimate_ = needed
         self.n_insert_ = int(out["n_insert"])
         self.n_delete_ = int(out["n_delete"])
         self.n_turn_ = int(out["n_turn"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -10,12 +11,45 @@ import numpy as np
 
 from . import _core
 from ._base import BaseEstimator
-from ._search import make_score, search_constraints
-from ._validation import check_float, check_int, check_random_state
+from ._search import (
+    check_fit_memory,
+    estimate_search_memory,
+    estimate_search_seconds,
+    make_score,
+    search_constraints,
+)
+from ._validation import check_float, check_int, check_random_state, format_bytes
 from .graph import Graph, _pattern, _require_acyclic
 from .scores import _LocalScore
 
-__all__ = ["HillClimb"]
+__all__ = ["HillClimb", "estimate_memory"]
+
+
+def estimate_memory(
+    n_nodes: int,
+    n_samples: int,
+    *,
+    discrete: bool = False,
+    cache_limit: int | None = None,
+    restarts: int = 50,
+) -> int:
+    """Bytes a :class:`HillClimb` fit on ``n_samples x n_nodes`` data adds to the process, at its peak.
+
+    The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
+    codes), the climb's ``d x d`` tables (adjacency, the float64
+    table of score deltas, descendant bitsets, best graphs: about 17 bytes per pair of variables)
+    and the local-score cache, which a climb fills with ``d^2`` scores and more (bounded by
+    ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``). Measured peaks are within
+    about 30% of it (``benchmarks/RESULTS.md``).
+
+    Examples
+    --------
+    >>> round(estimate_memory(1000, 1000) / 1e9, 2)
+    0.54
+    """
+    return estimate_search_memory(
+        "hc", n_nodes, n_samples, discrete=discrete, cache_limit=cache_limit, restarts=restarts
+    )
 
 
 class HillClimb(BaseEstimator):
@@ -66,8 +100,11 @@ class HillClimb(BaseEstimator):
         Keyword arguments of the score made from ``score`` (``penalty_discount``, ``ess``).
     discrete : bool, optional
         Declare the data discrete or continuous (default: detected, see ``fastcrl._search``).
+    memory_limit : int, float, str or None, default="8GB"
+        Refuse to start (``MemoryError``) when :func:`estimate_memory` exceeds this; bytes or a
+        string like ``"8GB"``. ``None``: no check.
     verbose : bool or int, default=0
-        Show a progress bar over the climbs.
+        Print the memory and time estimates, then show a progress bar over the climbs.
 
     Attributes
     ----------
@@ -78,7 +115,10 @@ class HillClimb(BaseEstimator):
     score_ : float
         Its score, equal to ``scorer_.score(adjacency_)``.
     scorer_ : fastcrl.scores object
-        The score the search used (its cache holds every local score computed).
+        The score the search used (its cache holds the local scores computed, up to its
+        ``cache_limit``); also available as ``score_object_``, as in GES and ExactSearch.
+    memory_estimate_ : int
+        Bytes the fit was estimated to need (:func:`estimate_memory`).
     n_iter_ : int
         Moves applied over all climbs.
     history_ : ndarray of shape (n_iter_ + 1,)
@@ -100,7 +140,9 @@ class HillClimb(BaseEstimator):
     -----
     Cost per iteration: ``O(d^2)`` to scan the moves plus ``2 (d - 1)`` local scores at most (one
     or two columns of the delta table); the first table costs ``d (d - 1)`` local scores,
-    evaluated in parallel.  Ctrl-C stops the search within about a second
+    evaluated in parallel. A climb makes about one move per edge, so its time grows as ``d^3``
+    on sparse graphs (measured: 9 s at d = 1000 per climb on 2 cores); :meth:`estimate` predicts
+    time and memory before a fit. For thousands of variables prefer :class:`fastcrl.GES`.  Ctrl-C stops the search within about a second
     (``KeyboardInterrupt``).  The moves are scanned in a fixed order and ties go to the first
     move found, so results are deterministic for a given ``random_state``; the pure-Python
     ``fastcrl.reference.hillclimb.hill_climb`` follows the same rules and returns the same DAG.
@@ -141,6 +183,7 @@ class HillClimb(BaseEstimator):
         random_state: Any = None,
         score_params: dict[str, Any] | None = None,
         discrete: bool | None = None,
+        memory_limit: Any = "8GB",
         verbose: int = 0,
     ):
         self.score = score
@@ -156,7 +199,33 @@ class HillClimb(BaseEstimator):
         self.random_state = random_state
         self.score_params = score_params
         self.discrete = discrete
+        self.memory_limit = memory_limit
         self.verbose = verbose
+
+    estimate_memory = staticmethod(estimate_memory)
+
+    def estimate(self, X: Any) -> dict[str, float]:
+        """Memory (bytes) and wall time (seconds) that :meth:`fit` on ``X`` is expected to take.
+
+        Builds the score and times a million single-parent local scores on it (about 0.05 s),
+        then applies :func:`estimate_memory` and the time model of
+        ``fastcrl._search.estimate_search_seconds`` (``0.4 d^3`` such scores per climb, fitted on
+        sparse ER-1 data). Returns ``{"memory_bytes", "seconds"}``.
+        """
+        scorer = make_score(X, self.score, discrete=self.discrete, score_params=self.score_params)
+        restarts = check_int(self.restarts, "restarts", low=0)
+        from .scores import _DiscreteScore
+
+        return {
+            "memory_bytes": estimate_memory(
+                scorer.n_nodes,
+                scorer.n_samples,
+                discrete=isinstance(scorer, _DiscreteScore),
+                cache_limit=scorer.cache_limit,
+                restarts=restarts,
+            ),
+            "seconds": estimate_search_seconds("hc", scorer, restarts),
+        }
 
     def fit(self, X: Any, names: Sequence[str] | None = None):
         """Search for the best-scoring DAG on data ``X`` (n_samples, n_features); returns ``self``.
@@ -181,6 +250,9 @@ class HillClimb(BaseEstimator):
             verbose = check_int(verbose, "verbose", low=0)
         if self.max_parents is not None:
             check_int(self.max_parents, "max_parents", low=0)
+        needed = check_fit_memory(
+            "hc", X, self.score, self.score_params, restarts, self.memory_limit
+        )
 
         if isinstance(self.score, _LocalScore):
             scorer = make_score(None, self.score, score_params=self.score_params)
@@ -210,6 +282,13 @@ class HillClimb(BaseEstimator):
         if verbose:
             from tqdm.auto import tqdm
 
+            seconds = estimate_search_seconds("hc", scorer, restarts)
+            print(
+                f"HillClimb on {d} variables: memory about {format_bytes(needed)}, time about "
+                f"{seconds:.3g} s on a sparse result",
+                file=sys.stderr,
+            )
+
             bar = tqdm(total=restarts + 1, desc=type(self).__name__, leave=False)
 
             def progress(climb: int, n_iter: int, climb_score: float, best: float) -> None:
@@ -236,7 +315,8 @@ class HillClimb(BaseEstimator):
             if bar is not None:
                 bar.close()
         self.node_names_ = node_names
-        self.scorer_ = scorer
+        self.scorer_ = self.score_object_ = scorer
+        self.memory_estimate_ = needed
         self.adjacency_ = out["adjacency"].astype(np.int8)
         self.graph_ = Graph.from_adjacency(self.adjacency_, names=node_names, kind="dag")
         self.score_ = float(out["score"])
