@@ -11,6 +11,9 @@ Sections
         single-node intervention per latent (unknown targets): MCC, latent SHD (up to the learned
         order) and fit time, from exact population covariances and from 50,000 samples/env.
 
+Timing (mlp): the implementations take turns round by round (``--rounds``, default 7) and each
+reports its best round, so that bursts of load on a shared machine hit all of them alike.
+
 Run:  python benchmarks/bench_crl.py                       # all sections, defaults below
       python benchmarks/bench_crl.py mlp
       python benchmarks/bench_crl.py ivae --seeds 0 1 2 3 4 --layers 2 --latents 5
@@ -39,15 +42,18 @@ EPOCH_ROWS = 40_000
 DTYPE = np.float32
 
 
-def _best_of(fn, repeat: int, number: int) -> float:
-    """Best mean seconds per call over ``repeat`` rounds of ``number`` calls (after a warm-up)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / number)
+def _best_interleaved(cases: dict, rounds: int) -> dict[str, float]:
+    """Best mean seconds per call of each ``name: (fn, calls per round)``, the cases taking turns
+    round by round, so that a burst of load on this shared machine hits all of them alike."""
+    for fn, _ in cases.values():
+        fn()
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(rounds):
+        for name, (fn, number) in cases.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / number)
     return best
 
 
@@ -82,7 +88,7 @@ def section_mlp(args) -> None:
         out = ref.mlp_forward(net.params, Xb, SIZES, acts)
         ref.mlp_backward(net.params, Xb, SIZES, acts, (out - Yb) * scale)
 
-    fb = {"fastcrl": _best_of(cpp_fb, 5, 200), "reference": _best_of(ref_fb, 5, 50)}
+    cases = {"fastcrl": (cpp_fb, 200), "reference": (ref_fb, 50)}
     if torch is not None:
         model = _torch_mlp(torch)
         Xt, Yt = torch.from_numpy(Xb), torch.from_numpy(Yb)
@@ -91,7 +97,8 @@ def section_mlp(args) -> None:
             model.zero_grad(set_to_none=True)
             ((model(Xt) - Yt) ** 2).mean().backward()
 
-        fb["torch"] = _best_of(torch_fb, 5, 200)
+        cases["torch"] = (torch_fb, 200)
+    fb = _best_interleaved(cases, args.rounds)
     rows.append(("fwd+bwd, one batch", fb))
 
     # -- one epoch: shuffle, forward, MSE gradient, backward, Adam --
@@ -116,7 +123,7 @@ def section_mlp(args) -> None:
             g, _ = ref.mlp_backward(p, xb, SIZES, acts, (out - yb) * DTYPE(2.0 / out.size))
             p, m, v = ref.adam_update(p, g, m, v, t)
 
-    ep = {"fastcrl": _best_of(epoch_cpp, 3, 1), "reference": _best_of(epoch_ref, 2, 1)}
+    cases = {"fastcrl": (epoch_cpp, 1), "reference": (epoch_ref, 1)}
     if torch is not None:
         Xt_all, Yt_all = torch.from_numpy(X), torch.from_numpy(Y)
 
@@ -130,7 +137,8 @@ def section_mlp(args) -> None:
                 ((model(Xt_all[idx]) - Yt_all[idx]) ** 2).mean().backward()
                 opt.step()
 
-        ep["torch"] = _best_of(epoch_torch, 3, 1)
+        cases["torch"] = (epoch_torch, 1)
+    ep = _best_interleaved(cases, args.rounds)
     rows.append((f"train epoch ({EPOCH_ROWS} rows)", ep))
 
     print(f"\n## mlp: widths {SIZES}, batch {BATCH}, float32, 1 thread")
@@ -258,6 +266,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("sections", nargs="*", choices=[*SECTIONS, []], default=list(SECTIONS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (mlp section)")
     ap.add_argument("--latents", type=int, default=5)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--segments", type=int, default=40)

@@ -62,13 +62,20 @@ struct ActParams {
   double slope, alpha;
 };
 
+/// The activation's parameters in the element type, converted once per call.
+template <class T>
+struct ActParamsT {
+  T slope, alpha;
+  explicit ActParamsT(const ActParams& p) : slope(static_cast<T>(p.slope)), alpha(static_cast<T>(p.alpha)) {}
+};
+
 template <class T, Activation A>
-inline void act(T a, T& y, T& dy, const ActParams& p) {
+inline void act(T a, T& y, T& dy, const ActParamsT<T>& p) {
   if constexpr (A == Activation::identity) {
     y = a;
     dy = T(1);
   } else if constexpr (A == Activation::leaky_relu) {
-    const T k = a > T(0) ? T(1) : static_cast<T>(p.slope);  // branch-free, so the loop vectorises
+    const T k = a > T(0) ? T(1) : p.slope;  // a select: vectorised (with -fno-trapping-math)
     y = a * k;
     dy = k;
   } else if constexpr (A == Activation::tanh) {
@@ -80,34 +87,36 @@ inline void act(T a, T& y, T& dy, const ActParams& p) {
     y = t + T(0.1) * a;
     dy = T(1.1) - t * t;
   } else {  // elu
-    const T al = static_cast<T>(p.alpha);
     if (a > T(0)) {
       y = a;
       dy = T(1);
     } else {
-      y = al * std::expm1(a);
-      dy = y + al;
+      y = p.alpha * std::expm1(a);
+      dy = y + p.alpha;
     }
+  }
+}
+
+/// One row: h = act(h + b), dd = act'(h + b).
+template <class T, Activation A, bool StoreD>
+void bias_act_row(T* __restrict h, const T* __restrict b, T* __restrict dd, std::size_t m, ActParamsT<T> p) {
+  for (std::size_t j = 0; j < m; ++j) {
+    T y, dy;
+    act<T, A>(h[j] + b[j], y, dy, p);
+    h[j] = y;
+    if constexpr (StoreD) dd[j] = dy;
   }
 }
 
 template <class T, Activation A, bool StoreD>
 void bias_act_impl(T* H, const T* b, std::size_t n, std::size_t m, T* D, const ActParams& p0) {
-  const ActParams p = p0;  // a local copy: stores through H cannot alias it
+  const ActParamsT<T> p(p0);
   const double cost = (A == Activation::tanh || A == Activation::xtanh || A == Activation::elu) ? kTransOp : kCheapOp;
   const int nt = threads_for_work(cost * static_cast<double>(n) * static_cast<double>(m));
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (idx i = 0; i < static_cast<idx>(n); ++i) {
-    T* __restrict h = H + static_cast<std::size_t>(i) * m;
-    T* __restrict dd = StoreD ? D + static_cast<std::size_t>(i) * m : nullptr;
-    const T* __restrict bb = b;
-    for (std::size_t j = 0; j < m; ++j) {
-      T y, dy;
-      act<T, A>(h[j] + bb[j], y, dy, p);
-      h[j] = y;
-      if constexpr (StoreD) dd[j] = dy;
-    }
-  }
+  for (idx i = 0; i < static_cast<idx>(n); ++i)
+    bias_act_row<T, A, StoreD>(H + static_cast<std::size_t>(i) * m, b,
+                               StoreD ? D + static_cast<std::size_t>(i) * m : nullptr, m, p);
 }
 
 template <class T, Activation A>
