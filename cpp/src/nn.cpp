@@ -626,6 +626,32 @@ void chol_gaussian_sample_backward(const T* raw, const T* eps, const T* gz, std:
 
 // ---- Adam --------------------------------------------------------------------------------------------
 
+namespace {
+
+template <class T>
+struct AdamScalars {
+  T b1, b2, eps, wd, decay, step_size, inv_sqrt_bc2;
+};
+
+/// Adam on one chunk; restrict-qualified, with the options as template flags, so that it vectorises.
+template <class T, bool L2, bool Decoupled>
+void adam_chunk(T* __restrict p, const T* __restrict grad, T* __restrict m, T* __restrict v, std::size_t n,
+                AdamScalars<T> s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    T g = grad[i];
+    if constexpr (L2) g += s.wd * p[i];
+    T pi = p[i];
+    if constexpr (Decoupled) pi *= s.decay;
+    const T mi = s.b1 * m[i] + (T(1) - s.b1) * g;
+    const T vi = s.b2 * v[i] + (T(1) - s.b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - s.step_size * mi / (std::sqrt(vi) * s.inv_sqrt_bc2 + s.eps);
+  }
+}
+
+}  // namespace
+
 template <class T>
 void adam_update(T* p, const T* grad, T* m, T* v, std::size_t n, std::int64_t step, const AdamConfig& c) {
   if (step < 1) throw std::invalid_argument("Adam step must be >= 1; got " + std::to_string(step));
@@ -641,16 +667,19 @@ void adam_update(T* p, const T* grad, T* m, T* v, std::size_t n, std::int64_t st
   const T wd = static_cast<T>(c.weight_decay);
   const T decay = static_cast<T>(1.0 - c.lr * c.weight_decay);
   const bool l2 = c.weight_decay != 0 && !c.decoupled, dec = c.weight_decay != 0 && c.decoupled;
+  const AdamScalars<T> sc{b1, b2, eps, wd, decay, step_size, inv_sqrt_bc2};
   const int nt = threads_for_work(10.0 * static_cast<double>(n));
+  constexpr std::size_t kChunk = 4096;
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-  for (idx ii = 0; ii < static_cast<idx>(n); ++ii) {
-    const std::size_t i = static_cast<std::size_t>(ii);
-    T g = grad[i];
-    if (l2) g += wd * p[i];
-    if (dec) p[i] *= decay;
-    m[i] = b1 * m[i] + (T(1) - b1) * g;
-    v[i] = b2 * v[i] + (T(1) - b2) * g * g;
-    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+  for (idx ci = 0; ci < static_cast<idx>(chunks); ++ci) {
+    const std::size_t lo = static_cast<std::size_t>(ci) * kChunk, len = std::min(kChunk, n - lo);
+    if (l2)
+      adam_chunk<T, true, false>(p + lo, grad + lo, m + lo, v + lo, len, sc);
+    else if (dec)
+      adam_chunk<T, false, true>(p + lo, grad + lo, m + lo, v + lo, len, sc);
+    else
+      adam_chunk<T, false, false>(p + lo, grad + lo, m + lo, v + lo, len, sc);
   }
 }
 
