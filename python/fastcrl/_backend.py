@@ -69,6 +69,8 @@ _DLPACK_CUDA = 2  # kDLCUDA in DLPack's DLDeviceType
 
 def is_device_array(x: Any) -> bool:
     """True for arrays living on a CUDA device (CUDA array interface, or DLPack on a CUDA device)."""
+    if type(x) is np.ndarray:  # the common case, first: training loops call this every step
+        return False
     if hasattr(x, "__cuda_array_interface__"):
         return True
     dev = getattr(x, "__dlpack_device__", None)

@@ -157,7 +157,19 @@ def _arrays(named: dict[str, Any], *, dtype: Any = None) -> list[np.ndarray]:
     raises TypeError instead of converting silently.  If any argument is a CuPy (device) array, all
     arrays must be, and CuPy arrays are returned (:func:`_device_arrays`).
     """
-    if any(is_device_array(v) for v in named.values()):
+    values = list(named.values())
+    # Fast path for training loops: NumPy arrays of one float dtype, already contiguous.
+    want = values[0].dtype if dtype is None and type(values[0]) is np.ndarray else None
+    if dtype is not None:
+        want = _dtype(dtype)
+    if want is not None and want in FLOAT_DTYPES and all(
+        type(a) is np.ndarray and a.dtype == want and a.flags.c_contiguous for a in values
+    ):
+        for k, a in named.items():
+            if not np.isfinite(a.sum()) and not np.isfinite(a).all():
+                raise ValueError(f"{k} contains NaN or inf")
+        return values
+    if any(is_device_array(v) for v in values):
         return _device_arrays(named, dtype)
     arrs = {k: np.asarray(v) for k, v in named.items()}
     for k, a in arrs.items():
