@@ -1,9 +1,10 @@
 """Memory and time estimates of GES and hill climbing against what a fit measures.
 
 Each case runs in a fresh subprocess: it simulates ER-1 linear-Gaussian data (n = 1000), resets the
-peak-RSS counter (Linux ``/proc/self/clear_refs``), fits, and reports the measured peak RSS above the level before the fit and the wall time; then it
-asks the estimator for its estimate (``estimate(X)``: memory, and time from a calibration of a
-million single-parent local scores on the same data).
+peak-RSS counter (Linux ``/proc/self/clear_refs``), fits, and reports the measured peak RSS above
+the level before the fit and the wall time; then it asks the estimator for its estimate
+(``estimate(X)``: memory, and time from a calibration of a million single-parent local scores on
+the same data).
 
     python benchmarks/bench_estimates.py                      # the RESULTS.md table
     python benchmarks/bench_estimates.py --cases ges:1000 hc:300:2
@@ -55,7 +56,9 @@ print(json.dumps({
 def run(method: str, d: int, restarts: int, penalty: float) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, method, str(d), str(restarts), str(penalty)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -63,7 +66,8 @@ def run(method: str, d: int, restarts: int, penalty: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--cases", nargs="+",
+        "--cases",
+        nargs="+",
         default=["ges:1000", "ges:2000", "ges:5000", "hc:300:0", "hc:1000:0", "hc:300:3"],
         help="method:d[:restarts] (restarts default 0)",
     )
@@ -73,8 +77,10 @@ def main() -> None:
         f"ER-1, n=1000, penalty_discount={args.penalty_discount:g}; memory: peak RSS above the "
         "level before fit"
     )
-    print("| method | d | restarts | memory est. | measured | est./measured | time est. | measured "
-          "| est./measured | cached scores |")
+    print(
+        "| method | d | restarts | memory est. | measured | est./measured | time est. | measured "
+        "| est./measured | cached scores |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for case in args.cases:
         parts = case.split(":")
@@ -84,7 +90,8 @@ def main() -> None:
         name = "GES" if method == "ges" else "HillClimb"
         print(
             f"| {name} | {d} | {restarts} | {r['memory_estimate'] / 1e6:.0f} MB | "
-            f"{r['memory_measured'] / 1e6:.0f} MB | {r['memory_estimate'] / r['memory_measured']:.2f} | "
+            f"{r['memory_measured'] / 1e6:.0f} MB | "
+            f"{r['memory_estimate'] / r['memory_measured']:.2f} | "
             f"{r['time_estimate']:.2f} s | {r['time_measured']:.2f} s | "
             f"{r['time_estimate'] / r['time_measured']:.2f} | {r['cache']:,} |",
             flush=True,

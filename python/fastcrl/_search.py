@@ -145,8 +145,8 @@ def search_constraints(
 # Bytes per d^2 of each search's own tables, graphs and masks (C++ and Python together):
 _SEARCH_BYTES_PER_PAIR = {"ges": 8, "hc": 17}
 # Seconds of a search in units of one uncached single-parent local score (t_pair, measured on the
-# data): GES ~ c d^2 t_pair on a sparse result, a hill climb ~ c d^3 t_pair per climb (about one move
-# per edge, each scanning the d^2 move table and rescoring a column or two).
+# data): GES ~ c d^2 t_pair on a sparse result, a hill climb ~ c d^3 t_pair per climb (about one
+# move per edge, each scanning the d^2 move table and rescoring a column or two).
 _TIME_PER_UNIT = {"ges": 40.0, "hc": 0.4}
 
 
@@ -172,7 +172,7 @@ def estimate_search_memory(
     The sum of the score's statistics (a ``d x d`` float64 matrix for the Gaussian scores; two int32
     copies of the codes for the discrete ones), the search's ``d x d``
     tables, and the local-score cache (at most ``cache_limit`` entries; see
-    ``fastcrl.scores.GaussianBIC.cache_limit``). An estimate: measured peaks are within about 30%
+    ``fastcrl.scores.GaussianBIC.cache_limit``). It errs high: measured peaks were 30-85% of it
     (``benchmarks/RESULTS.md``).
     """
     if method not in _SEARCH_BYTES_PER_PAIR:
@@ -213,9 +213,31 @@ def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float
     return _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
 
 
-def check_search_memory(method: str, d: int, n: int, *, discrete: bool, cache_limit: Any,
-                        restarts: int, memory_limit: Any) -> int:
-    """The estimate of :func:`estimate_search_memory`; ``MemoryError`` when over ``memory_limit``."""
+def estimate_fit(method: str, score: Any, restarts: int) -> dict[str, float]:
+    """``{"memory_bytes", "seconds"}`` of a GES (``"ges"``) or hill-climbing (``"hc"``) fit on
+    ``score``: :func:`estimate_search_memory` and :func:`estimate_search_seconds`."""
+    memory = estimate_search_memory(
+        method,
+        score.n_nodes,
+        score.n_samples,
+        discrete=isinstance(score, _scores._DiscreteScore),
+        cache_limit=score.cache_limit,
+        restarts=restarts,
+    )
+    return {"memory_bytes": memory, "seconds": estimate_search_seconds(method, score, restarts)}
+
+
+def check_search_memory(
+    method: str,
+    d: int,
+    n: int,
+    *,
+    discrete: bool,
+    cache_limit: Any,
+    restarts: int,
+    memory_limit: Any,
+) -> int:
+    """:func:`estimate_search_memory`, raising ``MemoryError`` when over ``memory_limit``."""
     limit_bytes = parse_memory(memory_limit)
     needed = estimate_search_memory(
         method, d, n, discrete=discrete, cache_limit=cache_limit, restarts=restarts

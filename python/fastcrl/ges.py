@@ -12,6 +12,7 @@ from . import _core
 from ._base import BaseEstimator
 from ._search import (
     check_fit_memory,
+    estimate_fit,
     estimate_search_memory,
     estimate_search_seconds,
     make_score,
@@ -36,7 +37,7 @@ def estimate_memory(
     The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
     codes), GES's ``d x d`` tables and graphs, the local-score
     cache (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``) and, with
-    ``restarts > 0``, the polishing hill climb. Measured peaks are within about 30% of it
+    ``restarts > 0``, the polishing hill climb. It errs high: measured peaks were 30-85% of it
     (``benchmarks/RESULTS.md``).
 
     Examples
@@ -47,12 +48,6 @@ def estimate_memory(
     return estimate_search_memory(
         "ges", n_nodes, n_samples, discrete=discrete, cache_limit=cache_limit, restarts=restarts
     )
-
-
-def _is_discrete(score: Any) -> bool:
-    from .scores import _DiscreteScore
-
-    return isinstance(score, _DiscreteScore)
 
 
 class GES(BaseEstimator):
@@ -159,8 +154,8 @@ class GES(BaseEstimator):
     Resources: memory grows as ``d^2`` (the ``d x d`` covariance and the search's tables, about 16
     bytes per pair of variables, plus the score's bounded cache): :meth:`estimate` and
     :func:`estimate_memory` predict it before a fit, and ``memory_limit`` turns an overrun into a
-    ``MemoryError`` before any work. Time grows as ``d^2`` on sparse results (about as long as ``40 d^2``
-    single-parent local scores take) and with the number of edges GES adds.
+    ``MemoryError`` before any work. Time grows as ``d^2`` on sparse results (about as long as
+    ``40 d^2`` single-parent local scores take) and with the number of edges GES adds.
 
     Examples
     --------
@@ -212,17 +207,7 @@ class GES(BaseEstimator):
         on sparse ER-1 data; denser results take longer). Returns ``{"memory_bytes", "seconds"}``.
         """
         score = make_score(X, self.score, score_params=self.score_params)
-        restarts = self._restarts(score.n_nodes)
-        return {
-            "memory_bytes": estimate_memory(
-                score.n_nodes,
-                score.n_samples,
-                discrete=_is_discrete(score),
-                cache_limit=score.cache_limit,
-                restarts=restarts,
-            ),
-            "seconds": estimate_search_seconds("ges", score, restarts),
-        }
+        return estimate_fit("ges", score, self._restarts(score.n_nodes))
 
     def _restarts(self, d: int) -> int:
         if self.restarts is None:

@@ -13,6 +13,7 @@ from . import _core
 from ._base import BaseEstimator
 from ._search import (
     check_fit_memory,
+    estimate_fit,
     estimate_search_memory,
     estimate_search_seconds,
     make_score,
@@ -33,14 +34,15 @@ def estimate_memory(
     cache_limit: int | None = None,
     restarts: int = 50,
 ) -> int:
-    """Bytes a :class:`HillClimb` fit on ``n_samples x n_nodes`` data adds to the process, at its peak.
+    """Peak bytes a :class:`HillClimb` fit on ``n_samples x n_nodes`` data adds to the process.
 
     The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
     codes), the climb's ``d x d`` tables (adjacency, the float64
-    table of score deltas, descendant bitsets, best graphs: about 17 bytes per pair of variables)
+    table of score deltas, descendant bitsets, best graphs, the knowledge masks: about 17 bytes per
+    pair of variables)
     and the local-score cache, which a climb fills with ``d^2`` scores and more (bounded by
-    ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``). Measured peaks are within
-    about 30% of it (``benchmarks/RESULTS.md``).
+    ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``). It errs high: measured peaks
+    were 30-85% of it (``benchmarks/RESULTS.md``).
 
     Examples
     --------
@@ -141,10 +143,11 @@ class HillClimb(BaseEstimator):
     Cost per iteration: ``O(d^2)`` to scan the moves plus ``2 (d - 1)`` local scores at most (one
     or two columns of the delta table); the first table costs ``d (d - 1)`` local scores,
     evaluated in parallel. A climb makes about one move per edge, so its time grows as ``d^3``
-    on sparse graphs (measured: 9 s at d = 1000 per climb on 2 cores); :meth:`estimate` predicts
-    time and memory before a fit. For thousands of variables prefer :class:`fastcrl.GES`.  Ctrl-C stops the search within about a second
-    (``KeyboardInterrupt``).  The moves are scanned in a fixed order and ties go to the first
-    move found, so results are deterministic for a given ``random_state``; the pure-Python
+    on sparse graphs (measured: 9-12 s at d = 1000 per climb on 2 cores); :meth:`estimate`
+    predicts time and memory before a fit. For thousands of variables prefer
+    :class:`fastcrl.GES`. Ctrl-C stops the search within about a second (``KeyboardInterrupt``). The
+    moves are scanned in a fixed order and ties go to the first move found, so results are
+    deterministic for a given ``random_state``; the pure-Python
     ``fastcrl.reference.hillclimb.hill_climb`` follows the same rules and returns the same DAG.
 
     Why restarts by default: on ER-2 linear-Gaussian data (n=1000, seeds 0-9) plain greedy ascent
@@ -213,19 +216,7 @@ class HillClimb(BaseEstimator):
         sparse ER-1 data). Returns ``{"memory_bytes", "seconds"}``.
         """
         scorer = make_score(X, self.score, discrete=self.discrete, score_params=self.score_params)
-        restarts = check_int(self.restarts, "restarts", low=0)
-        from .scores import _DiscreteScore
-
-        return {
-            "memory_bytes": estimate_memory(
-                scorer.n_nodes,
-                scorer.n_samples,
-                discrete=isinstance(scorer, _DiscreteScore),
-                cache_limit=scorer.cache_limit,
-                restarts=restarts,
-            ),
-            "seconds": estimate_search_seconds("hc", scorer, restarts),
-        }
+        return estimate_fit("hc", scorer, check_int(self.restarts, "restarts", low=0))
 
     def fit(self, X: Any, names: Sequence[str] | None = None):
         """Search for the best-scoring DAG on data ``X`` (n_samples, n_features); returns ``self``.
