@@ -56,6 +56,11 @@ class GesSearch {
       : score_(score), c_(c), d_(score.n_nodes()), interrupt_(interrupt), M_(d_ * d_, 0), adj_(d_) {
     threads_ = std::max(1, get_num_threads());
     gaussian_ = dynamic_cast<const GaussianBICScore*>(&score);
+    if (gaussian_) {
+      const auto& S = gaussian_->covariance();
+      diag_.resize(d_);
+      for (std::size_t j = 0; j < d_; ++j) diag_[j] = S[j * d_ + j];
+    }
     has_knowledge_ = false;
     for (std::size_t i = 0; i < d_ && !has_knowledge_; ++i)
       for (std::size_t j = 0; j < d_; ++j)
@@ -339,21 +344,23 @@ class GesSearch {
     return f;
   }
 
-  /// Gaussian BIC of y given B u {x} from the factor of B (NaN when undefined).
+  /// Gaussian BIC of y given B u {x} from the factor of B (NaN when undefined). S is read as S[b, x]
+  /// (S is exactly symmetric): callers sweep x upwards, so these reads walk rows of S in order
+  /// instead of jumping d entries per x (a cache miss each at thousands of variables).
   double with_one_more(const BaseFactor& f, std::int32_t y, const std::vector<std::int32_t>& B, std::int32_t x,
                        std::vector<double>& u) const {
     const auto& S = gaussian_->covariance();
     const std::size_t k = B.size(), d = d_, xs = static_cast<std::size_t>(x);
     u.resize(k);
-    double rx = S[xs * d + xs], cxy = S[xs * d + static_cast<std::size_t>(y)];
+    double rx = diag_[xs], cxy = S[static_cast<std::size_t>(y) * d + xs];
     for (std::size_t a = 0; a < k; ++a) {
-      double v = S[xs * d + static_cast<std::size_t>(B[a])];
+      double v = S[static_cast<std::size_t>(B[a]) * d + xs];
       for (std::size_t c = 0; c < a; ++c) v -= f.L[a * k + c] * u[c];
       u[a] = v / f.L[a * k + a];
       rx -= u[a] * u[a];
       cxy -= u[a] * f.w[a];
     }
-    if (!(rx > S[xs * d + xs] * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
+    if (!(rx > diag_[xs] * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
     const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
     const double var = f.var - cxy * cxy / rx;
     if (!(var > syy * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
@@ -400,16 +407,21 @@ class GesSearch {
           shared.push_back(std::move(e));
           return true;
         });
+    // From the adjacency lists, per x in range: bit 0 = adjacent to y, bit 1 = adjacent to a node of N.
+    // The sweep below then reads no d x d matrix column-wise.
+    std::vector<std::uint8_t> near(static_cast<std::size_t>(x_end - x_begin), 0);
+    auto mark = [&](std::int32_t v, std::uint8_t bit) {
+      if (v >= x_begin && v < x_end) near[static_cast<std::size_t>(v - x_begin)] |= bit;
+    };
+    for (std::int32_t v : adj_[y]) mark(v, 1);
+    for (std::int32_t t : N)
+      for (std::int32_t v : adj_[t]) mark(v, 2);
     std::vector<std::int32_t> with_set;
     for (std::int32_t x = x_begin; x < x_end; ++x) {
       if ((x & 63) == 0 && interrupt_.poll()) return;
-      if (x == y || adjacent(x, y) || c_.is_forbidden(x, y)) continue;
-      bool touches_n = false;
-      for (std::int32_t t : N)
-        if (adjacent(x, t)) {
-          touches_n = true;
-          break;
-        }
+      const std::uint8_t near_x = near[static_cast<std::size_t>(x - x_begin)];
+      if (x == y || (near_x & 1) || (has_knowledge_ && c_.is_forbidden(x, y))) continue;
+      const bool touches_n = (near_x & 2) != 0;
       if (!touches_n) {
         for (const Shared& e : shared) {
           double with;
@@ -835,6 +847,7 @@ class GesSearch {
   int threads_ = 1;
   const GaussianBICScore* gaussian_ = nullptr;
   bool has_knowledge_ = false;
+  std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
   std::int64_t n_edges_ = 0;
   std::int64_t n_evaluated_ = 0;
   double score_total_ = 0;

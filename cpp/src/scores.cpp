@@ -310,6 +310,11 @@ std::unique_ptr<GaussianBICScore> GaussianBICScore::from_covariance(const double
                                                                     double penalty_discount) {
   std::unique_ptr<GaussianBICScore> s(new GaussianBICScore(n, d, penalty_discount));
   std::copy(cov, cov + d * d, s->cov_.begin());
+  // Exactly symmetric (searches read S[i, j] or S[j, i], whichever is in memory order); a no-op for a
+  // covariance that already is.
+  for (std::size_t i = 0; i < d; ++i)
+    for (std::size_t j = i + 1; j < d; ++j)
+      s->cov_[i * d + j] = s->cov_[j * d + i] = 0.5 * (s->cov_[i * d + j] + s->cov_[j * d + i]);
   require_positive_diagonal(s->cov_, d, "covariance");
   return s;
 }

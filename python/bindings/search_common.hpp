@@ -16,8 +16,17 @@ inline SearchConstraints search_constraints_from(std::size_t d, const carray<std
     throw std::invalid_argument("forbidden/required masks must be (d, d) with d = the score's number of nodes");
   SearchConstraints c;
   c.d = d;
-  c.forbidden.assign(forbidden.data(), forbidden.data() + d * d);
-  c.required.assign(required.data(), required.data() + d * d);
+  // Without knowledge the masks stay empty (the diagonal is always forbidden): no 2 d^2 bytes held,
+  // and no mask reads in the searches' inner loops.
+  const std::uint8_t* f = forbidden.data();
+  const std::uint8_t* r = required.data();
+  bool any_forbidden = false, any_required = false;
+  for (std::size_t k = 0; k < d * d; ++k) {
+    any_forbidden |= f[k] != 0 && k % (d + 1) != 0;
+    any_required |= r[k] != 0;
+  }
+  if (any_forbidden) c.forbidden.assign(f, f + d * d);
+  if (any_required) c.required.assign(r, r + d * d);
   c.max_parents = max_parents;
   c.validate();
   return c;

@@ -124,7 +124,8 @@ class GaussianBICScore final : public DecomposableScore {
   /// X row-major (n x d). Preconditions: n >= 2, d >= 1, penalty_discount >= 0.
   GaussianBICScore(const double* X, std::size_t n, std::size_t d, double penalty_discount);
   /// From an MLE (ddof = 0) covariance `cov` (d x d, row-major) of n samples computed elsewhere
-  /// (e.g. on a GPU). Same preconditions; the diagonal must be positive and finite.
+  /// (e.g. on a GPU), made exactly symmetric. Same preconditions; the diagonal must be positive and
+  /// finite.
   static std::unique_ptr<GaussianBICScore> from_covariance(const double* cov, std::size_t n, std::size_t d,
                                                            double penalty_discount);
   const std::vector<double>& covariance() const { return cov_; }
