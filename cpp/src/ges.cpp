@@ -310,6 +310,9 @@ class GesSearch {
     std::vector<double> L, w;
     double var = 0;
     double score = 0;
+    /// One more parent raises the score only if the residual variance drops below this (a margin of
+    /// 1e-12 above the exact threshold, far beyond rounding): most candidates are rejected without a log.
+    double gain_below = 0;
   };
 
   BaseFactor factor(std::int32_t y, const std::vector<std::int32_t>& B) const {
@@ -341,10 +344,13 @@ class GesSearch {
     f.ok = true;
     const double n = static_cast<double>(n_samples_);
     f.score = -0.5 * n * std::log(f.var) - gaussian_->penalty_discount() * static_cast<double>(k + 1) * std::log(n) / 2.0;
+    // delta > 0  <=>  -(n/2) log(var / f.var) > penalty log(n) / 2  <=>  var < f.var n^(-penalty/n)
+    f.gain_below = f.var * std::exp(-gaussian_->penalty_discount() * std::log(n) / n) * (1.0 + 1e-12);
     return f;
   }
 
-  /// Gaussian BIC of y given B u {x} from the factor of B (NaN when undefined). S is read as S[b, x]
+  /// Gaussian BIC of y given B u {x} from the factor of B (NaN when undefined; -inf when it is certainly
+  /// no higher than B's score, so that the caller's delta is not positive). S is read as S[b, x]
   /// (S is exactly symmetric): callers sweep x upwards, so these reads walk rows of S in order
   /// instead of jumping d entries per x (a cache miss each at thousands of variables).
   double with_one_more(const BaseFactor& f, std::int32_t y, const std::vector<std::int32_t>& B, std::int32_t x,
@@ -364,6 +370,7 @@ class GesSearch {
     const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
     const double var = f.var - cxy * cxy / rx;
     if (!(var > syy * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
+    if (var >= f.gain_below) return -std::numeric_limits<double>::infinity();  // no gain: skip the log
     const double n = static_cast<double>(n_samples_);
     return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
   }
