@@ -312,3 +312,27 @@ def test_verbose_prints_the_estimates(capsys):
     fastcrl.GES(verbose=True, restarts=0).fit(X)
     err = capsys.readouterr().err
     assert "GES on 6 variables: memory about" in err and "time about" in err
+
+
+def test_tiny_cache_gives_the_same_search():
+    from fastcrl.simulate import simulate_dataset
+
+    data = simulate_dataset(15, 800, random_state=4)
+    full = fastcrl.GES(restarts=0).fit(data.X)
+    score = fastcrl.scores.GaussianBIC(data.X)
+    score.cache_limit = 40
+    small = fastcrl.GES(score, restarts=0).fit(None)
+    assert score.cache_info()["evictions"] > 0
+    np.testing.assert_array_equal(full.adjacency_, small.adjacency_)
+    assert full.score_ == small.score_
+
+
+def test_time_estimate_of_a_discrete_score_stays_cheap():
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, size=(20_000, 8))
+    start = time.perf_counter()
+    out = fastcrl.GES(restarts=0).estimate(X)
+    assert time.perf_counter() - start < 5
+    assert out["seconds"] > 0

@@ -196,7 +196,8 @@ def estimate_search_memory(
 def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float:
     """Rough wall time of a GES or hill-climbing fit on ``score`` (a ``fastcrl.scores`` object).
 
-    Times a million single-parent local scores on the score's data (about 0.05 s), then scales by
+    Times single-parent local scores on the score's data (batches ten times larger until one takes
+    0.05 s, at most a million scores: a discrete score's cost grows with n), then scales by
     the model fitted on sparse ER-1 data: ``15 d^2`` such scores for GES and ``0.4 d^3`` per climb
     (``1 + restarts`` climbs) for a hill climb. Denser results take longer (GES's cost grows with
     the edges it adds: about 5x for five edges per node); treat it as an order of magnitude.
@@ -204,7 +205,12 @@ def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float
     d = score.n_nodes
     if d < 2:
         return 0.0
-    unit = float(score._kernel.time_pair_scores(min(1_000_000, 1000 * d * d), 0))
+    count = 1000
+    while True:
+        unit = float(score._kernel.time_pair_scores(count, 0))
+        if unit * count >= 0.05 or count >= 1_000_000:
+            break
+        count *= 10
     if method == "ges":
         seconds = _TIME_PER_UNIT["ges"] * d * d * unit
         if restarts > 0:
