@@ -138,30 +138,44 @@ class ClimbState {
   bool best_move(const TabuList& tabu, Move& best, double& best_delta) const {
     bool found = false;
     best_delta = -std::numeric_limits<double>::infinity();
+    constexpr std::size_t kBlock = 16;
     for (std::size_t i = 0; i < d_; ++i) {
-      for (std::size_t j = 0; j < d_; ++j) {
-        if (i == j) continue;
-        if (adj_[i * d_ + j]) {
-          if (c_.is_required(i, j)) continue;
-          const double del = delta_[i * d_ + j];
-          if ((!found || del > best_delta) && !tabu.contains(kDelete, i, j)) {
-            found = true;
-            best_delta = del;
-            best = {kDelete, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
-          }
-          if (!can_add_parent(j, i)) continue;
-          const double rev = del + delta_[j * d_ + i];
-          if ((!found || rev > best_delta) && !tabu.contains(kReverse, i, j) && reversible(i, j)) {
-            found = true;
-            best_delta = rev;
-            best = {kReverse, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
-          }
-        } else if (!adj_[j * d_ + i] && can_add_parent(i, j)) {
-          const double add = delta_[i * d_ + j];
-          if ((!found || add > best_delta) && !tabu.contains(kAdd, i, j) && !reaches(j, i)) {
-            found = true;
-            best_delta = add;
-            best = {kAdd, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+      const double* drow = &delta_[i * d_];
+      const std::uint8_t* arow = &adj_[i * d_];
+      for (std::size_t j0 = 0; j0 < d_; j0 += kBlock) {
+        const std::size_t j1 = std::min(d_, j0 + kBlock);
+        if (found) {
+          // Skip a block in which no addition or deletion can beat the best so far and no edge
+          // (hence no reversal) exists: one vectorised pass instead of the legality checks per pair.
+          bool any = false;
+          for (std::size_t j = j0; j < j1; ++j) any |= (drow[j] > best_delta) | (arow[j] != 0);
+          if (!any) continue;
+        }
+        for (std::size_t j = j0; j < j1; ++j) {
+          if (i == j) continue;
+          if (arow[j]) {
+            if (c_.is_required(i, j)) continue;
+            const double del = drow[j];
+            if ((!found || del > best_delta) && !tabu.contains(kDelete, i, j)) {
+              found = true;
+              best_delta = del;
+              best = {kDelete, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+            }
+            if (!can_add_parent(j, i)) continue;
+            const double rev = del + delta_[j * d_ + i];
+            if ((!found || rev > best_delta) && !tabu.contains(kReverse, i, j) && reversible(i, j)) {
+              found = true;
+              best_delta = rev;
+              best = {kReverse, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+            }
+          } else {
+            const double add = drow[j];
+            if ((!found || add > best_delta) && !adj_[j * d_ + i] && can_add_parent(i, j) &&
+                !tabu.contains(kAdd, i, j) && !reaches(j, i)) {
+              found = true;
+              best_delta = add;
+              best = {kAdd, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
+            }
           }
         }
       }

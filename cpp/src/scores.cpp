@@ -73,19 +73,19 @@ bool LocalScoreCache::lookup(const std::vector<std::int32_t>& key, double& value
   return false;
 }
 
-void LocalScoreCache::insert_locked(Shard& s, const std::vector<std::int32_t>& key, double value) {
+void LocalScoreCache::insert_locked(Shard& s, std::vector<std::int32_t> key, double value) {
   if (s.current.size() >= generation_capacity_.load(std::memory_order_relaxed)) {
     evictions_.fetch_add(s.previous.size(), std::memory_order_relaxed);
     s.previous = std::move(s.current);
     s.current = Map();
   }
-  s.current.emplace(key, value);
+  s.current.emplace(std::move(key), value);
 }
 
-void LocalScoreCache::insert(const std::vector<std::int32_t>& key, double value) {
+void LocalScoreCache::insert(std::vector<std::int32_t> key, double value) {
   Shard& s = shards_[Hash{}(key) % kShards];
   std::lock_guard<std::mutex> lock(s.mutex);
-  insert_locked(s, key, value);
+  insert_locked(s, std::move(key), value);
 }
 
 void LocalScoreCache::set_max_entries(std::size_t max_entries) {
@@ -142,11 +142,11 @@ std::vector<std::int32_t> DecomposableScore::make_key(std::int64_t j, const std:
 }
 
 double DecomposableScore::local_score(std::int64_t j, const std::int64_t* parents, std::size_t k) {
-  const std::vector<std::int32_t> key = make_key(j, parents, k);
+  std::vector<std::int32_t> key = make_key(j, parents, k);
   double value;
   if (cache_.lookup(key, value)) return value;
   value = compute(key[0], key.data() + 1, k);
-  cache_.insert(key, value);
+  cache_.insert(std::move(key), value);  // the key's buffer becomes the entry's: one allocation, not two
   return value;
 }
 

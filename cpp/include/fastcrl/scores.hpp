@@ -41,7 +41,7 @@ class LocalScoreCache {
   explicit LocalScoreCache(std::size_t max_entries = kDefaultMaxEntries) { set_max_entries(max_entries); }
   /// key = {j, p_1 < p_2 < ...}. Returns true and sets `value` on a hit.
   bool lookup(const std::vector<std::int32_t>& key, double& value);
-  void insert(const std::vector<std::int32_t>& key, double value);
+  void insert(std::vector<std::int32_t> key, double value);
   ScoreCacheInfo info() const;
   void clear();
   /// New bound (>= 1); entries beyond it are dropped at the next insertions.
@@ -58,7 +58,7 @@ class LocalScoreCache {
     Map current;
     Map previous;
   };
-  void insert_locked(Shard& s, const std::vector<std::int32_t>& key, double value);
+  void insert_locked(Shard& s, std::vector<std::int32_t> key, double value);
   static constexpr std::size_t kShards = 64;
   Shard shards_[kShards];
   std::atomic<std::size_t> max_entries_{kDefaultMaxEntries};
