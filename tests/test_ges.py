@@ -280,8 +280,8 @@ def test_memory_estimate_and_limit():
     # the d x d covariance alone is a lower bound
     assert large >= 8 * 4000**2
     # a smaller cache bound lowers the estimate once the cache term matters
-    assert estimate_memory(4000, 300, restarts=5, cache_limit=10) < estimate_memory(
-        4000, 300, restarts=5
+    assert estimate_memory(4000, 300, discrete=True, restarts=5, cache_limit=10) < (
+        estimate_memory(4000, 300, discrete=True, restarts=5)
     )
     est = fastcrl.GES(restarts=0).fit(X)
     assert est.memory_estimate_ == estimate_memory(40, 300)
@@ -318,8 +318,9 @@ def test_tiny_cache_gives_the_same_search():
     from fastcrl.simulate import simulate_dataset
 
     data = simulate_dataset(15, 800, random_state=4)
-    full = fastcrl.GES(restarts=0).fit(data.X)
-    score = fastcrl.scores.GaussianBIC(data.X)
+    X = (data.X > np.median(data.X, axis=0)).astype(np.int64)  # discrete: the BDeu score caches
+    full = fastcrl.GES(restarts=0).fit(X)
+    score = fastcrl.scores.BDeu(X)
     score.cache_limit = 40
     small = fastcrl.GES(score, restarts=0).fit(None)
     assert score.cache_info()["evictions"] > 0

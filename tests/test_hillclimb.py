@@ -294,8 +294,10 @@ def test_memory_estimate_limit_and_time_estimate():
 
     X = np.random.default_rng(0).normal(size=(300, 30))
     assert 0 < estimate_memory(30, 300) < estimate_memory(3000, 300)
-    # the cache term is bounded by the score's cache_limit
-    assert estimate_memory(3000, 300, cache_limit=1000) < estimate_memory(3000, 300) - 10**8
+    # the cache term (discrete scores; the Gaussian ones cache little) is bounded by cache_limit
+    assert estimate_memory(3000, 300, discrete=True, cache_limit=1000) < (
+        estimate_memory(3000, 300, discrete=True) - 10**8
+    )
     est = fastcrl.HillClimb(restarts=1, random_state=0).fit(X)
     assert est.memory_estimate_ == estimate_memory(30, 300, restarts=1)
     assert est.score_object_ is est.scorer_
@@ -310,8 +312,9 @@ def test_bounded_cache_gives_the_same_climb():
     from fastcrl.simulate import simulate_dataset
 
     data = simulate_dataset(12, 500, random_state=3)
-    full = fastcrl.HillClimb(restarts=5, random_state=0).fit(data.X)
-    score = fastcrl.scores.GaussianBIC(data.X)
+    X = (data.X > np.median(data.X, axis=0)).astype(np.int64)  # discrete: the BDeu score caches
+    full = fastcrl.HillClimb(restarts=5, random_state=0).fit(X)
+    score = fastcrl.scores.BDeu(X)
     score.cache_limit = 200  # far fewer than the scores a climb computes: constant eviction
     small = fastcrl.HillClimb(score, restarts=5, random_state=0).fit(None)
     assert score.cache_info()["evictions"] > 0

@@ -152,8 +152,7 @@ def test_cache_counts(rng):
 
 
 def test_cache_stays_within_its_limit_and_keeps_recent_scores(rng):
-    X = rng.normal(size=(200, 40))
-    s = scores.GaussianBIC(X)
+    s = scores.BDeu(_discrete_data(rng, 200, [2, 3] * 20))
     s.cache_limit = 256
     families = [(j, [p]) for j in range(40) for p in range(40) if p != j]
     first = s.local_scores([j for j, _ in families], [P for _, P in families])
@@ -170,6 +169,20 @@ def test_cache_stays_within_its_limit_and_keeps_recent_scores(rng):
         s.cache_limit = 0
     with pytest.raises(TypeError, match="cache_limit"):
         s.cache_limit = 2.5
+
+
+def test_gaussian_scores_cache_only_large_parent_sets(rng):
+    X = rng.normal(size=(300, 20))
+    for s in (scores.GaussianBIC(X), scores.BGe(X)):
+        assert s.min_cached_parents == 16
+        small = s.local_score(0, [1, 2, 3])
+        assert s.local_score(0, [3, 2, 1]) == small
+        assert s.cache_info()["size"] == 0  # recomputed: cheaper than a lookup
+        big = list(range(1, 18))
+        assert s.local_score(0, big) == s.local_score(0, big[::-1])
+        info = s.cache_info()
+        assert info["size"] == 1 and info["hits"] == 1
+    assert scores.BDeu(_discrete_data(rng, 100, [2, 2])).min_cached_parents == 0
 
 
 def test_gaussian_bad_input(rng):

@@ -143,6 +143,7 @@ std::vector<std::int32_t> DecomposableScore::make_key(std::int64_t j, const std:
 
 double DecomposableScore::local_score(std::int64_t j, const std::int64_t* parents, std::size_t k) {
   std::vector<std::int32_t> key = make_key(j, parents, k);
+  if (k < min_cached_parents()) return compute(key[0], key.data() + 1, k);
   double value;
   if (cache_.lookup(key, value)) return value;
   value = compute(key[0], key.data() + 1, k);

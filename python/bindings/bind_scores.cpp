@@ -78,6 +78,7 @@ void bind_scores(py::module_& m) {
                       py::gil_scoped_release release;
                       s.set_cache_limit(static_cast<std::size_t>(n));
                     })
+      .def_property_readonly("min_cached_parents", &DecomposableScore::min_cached_parents)
       .def_property_readonly_static("cache_bytes_per_entry",
                                     [](py::object) { return LocalScoreCache::kBytesPerEntry; });
 

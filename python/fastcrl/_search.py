@@ -150,8 +150,10 @@ _SEARCH_BYTES_PER_PAIR = {"ges": 8, "hc": 17}
 _TIME_PER_UNIT = {"ges": 15.0, "hc": 0.4}
 
 
-def _cache_entries(method: str, d: int, restarts: int) -> int:
+def _cache_entries(method: str, d: int, restarts: int, discrete: bool = True) -> int:
     """Local scores a search keeps in its score's cache (before the cache's bound)."""
+    if not discrete:
+        return 0  # the Gaussian scores cache only sets of 16+ parents, rare in these searches
     if method == "ges":
         entries = 16 * d  # GES scores its large sweeps uncached; the cache holds bases and turns
         return entries + (_cache_entries("hc", d, restarts) if restarts > 0 else 0)
@@ -189,7 +191,8 @@ def estimate_search_memory(
     tables = _SEARCH_BYTES_PER_PAIR[method] * d * d
     if method == "ges" and restarts > 0:
         tables += _SEARCH_BYTES_PER_PAIR["hc"] * d * d  # the polish is a hill climb
-    cache = min(limit, _cache_entries(method, d, restarts)) * _scores.CACHE_BYTES_PER_ENTRY
+    entries = min(limit, _cache_entries(method, d, restarts, discrete))
+    cache = entries * _scores.CACHE_BYTES_PER_ENTRY
     return int(statistics + tables + cache)
 
 

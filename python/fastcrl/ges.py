@@ -43,7 +43,7 @@ def estimate_memory(
     Examples
     --------
     >>> round(estimate_memory(5000, 1000) / 1e9, 2)
-    0.42
+    0.41
     """
     return estimate_search_memory(
         "ges", n_nodes, n_samples, discrete=discrete, cache_limit=cache_limit, restarts=restarts

@@ -40,14 +40,16 @@ def estimate_memory(
     codes), the climb's ``d x d`` tables (adjacency, the float64
     table of score deltas, descendant bitsets, best graphs, the knowledge masks: about 17 bytes per
     pair of variables)
-    and the local-score cache, which a climb fills with ``d^2`` scores and more (bounded by
-    ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``). It errs high: measured peaks
-    were 30-85% of it (``benchmarks/RESULTS.md``).
+    and, for the discrete scores, the local-score cache, which a climb fills with ``d^2`` scores
+    and more (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``; the
+    Gaussian scores recompute small parent sets instead of caching them). It errs high: measured
+    peaks were 30-85% of it (``benchmarks/RESULTS.md``).
 
     Examples
     --------
-    >>> round(estimate_memory(1000, 1000) / 1e9, 2)
-    0.54
+    >>> gaussian, discrete = estimate_memory(1000, 1000), estimate_memory(1000, 1000, discrete=True)
+    >>> round(gaussian / 1e9, 2), round(discrete / 1e9, 2)
+    (0.03, 0.54)
     """
     return estimate_search_memory(
         "hc", n_nodes, n_samples, discrete=discrete, cache_limit=cache_limit, restarts=restarts

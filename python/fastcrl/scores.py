@@ -3,7 +3,10 @@
 Every score here is **higher-is-better** and decomposes over nodes:
 ``score(G) = sum_j local(j, pa_G(j))``.
 Local scores are computed by the C++ core (OpenBLAS/LAPACK, OpenMP over batches) and kept in a
-thread-safe cache keyed by ``(j, sorted parents)``; ``cache_info()`` reports hits, misses and size.
+thread-safe, bounded cache keyed by ``(j, sorted parents)``; ``cache_info()`` reports hits, misses
+and size. The Gaussian scores (``GaussianBIC``, ``BGe``) cache only parent sets of
+``min_cached_parents`` (16) or more nodes: a smaller one is cheaper to recompute (an in-register
+Cholesky) than to look up.
 
 GPU: scores built from a CuPy array evaluate ``local_scores`` batches on X's device and return a
 CuPy array.  ``GaussianBIC`` and ``BGe`` compute their matrix (covariance or posterior scale)
@@ -295,6 +298,12 @@ class _LocalScore:
         the dropped entries. Each entry costs about :attr:`cache_bytes_per_entry` bytes.
         """
         return int(self._kernel.cache_limit)
+
+    @property
+    def min_cached_parents(self) -> int:
+        """Parent sets smaller than this are recomputed, not cached (16 for the Gaussian scores,
+        whose small-set scores cost less than a lookup; 0 for the discrete ones)."""
+        return int(self._kernel.min_cached_parents)
 
     @cache_limit.setter
     def cache_limit(self, value: Any) -> None:

@@ -102,6 +102,9 @@ class DecomposableScore {
   void clear_cache() { cache_.clear(); }
   void set_cache_limit(std::size_t max_entries) { cache_.set_max_entries(max_entries); }
   std::size_t cache_limit() const { return cache_.max_entries(); }
+  /// Parent sets smaller than this are recomputed rather than cached: for the Gaussian scores a
+  /// small Cholesky costs less than a hash lookup (and the cache would only fill memory).
+  virtual std::size_t min_cached_parents() const { return 0; }
 
  protected:
   DecomposableScore(std::size_t n, std::size_t d) : n_(n), d_(d) {}
@@ -115,6 +118,10 @@ class DecomposableScore {
   std::vector<std::int32_t> make_key(std::int64_t j, const std::int64_t* parents, std::size_t k) const;
   LocalScoreCache cache_;
 };
+
+/// Gaussian scores cache parent sets of at least this many nodes: below it, a score (an in-register
+/// Cholesky, ~30-300 ns) is cheaper than a cache lookup with its hashing, locking and allocation.
+constexpr std::size_t kGaussianMinCachedParents = 16;
 
 /// Linear-Gaussian BIC from the MLE covariance S (ddof = 0):
 ///   local(j, P) = -(n/2) log(S_jj - S_jP S_PP^{-1} S_Pj) - penalty_discount (|P| + 1) log(n) / 2.
@@ -130,6 +137,7 @@ class GaussianBICScore final : public DecomposableScore {
                                                            double penalty_discount);
   const std::vector<double>& covariance() const { return cov_; }
   double penalty_discount() const { return penalty_discount_; }
+  std::size_t min_cached_parents() const override { return kGaussianMinCachedParents; }
 
  protected:
   double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;
@@ -161,6 +169,7 @@ class BGeScore final : public DecomposableScore {
                                                         double iss_w);
   /// The posterior scale matrix R (d x d, row-major).
   const std::vector<double>& posterior_scale() const { return R_; }
+  std::size_t min_cached_parents() const override { return kGaussianMinCachedParents; }
   double iss_mu() const { return iss_mu_; }
   double iss_w() const { return iss_w_; }
   /// t of the prior scale matrix T = t I.
