@@ -145,7 +145,7 @@ class HillClimb(BaseEstimator):
     Cost per iteration: ``O(d^2)`` to scan the moves plus ``2 (d - 1)`` local scores at most (one
     or two columns of the delta table); the first table costs ``d (d - 1)`` local scores,
     evaluated in parallel. A climb makes about one move per edge, so its time grows as ``d^3``
-    on sparse graphs (measured: 9-12 s at d = 1000 per climb on 2 cores); :meth:`estimate`
+    on sparse graphs (measured: 3-4 s at d = 1000 per climb on 2 cores); :meth:`estimate`
     predicts time and memory before a fit. For thousands of variables prefer
     :class:`fastcrl.GES`. Ctrl-C stops the search within about a second (``KeyboardInterrupt``). The
     moves are scanned in a fixed order and ties go to the first move found, so results are
@@ -214,7 +214,7 @@ class HillClimb(BaseEstimator):
 
         Builds the score and times a million single-parent local scores on it (about 0.05 s),
         then applies :func:`estimate_memory` and the time model of
-        ``fastcrl._search.estimate_search_seconds`` (``0.4 d^3`` such scores per climb, fitted on
+        ``fastcrl._search.estimate_search_seconds`` (``0.2 d^3`` such scores per climb, fitted on
         sparse ER-1 data). Returns ``{"memory_bytes", "seconds"}``.
         """
         scorer = make_score(X, self.score, discrete=self.discrete, score_params=self.score_params)
