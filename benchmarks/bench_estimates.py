@@ -3,8 +3,8 @@
 Each case runs in a fresh subprocess: it simulates ER-1 linear-Gaussian data (n = 1000), resets the
 peak-RSS counter (Linux ``/proc/self/clear_refs``), fits, and reports the measured peak RSS above
 the level before the fit and the wall time; then it asks the estimator for its estimate
-(``estimate(X)``: memory, and time from a calibration of a million single-parent local scores on
-the same data).
+(``estimate(X)``: memory, and time from a calibration with single-parent local scores on the same
+data).
 
     python benchmarks/bench_estimates.py                      # the RESULTS.md table
     python benchmarks/bench_estimates.py --cases ges:1000 hc:300:2

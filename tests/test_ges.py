@@ -337,3 +337,18 @@ def test_time_estimate_of_a_discrete_score_stays_cheap():
     out = fastcrl.GES(restarts=0).estimate(X)
     assert time.perf_counter() - start < 5
     assert out["seconds"] > 0
+
+
+def test_estimates_reject_bad_input():
+    from fastcrl.ges import estimate_memory
+
+    with pytest.raises(ValueError, match="n_nodes"):
+        estimate_memory(0, 100)
+    with pytest.raises(ValueError, match="n_samples"):
+        estimate_memory(10, -5)
+    with pytest.raises(ValueError, match="cache_limit"):
+        estimate_memory(10, 100, cache_limit=0)
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fastcrl.GES().estimate(X)

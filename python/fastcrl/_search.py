@@ -174,7 +174,7 @@ def estimate_search_memory(
     The sum of the score's statistics (a ``d x d`` float64 matrix for the Gaussian scores; two int32
     copies of the codes for the discrete ones), the search's ``d x d``
     tables, and the local-score cache (at most ``cache_limit`` entries; see
-    ``fastcrl.scores.GaussianBIC.cache_limit``). It errs high: measured peaks were 30-85% of it
+    ``fastcrl.scores.GaussianBIC.cache_limit``). It errs high: measured peaks were 20-100% of it
     (``benchmarks/RESULTS.md``).
     """
     if method not in _SEARCH_BYTES_PER_PAIR:

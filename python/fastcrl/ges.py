@@ -37,7 +37,7 @@ def estimate_memory(
     The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
     codes), GES's ``d x d`` tables and graphs, the local-score
     cache (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``) and, with
-    ``restarts > 0``, the polishing hill climb. It errs high: measured peaks were 30-85% of it
+    ``restarts > 0``, the polishing hill climb. It errs high: measured peaks were 20-100% of it
     (``benchmarks/RESULTS.md``).
 
     Examples
@@ -201,7 +201,7 @@ class GES(BaseEstimator):
         """Memory (bytes) and wall time (seconds) that :meth:`fit` on ``X`` is expected to take.
 
         Builds the score (the covariance for Gaussian data: the first ``O(n d^2)`` of the fit)
-        and times a million single-parent local scores on it (about 0.05 s), then applies the
+        and times single-parent local scores on it (about 0.05 s), then applies the
         model of :func:`estimate_memory` and ``fastcrl._search.estimate_search_seconds`` (fitted
         on sparse ER-1 data; denser results take longer). Returns ``{"memory_bytes", "seconds"}``.
         """

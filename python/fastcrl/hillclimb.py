@@ -37,13 +37,12 @@ def estimate_memory(
     """Peak bytes a :class:`HillClimb` fit on ``n_samples x n_nodes`` data adds to the process.
 
     The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
-    codes), the climb's ``d x d`` tables (adjacency, the float64
-    table of score deltas, descendant bitsets, best graphs, the knowledge masks: about 17 bytes per
-    pair of variables)
-    and, for the discrete scores, the local-score cache, which a climb fills with ``d^2`` scores
-    and more (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``; the
-    Gaussian scores recompute small parent sets instead of caching them). It errs high: measured
-    peaks were 30-85% of it (``benchmarks/RESULTS.md``).
+    codes), the climb's ``d x d`` tables (adjacency, the float64 table of score deltas, descendant
+    bitsets, best graphs, the knowledge masks: about 17 bytes per pair of variables) and, for the
+    discrete scores, the local-score cache, which a climb fills with ``d^2`` scores and more
+    (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``; the Gaussian
+    scores recompute small parent sets instead of caching them). It errs high: measured peaks were
+    20-100% of it (``benchmarks/RESULTS.md``).
 
     Examples
     --------
@@ -212,10 +211,10 @@ class HillClimb(BaseEstimator):
     def estimate(self, X: Any) -> dict[str, float]:
         """Memory (bytes) and wall time (seconds) that :meth:`fit` on ``X`` is expected to take.
 
-        Builds the score and times a million single-parent local scores on it (about 0.05 s),
-        then applies :func:`estimate_memory` and the time model of
-        ``fastcrl._search.estimate_search_seconds`` (``0.2 d^3`` such scores per climb, fitted on
-        sparse ER-1 data). Returns ``{"memory_bytes", "seconds"}``.
+        Builds the score and times single-parent local scores on it (about 0.05 s), then applies
+        :func:`estimate_memory` and the time model of ``fastcrl._search.estimate_search_seconds``
+        (``0.2 d^3`` such scores per climb, fitted on sparse ER-1 data). Returns
+        ``{"memory_bytes", "seconds"}``.
         """
         scorer = make_score(X, self.score, discrete=self.discrete, score_params=self.score_params)
         return estimate_fit("hc", scorer, check_int(self.restarts, "restarts", low=0))
