@@ -61,6 +61,7 @@ bool LocalScoreCache::lookup(const std::vector<std::int32_t>& key, double& value
       found = old != s.previous.end();
       if (found) {
         value = old->second;
+        s.previous.erase(old);  // moved, not copied: size() and memory count it once
         insert_locked(s, key, value);  // still in use: keep it through the next rotation
       }
     }

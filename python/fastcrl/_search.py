@@ -214,12 +214,10 @@ def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float
         if unit * count >= 0.05 or count >= 1_000_000:
             break
         count *= 10
-    if method == "ges":
-        seconds = _TIME_PER_UNIT["ges"] * d * d * unit
-        if restarts > 0:
-            seconds += _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
-        return seconds
-    return _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
+    climbs = _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
+    if method == "hc":
+        return climbs
+    return _TIME_PER_UNIT["ges"] * d * d * unit + (climbs if restarts > 0 else 0.0)  # GES + polish
 
 
 def estimate_fit(method: str, score: Any, restarts: int) -> dict[str, float]:

@@ -230,8 +230,6 @@ class GES(BaseEstimator):
         """
         start = time.perf_counter()
         max_iter = -1 if self.max_iter is None else check_int(self.max_iter, "max_iter", low=0)
-        if self.restarts is not None:
-            check_int(self.restarts, "restarts", low=0)
         for flag in ("forward", "backward", "turning", "verbose"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
@@ -256,6 +254,7 @@ class GES(BaseEstimator):
                 n_features = X.shape[1]
             node_names = node_names_from(X, n_features, names)
             score = make_score(X, self.score, names=node_names, score_params=self.score_params)
+        restarts = self._restarts(len(node_names))  # X given as a list has no shape above
         forbidden, required, limit = search_constraints(
             self.knowledge, node_names, self.max_parents
         )
