@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import signal
 import threading
 import time
@@ -376,3 +377,89 @@ def test_d14_exercises_blocked_transform_against_python_dp():
     score, A = ref_exact.exact_search(s.local_score, 14, max_parents=1)
     assert est.score_ == pytest.approx(score, rel=1e-10)
     assert np.array_equal(dag_to_cpdag(est.adjacency_), dag_to_cpdag(A))
+
+
+# ------------------------------------------- external (GPU-style) local scores, driven from Python
+
+
+def _reference_filler(score, d, calls):
+    """The GPU filler's structure (fill_row + rescore_on_cpu) with the NumPy twin of the kernels."""
+    from fastcrl.exact import fill_row, rescore_on_cpu
+
+    def fill(j, forbidden, required, limit, row):
+        calls.append((j, forbidden, required, limit))
+        assert row.shape == (1 << (d - 1),) and np.isneginf(row).all()  # preset by the search
+        fill_row(
+            lambda *family: ref_exact.subset_scores(score.local_score, d, *family, row),
+            d, j, forbidden, required, limit,
+        )
+        rescore_on_cpu(score, j, row)
+
+    return fill
+
+
+def test_unrank_colex_enumerates_subsets_in_mask_order():
+    for n in range(0, 7):
+        for m in range(n + 1):
+            sets = [ref_exact.unrank_colex(r, m, n) for r in range(math.comb(n, m))]
+            masks = [sum(1 << c for c in s) for s in sets]
+            assert masks == sorted(masks) and len(set(masks)) == len(masks)
+            assert all(len(s) == m and all(0 <= c < n for c in s) for s in sets)
+
+
+@pytest.mark.parametrize("max_parents", [None, 2])
+def test_external_scores_reproduce_the_cpu_search(max_parents):
+    data = gaussian_data(7, 400, 3)
+    score = GaussianBIC(data.X)
+    k = Knowledge(n_nodes=7).forbid(0, 1).forbid(5, 2).require(3, 4)
+    names = list(score.nodes)
+    forbidden, required, limit = search_constraints(k, names, max_parents)
+    calls = []
+    ext = _core.exact_search(
+        score._kernel, forbidden, required, limit, "auto", None, _reference_filler(score, 7, calls)
+    )
+    cpu = _core.exact_search(score._kernel, forbidden, required, limit, "generic")
+    assert ext["external_scores"] and not cpu["external_scores"]
+    assert [c[0] for c in calls] == list(range(7))
+    assert calls[1][1] == (1 << 1) | (1 << 0) and calls[4][2] == 1 << 3  # d-bit masks per node
+    assert ext["n_local_scores"] == cpu["n_local_scores"]
+    np.testing.assert_array_equal(ext["adjacency"], cpu["adjacency"])
+    assert ext["score"] == pytest.approx(cpu["score"], rel=1e-12)
+    table = _core.exact_local_score_table(score._kernel, forbidden, required, limit, "generic")
+    row = np.full(1 << 6, -np.inf)
+    _reference_filler(score, 7, [])(2, int(calls[2][1]), int(calls[2][2]), calls[2][3], row)
+    np.testing.assert_allclose(row, table[2], rtol=1e-12)
+
+
+def test_external_scores_undefined_family_raises_numerical_error():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    X[:, 3] = X[:, 0] + 2 * X[:, 1]  # node 3 is a function of {0, 1}
+    score = GaussianBIC(X)
+    forbidden, required, limit = search_constraints(None, list(score.nodes), None)
+
+    def nan_filler(j, forbidden, required, limit, row):  # a kernel that flags every family
+        row[:] = np.nan
+        from fastcrl.exact import rescore_on_cpu
+
+        rescore_on_cpu(score, j, row)
+
+    with pytest.raises(fastcrl.NumericalError):
+        _core.exact_search(score._kernel, forbidden, required, limit, "auto", None, nan_filler)
+
+    def leaves_nan(j, forbidden, required, limit, row):
+        row[:] = np.nan
+
+    with pytest.raises(fastcrl.NumericalError, match="undefined"):
+        _core.exact_search(score._kernel, forbidden, required, limit, "auto", None, leaves_nan)
+
+    def fails(j, forbidden, required, limit, row):
+        raise RuntimeError("device lost")
+
+    with pytest.raises(RuntimeError, match="device lost"):
+        _core.exact_search(score._kernel, forbidden, required, limit, "auto", None, fails)
+
+
+def test_host_data_runs_on_the_cpu():
+    est = ExactSearch().fit(gaussian_data(5, 300, 0).X)
+    assert est.device_ == "cpu"

@@ -408,6 +408,28 @@ void check_problem(const DecomposableScore& score, const SearchConstraints& c) {
   c.validate();
 }
 
+/// Fills the table from an external source node by node; an allowed set left NaN (undefined) is an
+/// error, as on the CPU paths. Returns how many scores were supplied.
+std::uint64_t external_local_scores(const ExactScoreFiller& fill, const Masks& masks, double* table,
+                                    Interrupt& interrupt, Progress& progress) {
+  const std::size_t d = masks.d;
+  const std::size_t half = std::size_t(1) << (d - 1);
+  std::uint64_t n_scored = 0;
+  for (std::size_t j = 0; j < d; ++j) {
+    interrupt.rethrow_if_stopped();
+    double* row = table + j * half;
+    fill(j, masks.forbidden[j], masks.required[j], masks.limit, row);
+    for (std::size_t i = 0; i < half; ++i) {
+      if (std::isnan(row[i]))
+        throw NumericalError("local score of node " + std::to_string(j) + " given parents " + set_text(expand(i, j)) +
+                             " is undefined (collinear parents, or a node that is a function of them)");
+      n_scored += row[i] > kNegInf;
+    }
+    progress.maybe("local scores", static_cast<double>(j + 1) / static_cast<double>(d));
+  }
+  return n_scored;
+}
+
 /// Fills table (d x 2^(d-1), preset to -inf) with the allowed local scores; returns how many.
 std::uint64_t fill_local_scores(const DecomposableScore& score, const Masks& masks, bool gaussian, double* table,
                                 Interrupt& interrupt, Progress& progress) {
@@ -577,14 +599,21 @@ ExactSearchResult exact_search(const DecomposableScore& score, const SearchConst
   Progress progress(options);
   ExactSearchResult result;
   result.d = d;
-  result.gaussian_path = use_gaussian_path(score, options.local_scores);
+  result.external_scores = static_cast<bool>(options.external_scores);
+  result.gaussian_path = !result.external_scores && use_gaussian_path(score, options.local_scores);
 
-  progress.line("exact search: d=" + std::to_string(d) + ", parent limit " + std::to_string(masks.limit) +
-                ", " + (result.gaussian_path ? "Gaussian incremental" : "generic") + " local scores");
+  progress.line("exact search: d=" + std::to_string(d) + ", parent limit " + std::to_string(masks.limit) + ", " +
+                (result.external_scores ? "external (GPU)"
+                 : result.gaussian_path ? "Gaussian incremental"
+                                        : "generic") +
+                " local scores");
   auto t0 = std::chrono::steady_clock::now();
   Table table = make_table(d * half, kNegInf, interrupt);
   progress.line("tables allocated: " + std::to_string(seconds_since(t0)) + " s");
-  result.n_local_scores = fill_local_scores(score, masks, result.gaussian_path, table.data(), interrupt, progress);
+  result.n_local_scores =
+      result.external_scores
+          ? external_local_scores(options.external_scores, masks, table.data(), interrupt, progress)
+          : fill_local_scores(score, masks, result.gaussian_path, table.data(), interrupt, progress);
   result.seconds_local_scores = seconds_since(t0);
   progress.line("local scores: " + std::to_string(result.n_local_scores) + " in " +
                 std::to_string(result.seconds_local_scores) + " s");

@@ -18,7 +18,7 @@ ExactLocalScores local_scores_method(const std::string& name) {
 
 py::dict exact_search_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden,
                          const carray<std::uint8_t>& required, std::int64_t max_parents, const std::string& method,
-                         py::object progress) {
+                         py::object progress, py::object score_filler) {
   const std::size_t d = score.n_nodes();
   const SearchConstraints constraints = search_constraints_from(d, forbidden, required, max_parents);
   ExactSearchOptions options;
@@ -28,6 +28,17 @@ py::dict exact_search_py(DecomposableScore& score, const carray<std::uint8_t>& f
       py::gil_scoped_acquire gil;
       progress(line);
     };
+  if (!score_filler.is_none()) {
+    const auto half = static_cast<py::ssize_t>(std::size_t(1) << (d - 1));
+    options.external_scores = [score_filler, half](std::size_t j, std::uint32_t forbidden, std::uint32_t required,
+                                                   std::size_t limit, double* row) {
+      py::gil_scoped_acquire gil;
+      // A view of the table row (no copy): the table outlives the call.
+      py::array_t<double> view({half}, {static_cast<py::ssize_t>(sizeof(double))}, row,
+                               py::capsule(row, [](void*) {}));
+      score_filler(j, forbidden, required, limit, view);
+    };
+  }
   Interrupt interrupt = python_interrupt();
   ExactSearchResult result;
   {
@@ -45,6 +56,7 @@ py::dict exact_search_py(DecomposableScore& score, const carray<std::uint8_t>& f
   out["score"] = result.score;
   out["n_local_scores"] = result.n_local_scores;
   out["gaussian_path"] = result.gaussian_path;
+  out["external_scores"] = result.external_scores;
   out["seconds_local_scores"] = result.seconds_local_scores;
   out["seconds_dp"] = result.seconds_dp;
   return out;
@@ -74,8 +86,9 @@ void bind_exact(py::module_& m) {
   m.attr("EXACT_MAX_NODES") = kExactMaxNodes;
   m.def("exact_search", &exact_search_py, py::arg("score"), py::arg("forbidden").noconvert(),
         py::arg("required").noconvert(), py::arg("max_parents"), py::arg("local_scores") = "auto",
-        py::arg("progress") = py::none(),
-        "Exact DP structure search on a DecomposableScore; returns a dict (adjacency, order, score, counts).");
+        py::arg("progress") = py::none(), py::arg("score_filler") = py::none(),
+        "Exact DP structure search on a DecomposableScore; returns a dict (adjacency, order, score, counts). "
+        "score_filler(j, forbidden, required, limit, row), when given, supplies node j's local scores (the GPU).");
   m.def("exact_local_score_table", &exact_local_score_table_py, py::arg("score"), py::arg("forbidden").noconvert(),
         py::arg("required").noconvert(), py::arg("max_parents"), py::arg("local_scores") = "auto",
         "(d, 2^(d-1)) local scores of every allowed parent set (-inf elsewhere); for tests.");

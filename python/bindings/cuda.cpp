@@ -327,6 +327,79 @@ void correlation_py(py::handle cov_obj, py::handle out_obj, std::uintptr_t strea
 // ---------------------------------------------------------------------------------------------
 // Scores
 
+fc::GaussianScoreCoefficients gaussian_coefficients(const std::vector<double>& constant,
+                                                    const std::vector<double>& log_var, double log_det,
+                                                    double rel_tol) {
+  constexpr std::size_t kLen = fc::kMaxGaussianScoreParents + 1;
+  if (constant.size() != kLen || log_var.size() != kLen)
+    value_error("constant and log_var must have " + std::to_string(kLen) + " entries (one per parent count)");
+  fc::GaussianScoreCoefficients coef;
+  std::copy(constant.begin(), constant.end(), coef.constant);
+  std::copy(log_var.begin(), log_var.end(), coef.log_var);
+  coef.log_det = log_det;
+  coef.rel_tol = rel_tol;
+  return coef;
+}
+
+fc::DiscreteScoreKind discrete_kind(const std::string& kind) {
+  if (kind == "bdeu") return fc::DiscreteScoreKind::BDeu;
+  if (kind == "bic") return fc::DiscreteScoreKind::BIC;
+  value_error("unknown discrete score kind '" + kind + "'; expected 'bdeu' or 'bic'");
+}
+
+/// Exact search's families of one node and size (see fastcrl/cuda/scores.hpp); the masks are d-bit.
+fc::SubsetFamilies subset_families(std::int64_t d, std::int64_t node, int size, std::int64_t first_rank,
+                                   std::int64_t count, std::uint32_t forbidden, std::uint32_t required,
+                                   const DeviceArray& row) {
+  if (d < 1 || d > 31) value_error("exact-search families need 1 <= d <= 31; got d=" + std::to_string(d));
+  require_ndim(row, 1);
+  if (row.dtype != DType::f64) type_error("row must be float64; got " + std::string(dtype_name(row.dtype)));
+  require_shape(row, {std::int64_t(1) << (d - 1)});
+  fc::SubsetFamilies f;
+  f.node = node;
+  f.size = size;
+  f.first_rank = first_rank;
+  f.count = count;
+  f.forbidden = forbidden;
+  f.required = required;
+  return f;
+}
+
+void gaussian_subset_scores_py(py::handle M_obj, std::int64_t node, int size, std::int64_t first_rank,
+                               std::int64_t count, std::uint32_t forbidden, std::uint32_t required,
+                               const std::vector<double>& constant, const std::vector<double>& log_var,
+                               double log_det, double rel_tol, py::handle row_obj, std::uintptr_t stream) {
+  const auto M = parse_cai(M_obj, "M", false);
+  const auto row = parse_cai(row_obj, "row", true);
+  require_matrix(M);
+  if (M.shape[0] != M.shape[1]) value_error("M must be square; got shape " + M.shape_str());
+  if (M.dtype != DType::f64) type_error("M must be float64; got " + std::string(dtype_name(M.dtype)));
+  const auto families = subset_families(M.shape[0], node, size, first_rank, count, forbidden, required, row);
+  const auto coef = gaussian_coefficients(constant, log_var, log_det, rel_tol);
+  require_disjoint({&M, &row});
+  py::gil_scoped_release release;
+  const auto launch = prepare_launch({&M, &row}, stream);
+  fc::gaussian_subset_scores(launch, data<const double>(M), M.shape[0], families, coef, data<double>(row));
+}
+
+void discrete_subset_scores_py(py::handle codes_obj, py::handle card_obj, std::int64_t node, int size,
+                               std::int64_t first_rank, std::int64_t count, std::uint32_t forbidden,
+                               std::uint32_t required, const std::string& kind, double ess, py::handle row_obj,
+                               std::uintptr_t stream) {
+  const auto codes = parse_cai(codes_obj, "codes", false, false, 4);
+  const auto card = parse_cai(card_obj, "cardinalities", false, false, 8);
+  const auto row = parse_cai(row_obj, "row", true);
+  const fc::DiscreteScoreKind k = discrete_kind(kind);
+  require_matrix(codes);  // (d, n): one column of the data per row
+  require_shape(card, {codes.shape[0]});
+  const auto families = subset_families(codes.shape[0], node, size, first_rank, count, forbidden, required, row);
+  require_disjoint({&codes, &card, &row});
+  py::gil_scoped_release release;
+  const auto launch = prepare_launch({&codes, &card, &row}, stream);
+  fc::discrete_subset_scores(launch, data<const std::int32_t>(codes), codes.shape[1], codes.shape[0],
+                             data<const std::int64_t>(card), families, k, ess, data<double>(row));
+}
+
 /// out[b] = Gaussian local score of (nodes[b], parents[offsets[b]:offsets[b+1]]) from the matrix M
 /// (the covariance for GaussianBIC, the posterior scale R for BGe); NaN where undefined.
 void gaussian_local_scores_py(py::handle M_obj, py::handle nodes_obj, py::handle offsets_obj, py::handle parents_obj,
@@ -345,14 +418,7 @@ void gaussian_local_scores_py(py::handle M_obj, py::handle nodes_obj, py::handle
   require_shape(offsets, {nodes.shape[0] + 1});
   require_same_dtype(out, M);
   require_shape(out, {nodes.shape[0]});
-  constexpr std::size_t kLen = fc::kMaxGaussianScoreParents + 1;
-  if (constant.size() != kLen || log_var.size() != kLen)
-    value_error("constant and log_var must have " + std::to_string(kLen) + " entries (one per parent count)");
-  fc::GaussianScoreCoefficients coef;
-  std::copy(constant.begin(), constant.end(), coef.constant);
-  std::copy(log_var.begin(), log_var.end(), coef.log_var);
-  coef.log_det = log_det;
-  coef.rel_tol = rel_tol;
+  const auto coef = gaussian_coefficients(constant, log_var, log_det, rel_tol);
   const std::int64_t batch = nodes.shape[0];
   if (batch == 0) return;
   std::vector<const DeviceArray*> arrays{&M, &nodes, &offsets, &out};
@@ -376,13 +442,7 @@ void discrete_local_scores_py(py::handle codes_obj, py::handle card_obj, py::han
   const auto offsets = parse_cai(offsets_obj, "offsets", false, false, 8);
   const auto parents = parse_cai(parents_obj, "parents", false, false, 8);
   const auto out = parse_cai(out_obj, "out", true);
-  fc::DiscreteScoreKind k;
-  if (kind == "bdeu")
-    k = fc::DiscreteScoreKind::BDeu;
-  else if (kind == "bic")
-    k = fc::DiscreteScoreKind::BIC;
-  else
-    value_error("unknown discrete score kind '" + kind + "'; expected 'bdeu' or 'bic'");
+  const fc::DiscreteScoreKind k = discrete_kind(kind);
   require_matrix(codes);  // (d, n): one column of the data per row
   require_shape(card, {codes.shape[0]});
   require_ndim(nodes, 1);
@@ -488,6 +548,17 @@ PYBIND11_MODULE(_cuda, m, py::mod_gil_not_used()) {
         "out[b] = BDeu/discrete-BIC local score of (nodes[b], parents[offsets[b]:offsets[b+1]]) from codes (d, n) "
         "int32 stored column by column; NaN where the family has more than max_discrete_score_cells cells or "
         "max_discrete_score_parents parents (score those on the CPU). Queued on `stream`.");
+  m.def("gaussian_subset_scores", &gaussian_subset_scores_py, py::arg("M"), py::arg("node"), py::arg("size"),
+        py::arg("first_rank"), py::arg("count"), py::arg("forbidden"), py::arg("required"), py::arg("constant"),
+        py::arg("log_var"), py::arg("log_det"), py::arg("rel_tol"), py::arg("row"), py::arg("stream"),
+        "Exact search's table row of `node`: row[compressed P] = Gaussian score of (node, P) for the parent sets "
+        "P of `size` members of colex ranks first_rank .. first_rank + count - 1 that avoid `forbidden` and hold "
+        "`required` (d-bit masks); NaN where undefined; other entries untouched. Queued on `stream`.");
+  m.def("discrete_subset_scores", &discrete_subset_scores_py, py::arg("codes"), py::arg("cardinalities"),
+        py::arg("node"), py::arg("size"), py::arg("first_rank"), py::arg("count"), py::arg("forbidden"),
+        py::arg("required"), py::arg("kind"), py::arg("ess"), py::arg("row"), py::arg("stream"),
+        "The discrete twin of gaussian_subset_scores; NaN in the slot of a family with more than "
+        "max_discrete_score_cells cells (score it on the CPU). Queued on `stream`.");
   bind_cuda_acyclicity(m);
   bind_cuda_nn(m);
 }

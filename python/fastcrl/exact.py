@@ -6,6 +6,7 @@ grow as ``2^d``: about 20 nodes without a parent limit, up to ~25 with ``max_par
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
@@ -38,6 +39,65 @@ def estimate_memory(n_nodes: int, max_parents: int | None = None) -> int:
     return int(_core.exact_search_memory_bytes(d, limit, _core.get_num_threads()))
 
 
+# Families per kernel launch (the kernels grid-stride over them).
+_FAMILY_CHUNK = 1 << 24
+
+
+def fill_row(launch, d: int, j: int, forbidden: int, required: int, limit: int) -> None:
+    """Call ``launch(j, size, first_rank, count, forbidden, required)`` over every family size up to
+    ``limit`` and every colex rank range of node ``j``'s parent sets (the GPU table fill).
+    """
+    for size in range(min(limit, d - 1) + 1):
+        total = math.comb(d - 1, size)
+        for first in range(0, total, _FAMILY_CHUNK):
+            launch(j, size, first, min(_FAMILY_CHUNK, total - first), forbidden, required)
+
+
+def rescore_on_cpu(score: Any, j: int, row: np.ndarray) -> None:
+    """Score the families a kernel left NaN (more count cells than shared memory holds, or an
+    undefined Gaussian score) with the CPU kernel: its value, or its ``NumericalError``.
+    """
+    missing = np.flatnonzero(np.isnan(row))
+    d = score.n_nodes
+    low = (1 << j) - 1
+    for start in range(0, missing.size, 1 << 16):
+        part = missing[start : start + (1 << 16)].astype(np.int64)
+        masks = (part & low) | ((part >> j) << (j + 1))  # insert node j's (zero) bit
+        bits = ((masks[:, None] >> np.arange(d)) & 1).astype(bool)
+        offsets = np.zeros(part.size + 1, dtype=np.int64)
+        np.cumsum(bits.sum(axis=1), out=offsets[1:])
+        parents = np.nonzero(bits)[1].astype(np.int64)
+        nodes = np.full(part.size, j, dtype=np.int64)
+        row[part] = score._kernel.local_scores(nodes, offsets, parents)
+
+
+def device_score_filler(score: Any):
+    """The GPU source of the search's local-score table for a score built from CuPy data (None for
+    host data): node by node, the family kernels fill a device row that is copied into the table.
+    """
+    device_array = score._device_array()
+    if device_array is None:
+        return None
+    import cupy
+
+    from ._backend import require_cuda
+
+    cuda = require_cuda("ExactSearch on CuPy data")
+    d = score.n_nodes
+
+    def fill(j: int, forbidden: int, required: int, limit: int, row: np.ndarray) -> None:
+        with cupy.cuda.Device(device_array.device.id):
+            row_d = cupy.full(row.shape[0], -np.inf, dtype=np.float64)
+            fill_row(
+                lambda *family: score._launch_subsets(cuda, row_d, *family),
+                d, j, forbidden, required, limit,
+            )
+            row_d.get(out=row)
+        rescore_on_cpu(score, j, row)
+
+    return fill
+
+
 class ExactSearch(BaseEstimator):
     """Exact score-based DAG learning by dynamic programming over subsets of nodes.
 
@@ -66,7 +126,7 @@ class ExactSearch(BaseEstimator):
         ``"gaussian"``: for the Gaussian BIC, grow each parent set by one node and extend a
         Cholesky factor shared by all children (``O(|P| d)`` per set instead of ``O(|P|^3)`` per
         node and set).  ``"generic"``: one local-score call per (node, parent set), any score.
-        ``"auto"``: the Gaussian path when it applies.
+        ``"auto"``: the Gaussian path when it applies.  Ignored on the GPU (below).
     score_params : dict, optional
         Keyword arguments of the score (``penalty_discount``, ``ess``, ...).
     discrete : bool, optional
@@ -95,6 +155,11 @@ class ExactSearch(BaseEstimator):
         Number of (node, parent set) local scores evaluated.
     gaussian_path_ : bool
         Whether the incremental Gaussian local-score path was used.
+    device_ : {"cpu", "cuda"}
+        Where the local scores were computed.  CuPy ``X`` (or a score object built from CuPy data)
+        scores every (node, parent set) with CUDA kernels on X's device (one block per family,
+        BIC/BGe/BDeu/discrete BIC); families too large for a kernel's shared memory are scored on
+        the CPU.  The dynamic programme then runs on the CPU either way.
     memory_estimate_ : int
         Bytes the search allocated, by :func:`estimate_memory`.
     fit_time_ : float
@@ -198,7 +263,10 @@ class ExactSearch(BaseEstimator):
                 print(f"[ExactSearch {time.perf_counter() - t0:7.2f}s] {line}", file=sys.stderr)
 
             progress(f"estimated memory {format_bytes(needed)}")
-        out = _core.exact_search(score._kernel, forbidden, required, limit, method, progress)
+        filler = device_score_filler(score)
+        out = _core.exact_search(
+            score._kernel, forbidden, required, limit, method, progress, filler
+        )
         A = out["adjacency"].astype(np.int8)
         self.node_names_ = node_names
         self.adjacency_ = A
@@ -209,6 +277,7 @@ class ExactSearch(BaseEstimator):
         self.score_object_ = score
         self.n_local_scores_ = int(out["n_local_scores"])
         self.gaussian_path_ = bool(out["gaussian_path"])
+        self.device_ = "cuda" if out["external_scores"] else "cpu"
         self.memory_estimate_ = needed
         self.fit_time_ = time.perf_counter() - start
         return self

@@ -257,6 +257,21 @@ class _LocalScore:
         )
         return np.flatnonzero(np.diff(offsets) > kmax)
 
+    def _launch_subsets(self, cuda, row, j, size, first_rank, count, forbidden, required) -> None:
+        """Queue the exact-search family kernel (see ``fastcrl.exact``) filling device ``row``."""
+        cuda.gaussian_subset_scores(
+            self._device_matrix,
+            j,
+            size,
+            first_rank,
+            count,
+            forbidden,
+            required,
+            *self._gpu_coefficients(int(cuda.max_gaussian_score_parents)),
+            row,
+            current_stream_ptr(),
+        )
+
     def score(self, graph: Any) -> float:
         """Score of a DAG: the sum of the local scores of every node given its parents.
 
@@ -697,6 +712,22 @@ class _DiscreteScore(_LocalScore):
         )
         # NaN marks families the kernel left to the CPU (too many cells or parents).
         return cupy.flatnonzero(cupy.isnan(out)).get()
+
+    def _launch_subsets(self, cuda, row, j, size, first_rank, count, forbidden, required) -> None:
+        cuda.discrete_subset_scores(
+            self._device_codes,
+            self._device_card,
+            j,
+            size,
+            first_rank,
+            count,
+            forbidden,
+            required,
+            self._kind,
+            self._ess,
+            row,
+            current_stream_ptr(),
+        )
 
 
 class BDeu(_DiscreteScore):

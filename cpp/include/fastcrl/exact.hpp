@@ -29,8 +29,18 @@ enum class ExactLocalScores {
   Gaussian,  ///< the incremental path; throws std::invalid_argument unless the score is GaussianBICScore
 };
 
+/// An external source of one node's local scores (the GPU): fill(j, forbidden, required, limit, row)
+/// must write ls(j, P) at row[index_j(P)] for every parent set P allowed by the d-bit masks
+/// (P avoids `forbidden`, which holds j; P contains `required`; |P| <= limit), NaN where the score is
+/// undefined, and leave the other entries of the row (2^(d-1) doubles, preset to -inf) alone.
+using ExactScoreFiller =
+    std::function<void(std::size_t j, std::uint32_t forbidden, std::uint32_t required, std::size_t limit, double* row)>;
+
 struct ExactSearchOptions {
   ExactLocalScores local_scores = ExactLocalScores::Auto;
+  /// When set, the local scores come from here (called on the searching thread, node by node)
+  /// instead of from the score object; `local_scores` is then ignored.
+  ExactScoreFiller external_scores;
   /// Progress lines, called only on the calling thread (may be empty = silent).
   std::function<void(const std::string&)> log;
 };
@@ -42,6 +52,7 @@ struct ExactSearchResult {
   double score = 0.0;                   ///< sum of the chosen local scores (the optimum)
   std::uint64_t n_local_scores = 0;     ///< (node, parent set) pairs scored
   bool gaussian_path = false;           ///< whether the incremental Gaussian path was used
+  bool external_scores = false;         ///< whether options.external_scores supplied the local scores
   double seconds_local_scores = 0.0;
   double seconds_dp = 0.0;
 };

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -94,3 +95,42 @@ def exact_search(local: Local, d: int, forbidden=None, required=None, max_parent
         A[list(P), sink] = 1
         S = S - {sink}
     return float(total), A
+
+
+def unrank_colex(rank: int, size: int, n: int) -> tuple[int, ...]:
+    """The ``size``-subset of ``range(n)`` with colexicographic rank ``rank`` (ascending members).
+
+    The rank of ``c_1 < ... < c_m`` is ``sum_i C(c_i, i)``: subsets of one size in increasing
+    order of their bitmask, the order of the GPU's exact-search families.
+    """
+    members = []
+    c = n - 1
+    for i in range(size, 0, -1):
+        while c >= i and math.comb(c, i) > rank:
+            c -= 1
+        c = max(c, i - 1)
+        members.append(c)
+        rank -= math.comb(c, i)
+        c -= 1
+    return tuple(sorted(members))
+
+
+def subset_scores(
+    local: Local, d: int, j: int, size: int, first_rank: int, count: int, forbidden: int,
+    required: int, row: np.ndarray,
+) -> None:
+    """NumPy twin of the GPU kernels ``gaussian_subset_scores`` / ``discrete_subset_scores``.
+
+    For the parent sets ``P`` of node ``j`` with ``size`` members among the other ``d - 1`` nodes,
+    colex ranks ``first_rank .. first_rank + count - 1``, that avoid the d-bit mask ``forbidden``
+    and contain ``required``: ``row[compressed P] = local(j, P)`` (``compressed``: P's bitmask
+    with bit ``j`` removed and the bits above it shifted down); other entries are left alone.
+    """
+    others = [i for i in range(d) if i != j]
+    for rank in range(first_rank, first_rank + count):
+        members = unrank_colex(rank, size, d - 1)
+        P = [others[m] for m in members]
+        mask = sum(1 << p for p in P)
+        if mask & forbidden or mask & required != required:
+            continue
+        row[sum(1 << m for m in members)] = local(j, P)

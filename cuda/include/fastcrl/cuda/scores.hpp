@@ -61,4 +61,28 @@ void discrete_local_scores(const Launch& launch, const std::int32_t* codes, std:
                            const std::int64_t* parents, std::int64_t batch, DiscreteScoreKind kind, double ess,
                            double* out);
 
+/// Exact search's families of one node: every parent set P of `node` with `size` members, among the
+/// other d - 1 nodes, enumerated by colexicographic rank of the compressed set (P with bit `node`
+/// removed, the bits above it shifted down one), ranks first_rank .. first_rank + count - 1.  A set
+/// meeting `forbidden` (d-bit mask) or missing part of `required` is skipped.
+struct SubsetFamilies {
+  std::int64_t node = 0;
+  int size = 0;
+  std::int64_t first_rank = 0;
+  std::int64_t count = 0;
+  std::uint32_t forbidden = 0;
+  std::uint32_t required = 0;
+};
+
+/// row[compressed P] = the Gaussian score of (node, P) for each allowed family (NaN where undefined);
+/// other entries untouched.  row has 2^(d-1) float64 entries on launch.device; d <= 31.
+void gaussian_subset_scores(const Launch& launch, const double* M, std::int64_t d, const SubsetFamilies& families,
+                            const GaussianScoreCoefficients& coefficients, double* row);
+
+/// The discrete twin (codes as in discrete_local_scores): NaN in the slot of a family with more than
+/// kMaxDiscreteScoreCells cells, which the caller scores on the CPU.
+void discrete_subset_scores(const Launch& launch, const std::int32_t* codes, std::int64_t n, std::int64_t d,
+                            const std::int64_t* cardinalities, const SubsetFamilies& families,
+                            DiscreteScoreKind kind, double ess, double* row);
+
 }  // namespace fastcrl::cuda
