@@ -347,6 +347,38 @@ with open(sys.argv[1], "a") as f:
 PY
 cd - >/dev/null
 
+step "GES: Insert candidates scored on the GPU (CuPy input) vs the CPU"
+# Same search either way (checked: same CPDAG); BDeu on 3-level data (counting is where the GPU pays)
+# and the Gaussian BIC (whose CPU path is an O(k^2) in-register update: the GPU round trips may lose).
+cd /tmp
+timeout 200 "$py" - "$out/gpu_check.md" <<'PY' || { echo "GES TIMINGS FAILED OR TIMED OUT"; status=1; }
+import sys, time
+import numpy as np, cupy as cp
+import fastcrl
+dev = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+rows = ["", f"GES (restarts=0), CuPy X (Insert candidates on the GPU) vs NumPy X. Device: {dev}; CPU: fastcrl "
+        f"{fastcrl.get_num_threads()} threads.", "",
+        "| score | n | d | operators | evaluated | CPU s | GPU s | CPU/GPU | same CPDAG |", "|---|---|---|---|---|---|---|---|---|"]
+rng = np.random.default_rng(0)
+fastcrl.GES(restarts=0).fit(cp.asarray(rng.normal(size=(100, 5))))  # warm-up
+for kind, n, d in (("bdeu", 5000, 100), ("bdeu", 5000, 300), ("bic", 1000, 1000)):
+    if kind == "bdeu":
+        X = rng.integers(0, 3, size=(n, d))
+        X[:, 1:] = np.where(rng.random((n, d - 1)) < 0.5, X[:, :-1], X[:, 1:])
+    else:
+        X = fastcrl.simulate.simulate_dataset(d, n, edges_per_node=1, random_state=0).X
+    t = time.perf_counter(); cpu = fastcrl.GES(score=kind, restarts=0).fit(X); t_cpu = time.perf_counter() - t
+    t = time.perf_counter(); gpu = fastcrl.GES(score=kind, restarts=0).fit(cp.asarray(X)); t_gpu = time.perf_counter() - t
+    same = gpu.device_ == "cuda" and bool((gpu.adjacency_ == cpu.adjacency_).all())
+    rows.append(f"| {kind} | {n} | {d} | {cpu.n_iter_} | {cpu.n_evaluated_:,} | {t_cpu:.2f} | {t_gpu:.2f} "
+                f"| {t_cpu / t_gpu:.1f}x | {same} |")
+    print(rows[-1]); sys.stdout.flush()
+print("\n".join(rows))
+with open(sys.argv[1], "a") as f:
+    f.write("\n".join(rows) + "\n")
+PY
+cd - >/dev/null
+
 step "IVAE on the GPU (CuPy input) vs the CPU; latent-encoder kernels under compute-sanitizer"
 # Same estimator, same seed: fit(cupy X) trains on the GPU (cuda/nn.cu kernels via fastcrl._gpu_nn),
 # fit(numpy X) on this machine's CPU (fastcrl._core, all cores).  Epochs are capped (pretrain_epochs=1,

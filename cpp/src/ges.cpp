@@ -52,8 +52,14 @@ std::vector<std::int32_t> sorted_union(std::vector<std::int32_t> a, const std::v
 
 class GesSearch {
  public:
-  GesSearch(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt)
-      : score_(score), c_(c), d_(score.n_nodes()), interrupt_(interrupt), M_(d_ * d_, 0), adj_(d_) {
+  GesSearch(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt, GESBatchScorer batch_scores)
+      : score_(score),
+        c_(c),
+        d_(score.n_nodes()),
+        interrupt_(interrupt),
+        M_(d_ * d_, 0),
+        adj_(d_),
+        batch_scores_(std::move(batch_scores)) {
     threads_ = std::max(1, get_num_threads());
     gaussian_ = dynamic_cast<const GaussianBICScore*>(&score);
     if (gaussian_) {
@@ -375,43 +381,31 @@ class GesSearch {
     return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
   }
 
-  /// Positive-delta Insert(x, y, T) for x in [x_begin, x_end), appended to `out` (validity of the
-  /// semi-directed path condition not checked here).
-  void collect_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
-                       std::int32_t x_begin, std::int32_t x_end, std::vector<Candidate>& out, std::int64_t& evaluated) {
+  /// Every Insert(x, y, T) candidate for x in [x_begin, x_end) (validity of the semi-directed path
+  /// condition not checked here), in the tie-breaking order: policy.base(B) once per base set
+  /// B = P u NA u T and policy.candidate(base, B, x, order, T) per candidate.  The policy scores them
+  /// (now, or later in one batch).
+  template <class Policy>
+  void enumerate_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
+                         std::int32_t x_begin, std::int32_t x_end, Policy& policy) {
     const std::size_t limit = c_.parent_limit();
     if (P.size() + 1 > limit) return;
-    std::vector<std::int32_t> NA, T0;
-    std::vector<double> u;
-    // Base sets recur across x (most x have NA empty): factor each once per call.
-    std::deque<std::pair<std::vector<std::int32_t>, BaseFactor>> factors;
-    auto factor_of = [&](const std::vector<std::int32_t>& base) -> const BaseFactor& {
-      for (const auto& [b, f] : factors)
-        if (b == base) return f;
-      factors.emplace_back(base, factor(y, base));
-      return factors.back().second;
-    };
+    using Base = typename Policy::Base;
     // Most x are adjacent to no neighbour of y (NA empty, T ranges over the cliques of N): their
     // sets T, base sets and base scores are the same, so enumerate them once.
     struct Shared {
       std::int32_t order;
       std::vector<std::int32_t> T, base;
-      double without;
-      const BaseFactor* f;
+      Base scored;
     };
     std::vector<Shared> shared;
     cliques(
         N, {}, [&](std::int32_t t) { return !c_.is_forbidden(t, y); },
         [&](const std::vector<std::int32_t>& T, std::int32_t order) {
           if (P.size() + T.size() + 1 > limit) return false;
-          Shared e{order, T, sorted_union(P, T), 0.0, nullptr};
-          if (gaussian_) {
-            e.f = &factor_of(e.base);
-            e.without = e.f->ok ? e.f->score : std::numeric_limits<double>::quiet_NaN();
-          } else {
-            e.without = cached_or_nan(y, e.base);
-          }
-          shared.push_back(std::move(e));
+          auto base = sorted_union(P, T);
+          Base scored = policy.base(base);
+          shared.push_back(Shared{order, T, std::move(base), std::move(scored)});
           return true;
         });
     // From the adjacency lists, per x in range: bit 0 = adjacent to y, bit 1 = adjacent to a node of N.
@@ -423,30 +417,13 @@ class GesSearch {
     for (std::int32_t v : adj_[y]) mark(v, 1);
     for (std::int32_t t : N)
       for (std::int32_t v : adj_[t]) mark(v, 2);
-    std::vector<std::int32_t> with_set;
+    std::vector<std::int32_t> NA, T0;
     for (std::int32_t x = x_begin; x < x_end; ++x) {
       if ((x & 63) == 0 && interrupt_.poll()) return;
       const std::uint8_t near_x = near[static_cast<std::size_t>(x - x_begin)];
       if (x == y || (near_x & 1) || (has_knowledge_ && c_.is_forbidden(x, y))) continue;
-      const bool touches_n = (near_x & 2) != 0;
-      if (!touches_n) {
-        for (const Shared& e : shared) {
-          double with;
-          if (gaussian_) {
-            with = e.f->ok ? with_one_more(*e.f, y, e.base, x, u) : std::numeric_limits<double>::quiet_NaN();
-          } else {
-            with_set = e.base;
-            with_set.insert(std::upper_bound(with_set.begin(), with_set.end(), x), x);
-            with = uncached_or_nan(y, with_set);
-          }
-          if (e.base.empty() && std::isnan(with))
-            throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " +
-                                 std::to_string(x) + " is undefined: the two columns are duplicates or "
-                                 "exactly collinear; drop one of them");
-          ++evaluated;
-          const double delta = with - e.without;
-          if (delta > 0) out.push_back(Candidate{delta, x, e.order, e.T});
-        }
+      if (!(near_x & 2)) {
+        for (const Shared& e : shared) policy.candidate(e.scored, e.base, x, e.order, e.T);
         continue;
       }
       NA.clear();
@@ -459,24 +436,155 @@ class GesSearch {
           [&](const std::vector<std::int32_t>& T, std::int32_t order) {
             if (PNA.size() + T.size() + 1 > limit) return false;
             const auto base = sorted_union(PNA, T);
-            double without, with;
-            if (gaussian_) {
-              const BaseFactor& f = factor_of(base);
-              without = f.ok ? f.score : std::numeric_limits<double>::quiet_NaN();
-              with = f.ok ? with_one_more(f, y, base, x, u) : std::numeric_limits<double>::quiet_NaN();
-            } else {
-              without = cached_or_nan(y, base);
-              with = uncached_or_nan(y, sorted_union(base, {}, x));
-            }
-            if (base.empty() && std::isnan(with))
-              throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " +
-                                   std::to_string(x) + " is undefined: the two columns are duplicates or "
-                                   "exactly collinear; drop one of them");
-            ++evaluated;
-            const double delta = with - without;
-            if (delta > 0) out.push_back(Candidate{delta, x, order, T});
+            policy.candidate(policy.base(base), base, x, order, T);
             return true;
           });
+    }
+  }
+
+  /// The score of y with the single parent x is undefined: no search can use these two columns.
+  static void single_parent_undefined(std::int32_t y, std::int32_t x) {
+    throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " + std::to_string(x) +
+                         " is undefined: the two columns are duplicates or exactly collinear; drop one of them");
+  }
+
+  /// Scores each candidate at once and keeps those with a positive delta.
+  struct ImmediateInserts {
+    GesSearch& g;
+    std::int32_t y;
+    std::vector<Candidate>& out;
+    std::int64_t& evaluated;
+    void keep(double with, double without, bool base_empty, std::int32_t x, std::int32_t order,
+              const std::vector<std::int32_t>& T) {
+      if (base_empty && std::isnan(with)) single_parent_undefined(y, x);
+      ++evaluated;
+      const double delta = with - without;
+      if (delta > 0) out.push_back(Candidate{delta, x, order, T});
+    }
+  };
+
+  /// Gaussian BIC: base sets factored once per call, one more parent in O(|B|^2).
+  struct GaussianInserts : ImmediateInserts {
+    using Base = const BaseFactor*;
+    std::deque<std::pair<std::vector<std::int32_t>, BaseFactor>> factors;  // base sets recur across x
+    std::vector<double> u;
+    Base base(const std::vector<std::int32_t>& B) {
+      for (const auto& [b, f] : factors)
+        if (b == B) return &f;
+      factors.emplace_back(B, this->g.factor(this->y, B));
+      return &factors.back().second;
+    }
+    void candidate(Base f, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
+                   const std::vector<std::int32_t>& T) {
+      constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+      this->keep(f->ok ? this->g.with_one_more(*f, this->y, B, x, u) : nan, f->ok ? f->score : nan, B.empty(), x,
+                 order, T);
+    }
+  };
+
+  /// Any score: the base through the score's cache, the candidate uncached (each is new).
+  struct GenericInserts : ImmediateInserts {
+    using Base = double;
+    std::vector<std::int32_t> with_set;
+    Base base(const std::vector<std::int32_t>& B) { return this->g.cached_or_nan(this->y, B); }
+    void candidate(Base without, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
+                   const std::vector<std::int32_t>& T) {
+      with_set = B;
+      with_set.insert(std::upper_bound(with_set.begin(), with_set.end(), x), x);
+      this->keep(this->g.uncached_or_nan(this->y, with_set), without, B.empty(), x, order, T);
+    }
+  };
+
+  /// Positive-delta Insert(x, y, T) for x in [x_begin, x_end), appended to `out`.
+  void collect_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
+                       std::int32_t x_begin, std::int32_t x_end, std::vector<Candidate>& out, std::int64_t& evaluated) {
+    if (gaussian_) {
+      GaussianInserts policy{{*this, y, out, evaluated}, {}, {}};
+      enumerate_inserts(y, P, N, x_begin, x_end, policy);
+    } else {
+      GenericInserts policy{{*this, y, out, evaluated}, {}};
+      enumerate_inserts(y, P, N, x_begin, x_end, policy);
+    }
+  }
+
+  // ---------------------------------------------------------------- inserts scored in one batch
+  /// Families to score in one call of the external scorer, as CSR (node, sorted parents).
+  struct FamilyBatch {
+    std::vector<std::int64_t> nodes, offsets{0}, parents;
+    std::int64_t add(std::int32_t y, const std::vector<std::int32_t>& set, std::int32_t extra = -1) {
+      nodes.push_back(y);
+      const auto begin = parents.size();
+      parents.insert(parents.end(), set.begin(), set.end());
+      if (extra >= 0)
+        parents.insert(std::upper_bound(parents.begin() + static_cast<std::ptrdiff_t>(begin), parents.end(),
+                                        static_cast<std::int64_t>(extra)),
+                       extra);
+      offsets.push_back(static_cast<std::int64_t>(parents.size()));
+      return static_cast<std::int64_t>(nodes.size()) - 1;
+    }
+  };
+
+  /// An Insert candidate whose delta is scores[with] - scores[without] once the batch is scored.
+  struct PendingInsert {
+    std::int32_t y, x, order;
+    bool base_empty;
+    std::int64_t with, without;
+    std::vector<std::int32_t> T;
+  };
+
+  /// Records the families instead of scoring them (base sets once per target).
+  struct DeferredInserts {
+    using Base = std::int64_t;
+    FamilyBatch& batch;
+    std::vector<PendingInsert>& pending;
+    std::int32_t y;
+    std::vector<std::pair<std::vector<std::int32_t>, std::int64_t>> bases;
+    Base base(const std::vector<std::int32_t>& B) {
+      for (const auto& [b, index] : bases)
+        if (b == B) return index;
+      bases.emplace_back(B, batch.add(y, B));
+      return bases.back().second;
+    }
+    void candidate(Base without, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
+                   const std::vector<std::int32_t>& T) {
+      pending.push_back(PendingInsert{y, x, order, B.empty(), batch.add(y, B, x), without, T});
+    }
+  };
+
+  /// Insert evaluation through the external scorer: targets are enumerated in groups of about
+  /// kBatchFamilies families, each group scored in one call, then finalized as usual.
+  void evaluate_inserts_batched(const std::vector<std::int32_t>& targets) {
+    constexpr std::size_t kBatchFamilies = std::size_t(1) << 20;
+    Scratch scratch(d_);
+    std::vector<double> scores;
+    std::vector<Candidate> cands;
+    for (std::size_t next = 0; next < targets.size();) {
+      FamilyBatch batch;
+      std::vector<PendingInsert> pending;
+      const std::size_t first = next;
+      while (next < targets.size() && batch.nodes.size() < kBatchFamilies) {
+        const std::int32_t y = targets[next++];
+        DeferredInserts policy{batch, pending, y, {}};
+        enumerate_inserts(y, parents_of(y), neighbors_of(y), 0, static_cast<std::int32_t>(d_), policy);
+        interrupt_.rethrow_if_stopped();
+      }
+      scores.assign(batch.nodes.size(), std::numeric_limits<double>::quiet_NaN());
+      if (!batch.nodes.empty()) batch_scores_(batch.nodes, batch.offsets, batch.parents, scores);
+      n_evaluated_ += static_cast<std::int64_t>(pending.size());
+      // pending is grouped by target in the order of `targets`
+      std::size_t at = 0;
+      for (std::size_t i = first; i < next; ++i) {
+        const std::int32_t y = targets[i];
+        cands.clear();
+        for (; at < pending.size() && pending[at].y == y; ++at) {
+          const PendingInsert& p = pending[at];
+          const double with = scores[static_cast<std::size_t>(p.with)];
+          if (p.base_empty && std::isnan(with)) single_parent_undefined(y, p.x);
+          const double delta = with - scores[static_cast<std::size_t>(p.without)];
+          if (delta > 0) cands.push_back(Candidate{delta, p.x, p.order, p.T});
+        }
+        finalize(y, cands, true, scratch);
+      }
     }
   }
 
@@ -550,6 +658,7 @@ class GesSearch {
 
   void evaluate(const std::vector<std::int32_t>& targets, bool insert) {
     if (targets.empty()) return;
+    if (insert && batch_scores_) return evaluate_inserts_batched(targets);
     std::exception_ptr error;
     std::mutex error_mutex;
     std::int64_t evaluated = 0;
@@ -855,6 +964,7 @@ class GesSearch {
   const GaussianBICScore* gaussian_ = nullptr;
   bool has_knowledge_ = false;
   std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
+  GESBatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
   std::int64_t n_edges_ = 0;
   std::int64_t n_evaluated_ = 0;
   double score_total_ = 0;
@@ -868,7 +978,7 @@ GESResult ges_search(DecomposableScore& score, const SearchConstraints& constrai
     throw std::invalid_argument("constraints are for " + std::to_string(constraints.d) + " nodes but the score has " +
                                 std::to_string(score.n_nodes()));
   constraints.validate();
-  GesSearch search(score, constraints, interrupt);
+  GesSearch search(score, constraints, interrupt, config.batch_scores);
   return search.run(config, progress);
 }
 

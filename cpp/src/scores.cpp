@@ -154,7 +154,7 @@ double DecomposableScore::local_score(std::int64_t j, const std::int64_t* parent
 
 void DecomposableScore::local_scores(const std::int64_t* nodes, const std::int64_t* offsets,
                                      const std::int64_t* parents, std::size_t batch, double* out,
-                                     Interrupt& interrupt) {
+                                     Interrupt& interrupt, bool undefined_as_nan) {
   if (batch == 0) return;
   if (offsets[0] != 0) throw std::invalid_argument("offsets[0] must be 0");
   for (std::size_t b = 0; b < batch; ++b)
@@ -173,6 +173,16 @@ void DecomposableScore::local_scores(const std::int64_t* nodes, const std::int64
     const auto b = static_cast<std::size_t>(bi);
     try {
       out[b] = local_score(nodes[b], parents + offsets[b], static_cast<std::size_t>(offsets[b + 1] - offsets[b]));
+    } catch (const NumericalError&) {
+      if (undefined_as_nan) {
+        out[b] = std::numeric_limits<double>::quiet_NaN();
+      } else {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (b < error_at) {
+          error_at = b;
+          error = std::current_exception();
+        }
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (b < error_at) {

@@ -9,7 +9,7 @@ namespace {
 
 py::dict ges_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden, const carray<std::uint8_t>& required,
                 std::int64_t max_parents, bool forward, bool backward, bool turning, std::int64_t max_iter,
-                py::object progress) {
+                py::object progress, py::object batch_scores) {
   const std::size_t d = score.n_nodes();
   const SearchConstraints constraints = search_constraints_from(d, forbidden, required, max_parents);
   GESConfig config;
@@ -22,6 +22,19 @@ py::dict ges_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden,
     report = [progress](const std::string& phase, std::int64_t applied, std::int64_t edges, double value) {
       py::gil_scoped_acquire gil;
       progress(phase, applied, edges, value);
+    };
+  if (!batch_scores.is_none())
+    config.batch_scores = [batch_scores](const std::vector<std::int64_t>& nodes, const std::vector<std::int64_t>& offsets,
+                                         const std::vector<std::int64_t>& parents, std::vector<double>& out) {
+      py::gil_scoped_acquire gil;
+      auto as_array = [](const std::vector<std::int64_t>& v) {
+        return carray<std::int64_t>({static_cast<py::ssize_t>(v.size())}, v.data());
+      };
+      const auto scores = py::cast<carray<double>>(batch_scores(as_array(nodes), as_array(offsets), as_array(parents)));
+      if (scores.ndim() != 1 || static_cast<std::size_t>(scores.shape(0)) != out.size())
+        throw std::invalid_argument("batch_scores returned " + std::to_string(scores.size()) + " scores for " +
+                                    std::to_string(out.size()) + " families");
+      std::copy(scores.data(), scores.data() + scores.size(), out.begin());
     };
   Interrupt interrupt = python_interrupt();
   GESResult result;
@@ -51,8 +64,10 @@ py::dict ges_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden,
 void bind_ges(py::module_& m) {
   m.def("ges", &ges_py, py::arg("score"), py::arg("forbidden"), py::arg("required"), py::arg("max_parents"),
         py::arg("forward") = true, py::arg("backward") = true, py::arg("turning") = false, py::arg("max_iter") = -1,
-        py::arg("progress") = py::none(),
-        "Greedy equivalence search on a DecomposableScore; returns a dict (cpdag, score, history, counts).");
+        py::arg("progress") = py::none(), py::arg("batch_scores") = py::none(),
+        "Greedy equivalence search on a DecomposableScore; returns a dict (cpdag, score, history, counts). "
+        "batch_scores(nodes, offsets, parents) -> float64 scores (NaN where undefined), when given, scores the "
+        "Insert candidates in batches (the GPU).");
 }
 
 }  // namespace fastcrl::py_bindings

@@ -27,7 +27,8 @@ double local_score_py(DecomposableScore& s, std::int64_t j, const carray<std::in
 }
 
 carray<double> local_scores_py(DecomposableScore& s, const carray<std::int64_t>& nodes,
-                               const carray<std::int64_t>& offsets, const carray<std::int64_t>& parents) {
+                               const carray<std::int64_t>& offsets, const carray<std::int64_t>& parents,
+                               bool undefined_as_nan) {
   require_1d(nodes, "nodes");
   require_1d(offsets, "offsets");
   require_1d(parents, "parents");
@@ -40,7 +41,8 @@ carray<double> local_scores_py(DecomposableScore& s, const carray<std::int64_t>&
   Interrupt interrupt = python_interrupt();
   {
     py::gil_scoped_release release;
-    s.local_scores(nodes.data(), offsets.data(), parents.data(), batch, out.mutable_data(), interrupt);
+    s.local_scores(nodes.data(), offsets.data(), parents.data(), batch, out.mutable_data(), interrupt,
+                   undefined_as_nan);
   }
   return out;
 }
@@ -65,8 +67,9 @@ void bind_scores(py::module_& m) {
       .def("local_score", &local_score_py, py::arg("j"), py::arg("parents").noconvert(),
            "Local score of node j given parents (int64, 1-D); cached.")
       .def("local_scores", &local_scores_py, py::arg("nodes").noconvert(), py::arg("offsets").noconvert(),
-           py::arg("parents").noconvert(),
-           "Batched local scores: parent set b is parents[offsets[b]:offsets[b+1]] (CSR layout); OpenMP.")
+           py::arg("parents").noconvert(), py::arg("undefined_as_nan") = false,
+           "Batched local scores: parent set b is parents[offsets[b]:offsets[b+1]] (CSR layout); OpenMP. "
+           "undefined_as_nan: NaN for an undefined score instead of raising NumericalError.")
       .def("cache_info", &cache_info_py)
       .def("clear_cache", &DecomposableScore::clear_cache, py::call_guard<py::gil_scoped_release>())
       .def("time_pair_scores", &DecomposableScore::time_pair_scores, py::arg("count"), py::arg("seed") = 0,

@@ -46,6 +46,20 @@ def looks_discrete(X: Any, max_levels: int = 32) -> bool:
     return all(np.unique(A[:, j]).size <= max_levels for j in range(A.shape[1]))
 
 
+def device_batch_scorer(score: Any):
+    """For a score built from CuPy data: ``batch(nodes, offsets, parents)`` -> NumPy float64 scores of
+    the CSR families (NaN where undefined), computed by the CUDA kernels on the data's device; None
+    for host data.  The C++ searches call it with many candidate families at once.
+    """
+    if score._device_array() is None:
+        return None
+
+    def batch(nodes: np.ndarray, offsets: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        return score._device_scores_unchecked(nodes, offsets, parents).get()
+
+    return batch
+
+
 def make_score(
     X: Any,
     score: Any = "auto",

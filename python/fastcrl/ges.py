@@ -12,6 +12,7 @@ from . import _core
 from ._base import BaseEstimator
 from ._search import (
     check_fit_memory,
+    device_batch_scorer,
     estimate_fit,
     estimate_search_memory,
     estimate_search_seconds,
@@ -134,6 +135,11 @@ class GES(BaseEstimator):
     memory_estimate_ : int
         Bytes the fit was estimated to need (:func:`estimate_memory`).
     node_names_ : list of str
+    device_ : {"cpu", "cuda"}
+        Where the Insert candidates were scored.  CuPy ``X`` (or a score object built from CuPy
+        data) scores them with the CUDA batched local-score kernels, many targets per batch;
+        Deletes, reversals and the polish, a few families each, use the score's CPU twin.  The
+        operators and the result are the same as on the CPU (up to rounding in near-ties).
     fit_time_ : float
         Seconds spent in ``fit``.
 
@@ -266,6 +272,7 @@ class GES(BaseEstimator):
                 f"about {seconds:.3g} s on a sparse result",
                 file=sys.stderr,
             )
+        batch_scores = device_batch_scorer(score)
         out = _core.ges(
             score._kernel,
             forbidden,
@@ -276,6 +283,7 @@ class GES(BaseEstimator):
             bool(self.turning),
             max_iter,
             progress,
+            batch_scores,
         )
         P = np.asarray(out["cpdag"], dtype=np.uint8)
         self.graph_ = Graph.from_adjacency(P, names=node_names)
@@ -289,6 +297,7 @@ class GES(BaseEstimator):
                 self.dag_ = self.graph_.to_dag()
                 self.score_ = float(score.score(self.dag_))
         self.node_names_ = node_names
+        self.device_ = "cpu" if batch_scores is None else "cuda"
         self.adjacency_ = P
         self.score_object_ = score
         self.memory_estimate_ = needed

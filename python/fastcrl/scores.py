@@ -209,7 +209,10 @@ class _LocalScore:
         """(constant[k], log_var[k], log_det, rel_tol) for ``_cuda.gaussian_local_scores``."""
         raise NotImplementedError  # pragma: no cover - only Gaussian scores set _device_matrix
 
-    def _device_local_scores(self, js: np.ndarray, offsets: np.ndarray, flat: np.ndarray):
+    def _device_scores_unchecked(self, js: np.ndarray, offsets: np.ndarray, flat: np.ndarray):
+        """Device float64 scores of validated CSR families (parents sorted within each set), NaN
+        where undefined; families too large for a kernel are scored by the CPU twin.
+        """
         import cupy
 
         cuda = require_cuda(f"{type(self).__name__}.local_scores")
@@ -223,11 +226,21 @@ class _LocalScore:
                 cuda, cupy.asarray(js), cupy.asarray(offsets), cupy.asarray(flat), out, offsets
             )
             if on_cpu.size:  # too large for one block's shared memory: the CPU kernel does these
-                cpu = [
-                    self._kernel.local_score(int(js[b]), flat[offsets[b] : offsets[b + 1]])
-                    for b in on_cpu
-                ]
-                out[cupy.asarray(on_cpu)] = cupy.asarray(np.asarray(cpu, dtype=np.float64))
+                sizes = np.diff(offsets)[on_cpu]
+                sub = np.zeros(on_cpu.size + 1, dtype=np.int64)
+                np.cumsum(sizes, out=sub[1:])
+                sub_flat = np.concatenate(
+                    [flat[offsets[b] : offsets[b + 1]] for b in on_cpu]
+                ).astype(np.int64, copy=False)
+                cpu = self._kernel.local_scores(js[on_cpu], sub, sub_flat, undefined_as_nan=True)
+                out[cupy.asarray(on_cpu)] = cupy.asarray(cpu)
+        return out
+
+    def _device_local_scores(self, js: np.ndarray, offsets: np.ndarray, flat: np.ndarray):
+        import cupy
+
+        with cupy.cuda.Device(self._device_array().device.id):
+            out = self._device_scores_unchecked(js, offsets, flat)
             bad = cupy.flatnonzero(cupy.isnan(out))
             if bad.size:  # (a device sync; the price of never returning a NaN score silently)
                 b = int(bad[0])

@@ -305,3 +305,24 @@ def test_subset_extension_argument_checks(cp, cuda_ext):
         cuda_ext.gaussian_subset_scores(
             cp.eye(32), 1, 1, 0, 3, 2, 0, coef, coef, 0.0, 0.0, row, stream
         )
+
+
+# --------------------------------------------------------------- GES's Insert candidates on the GPU
+
+
+@pytest.mark.parametrize("kind", ["bic", "bge", "bdeu"])
+def test_ges_on_the_gpu_matches_the_cpu(cp, rng, kind):
+    from fastcrl import GES, Knowledge
+
+    if kind == "bdeu":
+        X = _discrete_data(rng, 2000, [2, 3, 2, 4, 3, 2, 2, 3, 2, 3, 2, 2, 3, 2, 2])
+    else:
+        X = fastcrl.simulate.simulate_dataset(30, 1000, edges_per_node=2, random_state=5).X
+    d = X.shape[1]
+    k = Knowledge(n_nodes=d).forbid(0, 1).require(2, 3)
+    gpu = GES(score=kind, knowledge=k, restarts=0).fit(cp.asarray(X))
+    cpu = GES(score=kind, knowledge=k, restarts=0).fit(X)
+    assert gpu.device_ == "cuda" and cpu.device_ == "cpu"
+    assert gpu.n_evaluated_ == cpu.n_evaluated_
+    np.testing.assert_array_equal(gpu.adjacency_, cpu.adjacency_)
+    assert gpu.score_ == pytest.approx(cpu.score_, rel=1e-10)

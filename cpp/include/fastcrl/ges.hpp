@@ -23,6 +23,12 @@
 
 namespace fastcrl {
 
+/// Scores many families at once (the GPU): out[b] = local score of (nodes[b], the sorted parents
+/// parents[offsets[b] .. offsets[b+1])), NaN where undefined; `out` arrives sized to the batch.
+using GESBatchScorer =
+    std::function<void(const std::vector<std::int64_t>& nodes, const std::vector<std::int64_t>& offsets,
+                       const std::vector<std::int64_t>& parents, std::vector<double>& out)>;
+
 struct GESConfig {
   bool forward = true;
   bool backward = true;
@@ -32,6 +38,10 @@ struct GESConfig {
   bool turning = false;
   /// Stop each phase after this many operators; negative = no limit.
   std::int64_t max_iter = -1;
+  /// When set, Insert candidates (the bulk of the work: O(d) families per re-evaluated target) are
+  /// scored through it, many targets per call, on the searching thread; Deletes and turns, a few
+  /// families each, use the score object.  Same operators and result as without it.
+  GESBatchScorer batch_scores;
 };
 
 /// One applied operator: Insert(x, y, set = T) or Delete(x, y, set = H).

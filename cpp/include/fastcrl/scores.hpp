@@ -82,9 +82,11 @@ class DecomposableScore {
 
   /// out[b] = local_score(nodes[b], parents[offsets[b]..offsets[b+1])) for b < batch, in parallel
   /// (OpenMP over the batch, BLAS single-threaded inside). Precondition: offsets has batch+1 entries,
-  /// non-decreasing, offsets[0] = 0. The first error (lowest b) is rethrown on the calling thread.
+  /// non-decreasing, offsets[0] = 0. The first error (lowest b) is rethrown on the calling thread;
+  /// with undefined_as_nan, an undefined score (NumericalError) is NaN instead of an error.
   void local_scores(const std::int64_t* nodes, const std::int64_t* offsets, const std::int64_t* parents,
-                    std::size_t batch, double* out, Interrupt& interrupt = Interrupt::none());
+                    std::size_t batch, double* out, Interrupt& interrupt = Interrupt::none(),
+                    bool undefined_as_nan = false);
 
   /// The local score without the cache, for searches that enumerate far more parent sets than are
   /// worth keeping (exact DP, GES's initial pairwise sweep). Preconditions: parents sorted ascending,
