@@ -47,9 +47,9 @@ def looks_discrete(X: Any, max_levels: int = 32) -> bool:
 
 
 def device_batch_scorer(score: Any):
-    """For a score built from CuPy data: ``batch(nodes, offsets, parents)`` -> NumPy float64 scores of
-    the CSR families (NaN where undefined), computed by the CUDA kernels on the data's device; None
-    for host data.  The C++ searches call it with many candidate families at once.
+    """For a score built from CuPy data: ``batch(nodes, offsets, parents)`` -> NumPy float64 scores
+    of the CSR families (NaN where undefined), computed by the CUDA kernels on the data's device;
+    None for host data.  The C++ searches call it with many candidate families at once.
     """
     if score._device_array() is None:
         return None
