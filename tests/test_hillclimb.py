@@ -320,3 +320,42 @@ def test_bounded_cache_gives_the_same_climb():
     assert score.cache_info()["evictions"] > 0
     np.testing.assert_array_equal(full.adjacency_, small.adjacency_)
     assert full.score_ == small.score_
+
+
+# ------------------------------------------------ columns scored through a batch scorer (the GPU's)
+
+
+def _cpu_batch(score, calls):
+    def batch(nodes, offsets, parents):
+        calls.append(len(nodes))
+        return score._kernel.local_scores(nodes, offsets, parents, undefined_as_nan=True)
+
+    return batch
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_batch_scorer_gives_the_same_climb(seed):
+    d = 12
+    _, score = _gaussian(d, 20 + seed)
+    D = np.random.default_rng(seed).integers(0, 3, size=(500, 8))
+    for sc, dd in ((score, d), (BDeu(D), 8)):
+        F, R = _masks(dd, forbidden=[(0, 1)], required=[(2, 3)])
+        kw = dict(tabu_length=4, tabu_patience=3, restarts=2, perturb=3, seed=7 + seed)
+        calls = []
+        batched = _core.hill_climb(sc._kernel, F, R, 3, batch_scores=_cpu_batch(sc, calls), **kw)
+        assert calls and calls[0] >= dd * (dd - 1) // 2  # the first refresh: every column
+        _assert_same(batched, _core.hill_climb(sc._kernel, F, R, 3, **kw))
+
+
+def test_batch_scorer_errors():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    score = GaussianBIC(X)
+    F, R = _masks(3)
+    with pytest.raises(fastcrl.NumericalError, match="undefined"):
+        _core.hill_climb(
+            score._kernel, F, R, -1, batch_scores=lambda n, o, p: np.full(len(n), np.nan)
+        )
+    with pytest.raises(ValueError, match="returned 2 scores"):
+        _core.hill_climb(score._kernel, F, R, -1, batch_scores=lambda n, o, p: np.zeros(2))
+    assert fastcrl.HillClimb().fit(X).device_ == "cpu"

@@ -52,7 +52,7 @@ std::vector<std::int32_t> sorted_union(std::vector<std::int32_t> a, const std::v
 
 class GesSearch {
  public:
-  GesSearch(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt, GESBatchScorer batch_scores)
+  GesSearch(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt, BatchScorer batch_scores)
       : score_(score),
         c_(c),
         d_(score.n_nodes()),
@@ -964,7 +964,7 @@ class GesSearch {
   const GaussianBICScore* gaussian_ = nullptr;
   bool has_knowledge_ = false;
   std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
-  GESBatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
+  BatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
   std::int64_t n_edges_ = 0;
   std::int64_t n_evaluated_ = 0;
   double score_total_ = 0;

@@ -1,13 +1,17 @@
 #include "fastcrl/hillclimb.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
+
+#include "fastcrl/errors.hpp"
 
 namespace fastcrl {
 
@@ -84,8 +88,9 @@ class TabuList {
 /// the delta table delta_[i * d + j] = local(j, pa(j) toggled at i) - local(j, pa(j)).
 class ClimbState {
  public:
-  ClimbState(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt)
-      : score_(score),
+  ClimbState(DecomposableScore& score, const SearchConstraints& c, Interrupt& interrupt, BatchScorer batch_scores)
+      : batch_scores_(std::move(batch_scores)),
+        score_(score),
         c_(c),
         interrupt_(interrupt),
         d_(score.n_nodes()),
@@ -247,7 +252,20 @@ class ClimbState {
   void flush(std::vector<std::size_t>& columns) {
     if (columns.empty()) return;
     values_.resize(nodes_.size());
-    score_.local_scores(nodes_.data(), offsets_.data(), parents_.data(), nodes_.size(), values_.data(), interrupt_);
+    if (batch_scores_) {
+      batch_scores_(nodes_, offsets_, parents_, values_);
+      for (std::size_t b = 0; b < values_.size(); ++b)
+        if (std::isnan(values_[b])) {
+          std::string set;
+          for (auto p = offsets_[b]; p < offsets_[b + 1]; ++p)
+            set += (set.empty() ? "" : ", ") + std::to_string(parents_[static_cast<std::size_t>(p)]);
+          throw NumericalError("local score of node " + std::to_string(nodes_[b]) + " given parents {" + set +
+                               "} is undefined (collinear parents, or a node that is a function of them)");
+        }
+    } else {
+      score_.local_scores(nodes_.data(), offsets_.data(), parents_.data(), nodes_.size(), values_.data(),
+                          interrupt_);
+    }
     std::size_t b = 0;
     for (std::size_t j : columns) {
       local_[j] = values_[b++];
@@ -349,6 +367,7 @@ class ClimbState {
     for (auto it = order.rbegin(); it != order.rend(); ++it) recompute_descendants(*it);
   }
 
+  BatchScorer batch_scores_;  // when set, refresh() scores through it (the GPU)
   DecomposableScore& score_;
   const SearchConstraints& c_;
   Interrupt& interrupt_;
@@ -433,7 +452,7 @@ HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& co
   }
   check_start(A, d, constraints);
 
-  ClimbState state(score, constraints, interrupt);
+  ClimbState state(score, constraints, interrupt, config.batch_scores);
   state.set_graph(A);  // throws on a cycle
   HillClimbResult result;
   result.history.push_back(state.total_score());

@@ -23,19 +23,7 @@ py::dict ges_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden,
       py::gil_scoped_acquire gil;
       progress(phase, applied, edges, value);
     };
-  if (!batch_scores.is_none())
-    config.batch_scores = [batch_scores](const std::vector<std::int64_t>& nodes, const std::vector<std::int64_t>& offsets,
-                                         const std::vector<std::int64_t>& parents, std::vector<double>& out) {
-      py::gil_scoped_acquire gil;
-      auto as_array = [](const std::vector<std::int64_t>& v) {
-        return carray<std::int64_t>({static_cast<py::ssize_t>(v.size())}, v.data());
-      };
-      const auto scores = py::cast<carray<double>>(batch_scores(as_array(nodes), as_array(offsets), as_array(parents)));
-      if (scores.ndim() != 1 || static_cast<std::size_t>(scores.shape(0)) != out.size())
-        throw std::invalid_argument("batch_scores returned " + std::to_string(scores.size()) + " scores for " +
-                                    std::to_string(out.size()) + " families");
-      std::copy(scores.data(), scores.data() + scores.size(), out.begin());
-    };
+  config.batch_scores = batch_scorer_from(batch_scores);
   Interrupt interrupt = python_interrupt();
   GESResult result;
   {

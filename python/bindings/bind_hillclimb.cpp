@@ -17,7 +17,8 @@ py::dict hill_climb_py(DecomposableScore& score, const carray<std::uint8_t>& for
                        const carray<std::uint8_t>& required, std::int64_t max_parents,
                        const std::optional<carray<std::uint8_t>>& start, std::int64_t max_iter, double epsilon,
                        std::int64_t tabu_length, std::int64_t tabu_patience, std::int64_t restarts,
-                       std::int64_t perturb, std::uint64_t seed, const py::object& progress) {
+                       std::int64_t perturb, std::uint64_t seed, const py::object& progress,
+                       const py::object& batch_scores) {
   const std::size_t d = score.n_nodes();
   const SearchConstraints constraints = search_constraints_from(d, forbidden, required, max_parents);
   if (start) {
@@ -33,6 +34,7 @@ py::dict hill_climb_py(DecomposableScore& score, const carray<std::uint8_t>& for
   config.restarts = restarts;
   config.perturb = perturb;
   config.seed = seed;
+  config.batch_scores = batch_scorer_from(batch_scores);
   HillClimbProgress callback;
   if (!progress.is_none()) {
     callback = [&progress](std::int64_t climb, std::int64_t n_iter, double s, double best) {
@@ -66,9 +68,11 @@ void bind_hillclimb(py::module_& m) {
         py::arg("required").noconvert(), py::arg("max_parents"), py::arg("start").noconvert() = py::none(),
         py::arg("max_iter") = 1000000, py::arg("epsilon") = 1e-8, py::arg("tabu_length") = 0,
         py::arg("tabu_patience") = 0, py::arg("restarts") = 0, py::arg("perturb") = 0, py::arg("seed") = 0,
-        py::arg("progress") = py::none(),
+        py::arg("progress") = py::none(), py::arg("batch_scores") = py::none(),
         "Greedy hill climbing over DAGs (add/delete/reverse, tabu list, perturbed restarts); returns a dict "
-        "with adjacency (uint8, [i, j] = 1 means i -> j), score, n_iter, history and climb_scores.");
+        "with adjacency (uint8, [i, j] = 1 means i -> j), score, n_iter, history and climb_scores. "
+        "batch_scores(nodes, offsets, parents) -> float64 scores, when given, scores the changed columns "
+        "(the GPU).");
 }
 
 }  // namespace fastcrl::py_bindings

@@ -1,6 +1,9 @@
 #pragma once
 // Shared by the bindings of the score-based searches (bind_exact/hillclimb/ges.cpp).
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "common.hpp"
 #include "fastcrl/search.hpp"
@@ -30,6 +33,24 @@ inline SearchConstraints search_constraints_from(std::size_t d, const carray<std
   c.max_parents = max_parents;
   c.validate();
   return c;
+}
+
+/// BatchScorer calling the Python callable batch_scores(nodes, offsets, parents) -> float64 scores
+/// (NaN where undefined) under the GIL; empty for None.
+inline BatchScorer batch_scorer_from(const py::object& batch_scores) {
+  if (batch_scores.is_none()) return {};
+  return [batch_scores](const std::vector<std::int64_t>& nodes, const std::vector<std::int64_t>& offsets,
+                        const std::vector<std::int64_t>& parents, std::vector<double>& out) {
+    py::gil_scoped_acquire gil;
+    auto as_array = [](const std::vector<std::int64_t>& v) {
+      return carray<std::int64_t>({static_cast<py::ssize_t>(v.size())}, v.data());
+    };
+    const auto scores = py::cast<carray<double>>(batch_scores(as_array(nodes), as_array(offsets), as_array(parents)));
+    if (scores.ndim() != 1 || static_cast<std::size_t>(scores.shape(0)) != out.size())
+      throw std::invalid_argument("batch_scores returned " + std::to_string(scores.size()) + " scores for " +
+                                  std::to_string(out.size()) + " families");
+    std::copy(scores.data(), scores.data() + scores.size(), out.begin());
+  };
 }
 
 }  // namespace fastcrl::py_bindings

@@ -13,6 +13,7 @@ from . import _core
 from ._base import BaseEstimator
 from ._search import (
     check_fit_memory,
+    device_batch_scorer,
     estimate_fit,
     estimate_search_memory,
     estimate_search_seconds,
@@ -130,6 +131,9 @@ class HillClimb(BaseEstimator):
     climb_scores_ : ndarray of shape (restarts + 1,)
         Best score of each climb.
     node_names_ : list of str
+    device_ : {"cpu", "cuda"}
+        Where the candidate parent sets were scored: CuPy ``X`` (or a score object built from
+        CuPy data) scores each changed node's column of candidates with the CUDA batched kernels.
     fit_time_ : float
         Seconds spent in ``fit``.
 
@@ -288,6 +292,7 @@ class HillClimb(BaseEstimator):
                 bar.set_postfix(moves=n_iter, score=f"{climb_score:.6g}", best=f"{best:.6g}")
 
         try:
+            batch_scores = device_batch_scorer(scorer)
             out = _core.hill_climb(
                 scorer._kernel,
                 forbidden,
@@ -302,11 +307,13 @@ class HillClimb(BaseEstimator):
                 perturb=perturb,
                 seed=int(rng.integers(0, 2**63)),
                 progress=progress,
+                batch_scores=batch_scores,
             )
         finally:
             if bar is not None:
                 bar.close()
         self.node_names_ = node_names
+        self.device_ = "cpu" if batch_scores is None else "cuda"
         self.scorer_ = self.score_object_ = scorer
         self.memory_estimate_ = needed
         self.adjacency_ = out["adjacency"].astype(np.int8)

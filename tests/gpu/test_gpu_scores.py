@@ -326,3 +326,28 @@ def test_ges_on_the_gpu_matches_the_cpu(cp, rng, kind):
     assert gpu.n_evaluated_ == cpu.n_evaluated_
     np.testing.assert_array_equal(gpu.adjacency_, cpu.adjacency_)
     assert gpu.score_ == pytest.approx(cpu.score_, rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["bic", "bdeu"])
+def test_hill_climb_on_the_gpu_matches_the_cpu(cp, rng, kind):
+    from fastcrl import HillClimb
+
+    if kind == "bdeu":
+        X = _discrete_data(rng, 2000, [2, 3, 2, 4, 3, 2, 2, 3, 2, 3, 2, 2])
+    else:
+        X = fastcrl.simulate.simulate_dataset(25, 1000, edges_per_node=2, random_state=6).X
+    gpu = HillClimb(score=kind, random_state=0).fit(cp.asarray(X))
+    cpu = HillClimb(score=kind, random_state=0).fit(X)
+    assert gpu.device_ == "cuda" and cpu.device_ == "cpu"
+    np.testing.assert_array_equal(gpu.adjacency_, cpu.adjacency_)
+    assert gpu.score_ == pytest.approx(cpu.score_, rel=1e-10)
+
+
+def test_searches_on_the_gpu_report_collinear_data(cp, rng):
+    from fastcrl import GES, HillClimb
+
+    X = rng.normal(size=(200, 5))
+    X[:, 4] = X[:, 0] - X[:, 2]
+    for est in (GES(), HillClimb()):
+        with pytest.raises(fastcrl.NumericalError):
+            est.fit(cp.asarray(X))

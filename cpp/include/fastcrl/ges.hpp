@@ -23,12 +23,6 @@
 
 namespace fastcrl {
 
-/// Scores many families at once (the GPU): out[b] = local score of (nodes[b], the sorted parents
-/// parents[offsets[b] .. offsets[b+1])), NaN where undefined; `out` arrives sized to the batch.
-using GESBatchScorer =
-    std::function<void(const std::vector<std::int64_t>& nodes, const std::vector<std::int64_t>& offsets,
-                       const std::vector<std::int64_t>& parents, std::vector<double>& out)>;
-
 struct GESConfig {
   bool forward = true;
   bool backward = true;
@@ -41,7 +35,7 @@ struct GESConfig {
   /// When set, Insert candidates (the bulk of the work: O(d) families per re-evaluated target) are
   /// scored through it, many targets per call, on the searching thread; Deletes and turns, a few
   /// families each, use the score object.  Same operators and result as without it.
-  GESBatchScorer batch_scores;
+  BatchScorer batch_scores;
 };
 
 /// One applied operator: Insert(x, y, set = T) or Delete(x, y, set = H).

@@ -30,6 +30,9 @@ struct HillClimbConfig {
   std::int64_t perturb = 0;
   /// Seed of the splitmix64 generator that draws the perturbation moves.
   std::uint64_t seed = 0;
+  /// When set, the rescored columns (every candidate parent set of each changed node) are scored
+  /// through it instead of the score object (the GPU); an undefined score is an error either way.
+  BatchScorer batch_scores;
 };
 
 struct HillClimbResult {

@@ -4,11 +4,19 @@
 /// cap on the number of parents. Searches take a DecomposableScore& and one of these.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace fastcrl {
+
+/// Scores many families at once (the GPU): out[b] = local score of (nodes[b], the sorted parents
+/// parents[offsets[b] .. offsets[b+1])), NaN where undefined; `out` arrives sized to the batch.
+/// Searches call it on their own thread only.
+using BatchScorer =
+    std::function<void(const std::vector<std::int64_t>& nodes, const std::vector<std::int64_t>& offsets,
+                       const std::vector<std::int64_t>& parents, std::vector<double>& out)>;
 
 struct SearchConstraints {
   std::size_t d = 0;
