@@ -73,6 +73,20 @@ def test_discover_errors(tmp_path, capsys):
     ok.write_text("a,b\n1,2\n2,5\n3,5\n")
     assert cli.main(["discover", str(ok), "--method", "sortnregress", "--lambda1", "0.1"]) == 2
     assert cli.main(["discover", str(tmp_path / "missing.csv")]) == 2
+    assert cli.main(["discover", str(ok), "--method", "sortnregress", "--device", "cuda"]) == 2
+    assert "--device cuda applies to" in capsys.readouterr().err
+
+
+def test_discover_device_cuda_without_a_gpu_says_why(dataset, tmp_path, capsys):
+    from fastcrl import _backend
+
+    if _backend._cuda is not None:
+        pytest.skip("this build has the CUDA extension (the GPU tests cover --device cuda)")
+    data, _ = dataset
+    out = tmp_path / "g.json"
+    argv = ["discover", str(data), "--method", "ges", "--device", "cuda", "-o", str(out)]
+    assert cli.main(argv) == 2
+    assert "CUDA" in capsys.readouterr().err and not out.exists()
 
 
 # ---------------------------------------------------------------- score-based searches

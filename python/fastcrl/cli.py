@@ -130,6 +130,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
         if args.w_threshold is not None:
             kwargs["w_threshold"] = args.w_threshold
         est = cls(**kwargs)
+    if args.device == "cuda":
+        X = _to_device(X, args.method)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -139,12 +141,33 @@ def cmd_discover(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     graph = getattr(est, "graph_", None)
     if not isinstance(graph, Graph):
-        graph = Graph.from_adjacency(est.weights_, names)
+        weights = est.weights_
+        graph = Graph.from_adjacency(weights.get() if hasattr(weights, "get") else weights, names)
     Path(args.out).write_text(graph.to_json())
     print(
         f"{args.method}: {graph.n_edges} edges among {len(names)} variables in {elapsed:.2f} s; wrote {args.out}"
     )
     return 0
+
+
+def _to_device(X: np.ndarray, method: str):
+    """X as a CuPy array on the current GPU, or an error that says why that is not possible."""
+    from . import _backend
+
+    if method == "sortnregress":
+        raise ValueError("--device cuda applies to dagma, notears, ges, hc and exact")
+    if _backend._cuda is None:
+        why = (
+            f"the CUDA extension could not be loaded ({_backend._CUDA_IMPORT_ERROR})"
+            if _backend._CUDA_IMPORT_ERROR
+            else "this fastcrl was built without CUDA (see README: GPU)"
+        )
+        raise ValueError(f"--device cuda: {why}; use --device cpu")
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ValueError("--device cuda needs CuPy: pip install fastcrl[cuda]") from exc
+    return cupy.asarray(X)
 
 
 def _progress(iterable, **kwargs):
@@ -354,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         default="graph.json",
         help="where to write the graph JSON (default graph.json)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: run on the GPU (dagma/notears: the whole fit; ges/hc/exact: the local scores)",
     )
     p.add_argument("--verbose", action="store_true", help="progress bar over outer iterations")
     p.set_defaults(func=cmd_discover)
