@@ -8,6 +8,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <unordered_set>
 #include <stdexcept>
 #include <utility>
 
@@ -78,6 +79,7 @@ class GesSearch {
 
   GESResult run(const GESConfig& config, const GESProgress& progress) {
     GESResult result;
+    check_orientation_ = config.check_orientation;
     // Start from the required edges, oriented as required.
     for (std::size_t i = 0; i < d_; ++i)
       for (std::size_t j = 0; j < d_; ++j)
@@ -829,20 +831,172 @@ class GesSearch {
     return out;
   }
 
+  // ------------------------------------------------------------------ incremental re-orientation
+  // After an operator, the new CPDAG is the Meek closure of the pattern of the operator's PDAG P'
+  // (what rebuild() computes from scratch). Incrementally: every directed edge of P' that is not
+  // an unshielded-collider edge ("fact") was derived by Meek's rules in the old CPDAG, from premises
+  // that touch its endpoints or their neighbours (R1-R4), plus the absence of v-structures there.
+  // Facts change only around the operator. So (1) the derived edges within reach of the operator are
+  // undirected, transitively through the derived edges whose premises they were, (2) the rules are
+  // re-applied with a worklist seeded around every change. The directed edges kept in (1) are
+  // compelled in the new class and (2) reaches the same closure (Meek 1995: the rules with
+  // compelled background orientations yield the CPDAG), i.e. exactly rebuild()'s result.
+
+  static std::uint8_t state_of(const std::vector<std::uint8_t>& M, std::size_t d, std::size_t u, std::size_t v) {
+    return static_cast<std::uint8_t>(M[u * d + v] | (M[v * d + u] << 1));
+  }
+  std::uint8_t edge_state(std::int32_t u, std::int32_t v) const {
+    return state_of(M_, d_, static_cast<std::size_t>(std::min(u, v)), static_cast<std::size_t>(std::max(u, v)));
+  }
+  /// Remember the state of u -- v before its first change in this operator.
+  void record(std::int32_t u, std::int32_t v) {
+    const auto key = static_cast<std::int64_t>(std::min(u, v)) * static_cast<std::int64_t>(d_) + std::max(u, v);
+    if (recorded_.insert(key).second) changes_.emplace_back(key, edge_state(u, v));
+  }
+
+  /// a -> v is one edge of an unshielded collider a -> v <- b.
+  bool is_fact(std::int32_t a, std::int32_t v) const {
+    for (std::int32_t b : adj_[v])
+      if (b != a && directed(b, v) && !adjacent(a, b)) return true;
+    return false;
+  }
+
+  /// Queue every undirected edge incident to u, v or a neighbour of either for a rule check.
+  void queue_around(std::int32_t u, std::int32_t v) {
+    auto queue_node = [&](std::int32_t z) {
+      for (std::int32_t w : adj_[z])
+        if (undirected(z, w)) {
+          const auto key = static_cast<std::int64_t>(std::min(z, w)) * static_cast<std::int64_t>(d_) + std::max(z, w);
+          if (queued_.insert(key).second) work_.emplace_back(std::min(z, w), std::max(z, w));
+        }
+    };
+    for (std::int32_t a : {u, v}) {
+      queue_node(a);
+      for (std::int32_t w : adj_[a]) queue_node(w);
+    }
+  }
+
+  /// Steps (1) and (2) above, from the operator's changed edges (already recorded, with their
+  /// nodes in `seeds`).
+  void reorient_from(const std::vector<std::int32_t>& seeds) {
+    if (++stamp_ == 0) {
+      std::fill(node_tainted_.begin(), node_tainted_.end(), 0u);
+      stamp_ = 1;
+    }
+    queued_.clear();
+    work_.clear();
+    // (1) Undirect derived edges, transitively.
+    std::vector<std::int32_t> stack;
+    auto taint = [&](std::int32_t z) {
+      if (node_tainted_[z] != stamp_) {
+        node_tainted_[z] = stamp_;
+        stack.push_back(z);
+      }
+    };
+    for (std::int32_t z : seeds) {
+      taint(z);
+      for (std::int32_t w : adj_[z]) taint(w);
+    }
+    std::vector<std::pair<std::int32_t, std::int32_t>> loosened;
+    while (!stack.empty()) {
+      const std::int32_t z = stack.back();
+      stack.pop_back();
+      loosened.clear();
+      for (std::int32_t w : adj_[z]) {
+        if (directed(z, w) && !is_fact(z, w))
+          loosened.emplace_back(z, w);
+        else if (directed(w, z) && !is_fact(w, z))
+          loosened.emplace_back(w, z);
+      }
+      for (auto [a, b] : loosened) {  // a -> b becomes a -- b; its dependants are around a and b
+        record(a, b);
+        M_[static_cast<std::size_t>(b) * d_ + a] = 1;
+        taint(a);
+        taint(b);
+        for (std::int32_t w : adj_[b]) taint(w);
+      }
+    }
+    // (2) Meek's rules to closure over a worklist seeded around every change so far.
+    for (std::size_t i = 0; i < changes_.size(); ++i) {
+      const auto u = static_cast<std::int32_t>(changes_[i].first / static_cast<std::int64_t>(d_));
+      const auto v = static_cast<std::int32_t>(changes_[i].first % static_cast<std::int64_t>(d_));
+      queue_around(u, v);
+    }
+    for (std::size_t head = 0; head < work_.size(); ++head) {
+      const auto [a, b] = work_[head];
+      queued_.erase(static_cast<std::int64_t>(a) * static_cast<std::int64_t>(d_) + b);
+      if (!undirected(a, b)) continue;
+      std::int32_t from = -1, to = -1;
+      if (meek_says(a, b)) {
+        from = a;
+        to = b;
+      } else if (meek_says(b, a)) {
+        from = b;
+        to = a;
+      } else {
+        continue;
+      }
+      record(from, to);
+      M_[static_cast<std::size_t>(to) * d_ + from] = 0;
+      queue_around(from, to);
+    }
+  }
+
+  /// Apply the operator and re-orient; afterwards changes_ lists (u * d + v with u < v, state
+  /// before) every edge that may have changed (a superset, each state taken before its change).
   void apply(bool insert, const Candidate& op, std::int32_t y) {
     const std::int32_t x = op.x;
+    changes_.clear();
+    recorded_.clear();
+    if (has_knowledge_ || check_orientation_) {
+      // Knowledge orientations are global: rebuild from scratch, comparing every edge.
+      for (const auto& [key, state] : snapshot())
+        if (recorded_.insert(key).second) changes_.emplace_back(key, state);
+    }
+    std::vector<std::int32_t> seeds{x, y};
+    seeds.insert(seeds.end(), op.set.begin(), op.set.end());
+    record(x, y);
     if (insert) {
       M_[static_cast<std::size_t>(x) * d_ + y] = 1;
       link(x, y);
-      for (std::int32_t t : op.set) M_[static_cast<std::size_t>(y) * d_ + t] = 0;  // t -> y
+      for (std::int32_t t : op.set) {
+        record(t, y);
+        M_[static_cast<std::size_t>(y) * d_ + t] = 0;  // t -> y
+      }
     } else {
       unlink(x, y);
       for (std::int32_t h : op.set) {
+        record(y, h);
+        record(x, h);
         if (undirected(y, h)) M_[static_cast<std::size_t>(h) * d_ + y] = 0;  // y -> h
         if (undirected(x, h)) M_[static_cast<std::size_t>(h) * d_ + x] = 0;  // x -> h
       }
     }
-    rebuild();
+    if (has_knowledge_) {
+      rebuild();
+      return;
+    }
+    if (check_orientation_) {
+      const std::vector<std::uint8_t> pdag = M_;
+      rebuild();
+      const std::vector<std::uint8_t> full = M_;
+      M_ = pdag;
+      reorient_from(seeds);
+      if (full != M_) {
+        std::string diff;
+        for (std::size_t u = 0; u < d_; ++u)
+          for (std::size_t v = u + 1; v < d_; ++v)
+            if (state_of(full, d_, u, v) != state_of(M_, d_, u, v))
+              diff += " " + std::to_string(u) + "-" + std::to_string(v) + ": full " +
+                      std::to_string(state_of(full, d_, u, v)) + " incremental " + std::to_string(state_of(M_, d_, u, v)) +
+                      " pdag " + std::to_string(state_of(pdag, d_, u, v)) + ";";
+        throw std::logic_error("GES: incremental re-orientation differs from the full rebuild (" +
+                               std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
+                               std::to_string(y) + "):" + diff);
+      }
+      return;
+    }
+    reorient_from(seeds);
   }
 
   void phase(bool insert, const GESConfig& config, const GESProgress& progress, GESResult& result) {
@@ -920,9 +1074,8 @@ class GesSearch {
       };
       touch_around(x);
       touch_around(y);
-      const auto before = snapshot();
       apply(insert, op, y);
-      for (const auto& [key, state] : before) {
+      for (const auto& [key, state] : changes_) {
         const auto u = static_cast<std::size_t>(key / static_cast<std::int64_t>(d_));
         const auto v = static_cast<std::size_t>(key % static_cast<std::int64_t>(d_));
         const auto now = static_cast<std::uint8_t>(M_[u * d_ + v] | (M_[v * d_ + u] << 1));
@@ -965,6 +1118,14 @@ class GesSearch {
   bool has_knowledge_ = false;
   std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
   BatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
+  bool check_orientation_ = false;  // compare every incremental re-orientation with rebuild() (tests)
+  // Incremental re-orientation: the changed edges (key, state before) of the last operator, and
+  // the per-operator marks and worklist.
+  std::vector<std::pair<std::int64_t, std::uint8_t>> changes_;
+  std::unordered_set<std::int64_t> recorded_, queued_;
+  std::vector<std::pair<std::int32_t, std::int32_t>> work_;
+  std::vector<std::uint32_t> node_tainted_ = std::vector<std::uint32_t>(d_, 0u);
+  std::uint32_t stamp_ = 0;
   std::int64_t n_edges_ = 0;
   std::int64_t n_evaluated_ = 0;
   double score_total_ = 0;

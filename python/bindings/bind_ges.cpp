@@ -9,7 +9,7 @@ namespace {
 
 py::dict ges_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden, const carray<std::uint8_t>& required,
                 std::int64_t max_parents, bool forward, bool backward, bool turning, std::int64_t max_iter,
-                py::object progress, py::object batch_scores) {
+                py::object progress, py::object batch_scores, bool check_orientation) {
   const std::size_t d = score.n_nodes();
   const SearchConstraints constraints = search_constraints_from(d, forbidden, required, max_parents);
   GESConfig config;
@@ -24,6 +24,7 @@ py::dict ges_py(DecomposableScore& score, const carray<std::uint8_t>& forbidden,
       progress(phase, applied, edges, value);
     };
   config.batch_scores = batch_scorer_from(batch_scores);
+  config.check_orientation = check_orientation;
   Interrupt interrupt = python_interrupt();
   GESResult result;
   {
@@ -53,9 +54,11 @@ void bind_ges(py::module_& m) {
   m.def("ges", &ges_py, py::arg("score"), py::arg("forbidden"), py::arg("required"), py::arg("max_parents"),
         py::arg("forward") = true, py::arg("backward") = true, py::arg("turning") = false, py::arg("max_iter") = -1,
         py::arg("progress") = py::none(), py::arg("batch_scores") = py::none(),
+        py::arg("check_orientation") = false,
         "Greedy equivalence search on a DecomposableScore; returns a dict (cpdag, score, history, counts). "
         "batch_scores(nodes, offsets, parents) -> float64 scores (NaN where undefined), when given, scores the "
-        "Insert candidates in batches (the GPU).");
+        "Insert candidates in batches (the GPU). check_orientation (tests): compare each incremental "
+        "re-orientation with one from scratch (RuntimeError on a difference).");
 }
 
 }  // namespace fastcrl::py_bindings

@@ -10,7 +10,8 @@
 /// After each operator the graph is re-oriented exactly (no DAG -> CPDAG rebuild): the pattern of
 /// the new class is the skeleton plus the unshielded colliders of the operator's PDAG (Chickering's
 /// theorems 15/17: that PDAG has a consistent extension), then background knowledge orientations,
-/// then Meek's rules R1-R4 to closure (Meek 1995). All of it is sparse, O(sum of degree^2).
+/// then Meek's rules R1-R4 to closure (Meek 1995). Without knowledge this is done incrementally,
+/// around the operator (see ges.cpp); with knowledge over the whole graph, O(sum of degree^2).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,9 @@ struct GESConfig {
   /// scored through it, many targets per call, on the searching thread; Deletes and turns, a few
   /// families each, use the score object.  Same operators and result as without it.
   BatchScorer batch_scores;
+  /// For tests: after every operator, compare the incremental re-orientation with a re-orientation
+  /// from scratch; a difference throws std::logic_error.
+  bool check_orientation = false;
 };
 
 /// One applied operator: Insert(x, y, set = T) or Delete(x, y, set = H).
