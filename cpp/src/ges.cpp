@@ -171,6 +171,7 @@ class GesSearch {
   /// The operator's PDAG -> the (knowledge-restricted) CPDAG of its class: keep only the unshielded
   /// colliders directed, orient by knowledge, then close under Meek's rules.
   void rebuild() {
+    steps_valid_ = false;
     std::vector<std::pair<std::int32_t, std::int32_t>> loosen;
     for (std::size_t v = 0; v < d_; ++v) {
       const auto pa = parents_of(static_cast<std::int32_t>(v));
@@ -233,10 +234,14 @@ class GesSearch {
                      std::vector<std::int32_t>* witness = nullptr) const {
     s.start(y);
     for (std::int32_t b : blocked) s.mark[b] = s.stamp;
+    const bool csr = steps_valid_;
     for (std::size_t head = 0; head < s.queue.size(); ++head) {
       const std::int32_t u = s.queue[head];
-      for (std::int32_t w : adj_[u]) {
-        if (!M_[static_cast<std::size_t>(u) * d_ + w] || s.mark[w] == s.stamp) continue;
+      const std::int32_t* first = csr ? steps_.data() + step_offsets_[u] : adj_[u].data();
+      const std::int32_t* last = csr ? steps_.data() + step_offsets_[u + 1] : adj_[u].data() + adj_[u].size();
+      for (const std::int32_t* it = first; it != last; ++it) {
+        const std::int32_t w = *it;
+        if ((!csr && !M_[static_cast<std::size_t>(u) * d_ + w]) || s.mark[w] == s.stamp) continue;
         s.prev[w] = u;
         if (w == x) {
           if (witness) {
@@ -252,6 +257,20 @@ class GesSearch {
       }
     }
     return true;
+  }
+
+  /// The semi-directed steps u -> w (u -> w or u -- w) of the current graph as CSR, for the path
+  /// searches: built once per graph (O(E)) instead of probing the d x d matrix at every step.
+  void build_steps() {
+    if (steps_valid_) return;
+    step_offsets_.assign(d_ + 1, 0);
+    steps_.clear();
+    for (std::size_t u = 0; u < d_; ++u) {
+      for (std::int32_t w : adj_[u])
+        if (M_[u * d_ + static_cast<std::size_t>(w)]) steps_.push_back(w);
+      step_offsets_[u + 1] = steps_.size();
+    }
+    steps_valid_ = true;
   }
 
   /// Whether the semi-directed path `path` still exists (every step still traversable).
@@ -633,13 +652,18 @@ class GesSearch {
   /// best_[y] from its candidates: the first (in `better` order) valid one.
   void finalize(std::int32_t y, std::vector<Candidate>& cands, bool insert, Scratch& scratch) {
     Best b;
-    std::sort(cands.begin(), cands.end(), better);
     if (!insert) {
-      if (!cands.empty()) b.op = std::move(cands.front());
-    } else {
+      if (!cands.empty()) b.op = std::move(*std::min_element(cands.begin(), cands.end(), better));
+    } else if (!cands.empty()) {
+      // Best first, popped from a heap: usually the first is valid, so no full sort of the (at
+      // large d, thousands of) positive candidates.
+      auto worse = [](const Candidate& p, const Candidate& q) { return better(q, p); };
+      std::make_heap(cands.begin(), cands.end(), worse);
       const auto N = neighbors_of(y);
       std::vector<std::int32_t> path;
-      for (auto& cand : cands) {
+      for (auto end = cands.end(); end != cands.begin(); --end) {
+        std::pop_heap(cands.begin(), end, worse);
+        Candidate& cand = *(end - 1);
         if (insert_valid(y, cand, N, scratch, &path)) {
           b.op = std::move(cand);
           break;
@@ -660,6 +684,7 @@ class GesSearch {
 
   void evaluate(const std::vector<std::int32_t>& targets, bool insert) {
     if (targets.empty()) return;
+    if (insert) build_steps();  // finalize's path searches, possibly from several threads
     if (insert && batch_scores_) return evaluate_inserts_batched(targets);
     std::exception_ptr error;
     std::mutex error_mutex;
@@ -946,6 +971,7 @@ class GesSearch {
   /// before) every edge that may have changed (a superset, each state taken before its change).
   void apply(bool insert, const Candidate& op, std::int32_t y) {
     const std::int32_t x = op.x;
+    steps_valid_ = false;
     changes_.clear();
     recorded_.clear();
     if (has_knowledge_ || check_orientation_) {
@@ -1044,6 +1070,7 @@ class GesSearch {
           chosen = -1;
           break;
         }
+        if (insert) build_steps();
         if (insert && !fresh[chosen] &&
             !insert_valid(chosen, best_[chosen].op, neighbors_of(chosen), scratch)) {
           evaluate({chosen}, insert);
@@ -1118,7 +1145,11 @@ class GesSearch {
   bool has_knowledge_ = false;
   std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
   BatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
-  bool check_orientation_ = false;  // compare every incremental re-orientation with rebuild() (tests)
+  bool check_orientation_ = false;
+  // build_steps()'s CSR, valid until the graph changes
+  std::vector<std::size_t> step_offsets_;
+  std::vector<std::int32_t> steps_;
+  bool steps_valid_ = false;  // compare every incremental re-orientation with rebuild() (tests)
   // Incremental re-orientation: the changed edges (key, state before) of the last operator, and
   // the per-operator marks and worklist.
   std::vector<std::pair<std::int64_t, std::uint8_t>> changes_;
