@@ -642,6 +642,7 @@ class GesSearch {
   struct Blocked {
     double delta;
     std::vector<std::int32_t> path;
+    bool broken = false;  // a step of `path` lost its direction since (recheck with path_intact)
   };
 
   struct Best {
@@ -668,7 +669,7 @@ class GesSearch {
           b.op = std::move(cand);
           break;
         }
-        b.blocked.push_back(Blocked{cand.delta, path});
+        b.blocked.push_back(Blocked{cand.delta, path, false});
       }
     }
     best_[y] = std::move(b);
@@ -685,7 +686,58 @@ class GesSearch {
   void evaluate(const std::vector<std::int32_t>& targets, bool insert) {
     if (targets.empty()) return;
     if (insert) build_steps();  // finalize's path searches, possibly from several threads
-    if (insert && batch_scores_) return evaluate_inserts_batched(targets);
+    if (insert && batch_scores_)
+      evaluate_inserts_batched(targets);
+    else
+      evaluate_scored(targets, insert);
+    if (insert)
+      for (std::int32_t y : targets) register_blocked(y);
+  }
+
+  // ------------------------------------------------------------- blocked Inserts, indexed by step
+  // A blocked Insert can become valid only when a step of its path loses its direction. Each path's
+  // steps are indexed by their tail node, so an operator flags exactly the paths through the steps
+  // it removed, instead of every path being walked again after every operator.
+  struct PathRef {
+    std::int32_t y;
+    std::uint32_t version;  // best_version_[y] when registered; stale once best_[y] is replaced
+    std::int32_t index;     // into best_[y].blocked
+  };
+
+  void register_blocked(std::int32_t y) {
+    const std::uint32_t version = ++best_version_[y];
+    const auto& blocked = best_[y].blocked;
+    for (std::size_t i = 0; i < blocked.size(); ++i)
+      for (std::size_t k = 0; k + 1 < blocked[i].path.size(); ++k) {
+        auto& refs = through_[blocked[i].path[k]];
+        refs.push_back(PathRef{y, version, static_cast<std::int32_t>(i)});
+        if (refs.size() >= 64 && (refs.size() & (refs.size() - 1)) == 0) drop_stale(refs);
+      }
+  }
+
+  void drop_stale(std::vector<PathRef>& refs) const {
+    refs.erase(std::remove_if(refs.begin(), refs.end(),
+                              [&](const PathRef& r) { return r.version != best_version_[r.y]; }),
+               refs.end());
+  }
+
+  /// The step a -> b is gone: flag the blocked paths that use it.
+  void step_lost(std::int32_t a, std::int32_t b) {
+    auto& refs = through_[a];
+    drop_stale(refs);
+    for (const PathRef& r : refs) {
+      Blocked& blocked = best_[r.y].blocked[static_cast<std::size_t>(r.index)];
+      if (blocked.broken) continue;
+      const auto& p = blocked.path;
+      for (std::size_t k = 0; k + 1 < p.size(); ++k)
+        if (p[k] == a && p[k + 1] == b) {
+          blocked.broken = true;
+          break;
+        }
+    }
+  }
+
+  void evaluate_scored(const std::vector<std::int32_t>& targets, bool insert) {
     std::exception_ptr error;
     std::mutex error_mutex;
     std::int64_t evaluated = 0;
@@ -1028,6 +1080,8 @@ class GesSearch {
   void phase(bool insert, const GESConfig& config, const GESProgress& progress, GESResult& result) {
     const char* name = insert ? "forward" : "backward";
     best_.assign(d_, Best{});
+    through_.assign(d_, {});
+    best_version_.assign(d_, 0u);
     std::vector<std::int32_t> dirty(d_);
     for (std::size_t i = 0; i < d_; ++i) dirty[i] = static_cast<std::int32_t>(i);
     std::vector<std::uint8_t> fresh(d_, 0), in_dirty(d_, 0);
@@ -1053,12 +1107,14 @@ class GesSearch {
         if (insert)
           for (std::size_t y = 0; y < d_; ++y) {
             if (fresh[y]) continue;
-            for (const Blocked& b : best_[y].blocked) {
+            for (Blocked& b : best_[y].blocked) {
               if (b.delta < bar || !(b.delta > 0)) break;
+              if (!b.broken) continue;
               if (!path_intact(b.path)) {
                 recheck.push_back(static_cast<std::int32_t>(y));
                 break;
               }
+              b.broken = false;  // its steps came back (a later loss flags it again)
             }
           }
         if (!recheck.empty()) {
@@ -1106,6 +1162,8 @@ class GesSearch {
         const auto u = static_cast<std::size_t>(key / static_cast<std::int64_t>(d_));
         const auto v = static_cast<std::size_t>(key % static_cast<std::int64_t>(d_));
         const auto now = static_cast<std::uint8_t>(M_[u * d_ + v] | (M_[v * d_ + u] << 1));
+        if (insert && (state & 1) && !(now & 1)) step_lost(static_cast<std::int32_t>(u), static_cast<std::int32_t>(v));
+        if (insert && (state & 2) && !(now & 2)) step_lost(static_cast<std::int32_t>(v), static_cast<std::int32_t>(u));
         if (now != state) {
           touch(static_cast<std::int32_t>(u));
           touch(static_cast<std::int32_t>(v));
@@ -1140,6 +1198,8 @@ class GesSearch {
   std::vector<std::uint8_t> M_;
   std::vector<std::vector<std::int32_t>> adj_;
   std::vector<Best> best_;
+  std::vector<std::vector<PathRef>> through_;  // blocked paths by the tail node of each step
+  std::vector<std::uint32_t> best_version_;
   int threads_ = 1;
   const GaussianBICScore* gaussian_ = nullptr;
   bool has_knowledge_ = false;
