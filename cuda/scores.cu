@@ -193,7 +193,11 @@ __global__ void gaussian_subset_scores_kernel(const double* __restrict__ M, int6
       __syncthreads();  // nobody rewrites slot before everyone has read it
       continue;
     }
-    if (t < fam.size) idx[t] = __fns(set, 0, t + 1);  // the position of the (t + 1)-th member
+    if (t < fam.size) {  // thread t takes the (t + 1)-th member
+      std::uint32_t rest = set;
+      for (int k = 0; k < t; ++k) rest &= rest - 1u;
+      idx[t] = __ffs(static_cast<int>(rest)) - 1;
+    }
     __syncthreads();
     gaussian_family_score(M, d, fam.node, fam.size, idx, L, z, bad, coef, row + s);
   }
