@@ -171,7 +171,7 @@ class GesSearch {
   /// The operator's PDAG -> the (knowledge-restricted) CPDAG of its class: keep only the unshielded
   /// colliders directed, orient by knowledge, then close under Meek's rules.
   void rebuild() {
-    steps_valid_ = false;
+    steps_all_stale_ = true;
     std::vector<std::pair<std::int32_t, std::int32_t>> loosen;
     for (std::size_t v = 0; v < d_; ++v) {
       const auto pa = parents_of(static_cast<std::int32_t>(v));
@@ -234,14 +234,10 @@ class GesSearch {
                      std::vector<std::int32_t>* witness = nullptr) const {
     s.start(y);
     for (std::int32_t b : blocked) s.mark[b] = s.stamp;
-    const bool csr = steps_valid_;
     for (std::size_t head = 0; head < s.queue.size(); ++head) {
       const std::int32_t u = s.queue[head];
-      const std::int32_t* first = csr ? steps_.data() + step_offsets_[u] : adj_[u].data();
-      const std::int32_t* last = csr ? steps_.data() + step_offsets_[u + 1] : adj_[u].data() + adj_[u].size();
-      for (const std::int32_t* it = first; it != last; ++it) {
-        const std::int32_t w = *it;
-        if ((!csr && !M_[static_cast<std::size_t>(u) * d_ + w]) || s.mark[w] == s.stamp) continue;
+      for (std::int32_t w : steps_[u]) {  // build_steps() ran since the graph last changed
+        if (s.mark[w] == s.stamp) continue;
         s.prev[w] = u;
         if (w == x) {
           if (witness) {
@@ -259,18 +255,30 @@ class GesSearch {
     return true;
   }
 
-  /// The semi-directed steps u -> w (u -> w or u -- w) of the current graph as CSR, for the path
-  /// searches: built once per graph (O(E)) instead of probing the d x d matrix at every step.
+  /// The semi-directed steps u -> w (u -> w or u -- w) of each node, for the path searches (no
+  /// probing of the d x d matrix at every step). Rows are refreshed only for nodes whose edges
+  /// changed since the last call (all of them after a rebuild from scratch).
   void build_steps() {
-    if (steps_valid_) return;
-    step_offsets_.assign(d_ + 1, 0);
-    steps_.clear();
-    for (std::size_t u = 0; u < d_; ++u) {
+    auto build_row = [&](std::size_t u) {
+      steps_[u].clear();
       for (std::int32_t w : adj_[u])
-        if (M_[u * d_ + static_cast<std::size_t>(w)]) steps_.push_back(w);
-      step_offsets_[u + 1] = steps_.size();
+        if (M_[u * d_ + static_cast<std::size_t>(w)]) steps_[u].push_back(w);
+    };
+    if (steps_all_stale_) {
+      steps_.resize(d_);
+      for (std::size_t u = 0; u < d_; ++u) build_row(u);
+      steps_all_stale_ = false;
+    } else {
+      for (std::int32_t u : stale_rows_) build_row(static_cast<std::size_t>(u));
     }
-    steps_valid_ = true;
+    for (std::int32_t u : stale_rows_) row_stale_[u] = 0;
+    stale_rows_.clear();
+  }
+  void steps_stale(std::int32_t u) {
+    if (!row_stale_[u]) {
+      row_stale_[u] = 1;
+      stale_rows_.push_back(u);
+    }
   }
 
   /// Whether the semi-directed path `path` still exists (every step still traversable).
@@ -1023,7 +1031,6 @@ class GesSearch {
   /// before) every edge that may have changed (a superset, each state taken before its change).
   void apply(bool insert, const Candidate& op, std::int32_t y) {
     const std::int32_t x = op.x;
-    steps_valid_ = false;
     changes_.clear();
     recorded_.clear();
     if (has_knowledge_ || check_orientation_) {
@@ -1165,6 +1172,8 @@ class GesSearch {
         if (insert && (state & 1) && !(now & 1)) step_lost(static_cast<std::int32_t>(u), static_cast<std::int32_t>(v));
         if (insert && (state & 2) && !(now & 2)) step_lost(static_cast<std::int32_t>(v), static_cast<std::int32_t>(u));
         if (now != state) {
+          steps_stale(static_cast<std::int32_t>(u));
+          steps_stale(static_cast<std::int32_t>(v));
           touch(static_cast<std::int32_t>(u));
           touch(static_cast<std::int32_t>(v));
           // A Delete's forbidden-orientation check reads the edges among y's neighbours.
@@ -1206,10 +1215,11 @@ class GesSearch {
   std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
   BatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
   bool check_orientation_ = false;
-  // build_steps()'s CSR, valid until the graph changes
-  std::vector<std::size_t> step_offsets_;
-  std::vector<std::int32_t> steps_;
-  bool steps_valid_ = false;  // compare every incremental re-orientation with rebuild() (tests)
+  // build_steps()'s rows, and the nodes whose rows are stale
+  std::vector<std::vector<std::int32_t>> steps_;
+  std::vector<std::uint8_t> row_stale_ = std::vector<std::uint8_t>(d_, 0);
+  std::vector<std::int32_t> stale_rows_;
+  bool steps_all_stale_ = true;  // compare every incremental re-orientation with rebuild() (tests)
   // Incremental re-orientation: the changed edges (key, state before) of the last operator, and
   // the per-operator marks and worklist.
   std::vector<std::pair<std::int64_t, std::uint8_t>> changes_;
