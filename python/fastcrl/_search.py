@@ -161,7 +161,7 @@ _SEARCH_BYTES_PER_PAIR = {"ges": 8, "hc": 17}
 # Seconds of a search in units of one uncached single-parent local score (t_pair, measured on the
 # data): GES ~ c d^2 t_pair on a sparse result, a hill climb ~ c d^3 t_pair per climb (about one
 # move per edge, each scanning the d^2 move table and rescoring a column or two).
-_TIME_PER_UNIT = {"ges": 15.0, "hc": 0.2}
+_TIME_PER_UNIT = {"ges": 8.0, "hc": 0.2}
 
 
 def _cache_entries(method: str, d: int, restarts: int, discrete: bool = True) -> int:
@@ -215,7 +215,7 @@ def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float
 
     Times single-parent local scores on the score's data (batches ten times larger until one takes
     0.05 s, at most a million scores: a discrete score's cost grows with n), then scales by
-    the model fitted on sparse ER-1 data: ``15 d^2`` such scores for GES and ``0.2 d^3`` per climb
+    the model fitted on sparse ER-1 data: ``8 d^2`` such scores for GES and ``0.2 d^3`` per climb
     (``1 + restarts`` climbs) for a hill climb. Denser results take longer (GES's cost grows with
     the edges it adds: about 5x for five edges per node); treat it as an order of magnitude.
     """

@@ -152,15 +152,15 @@ class GES(BaseEstimator):
     With thousands of variables, raise the BIC's ``penalty_discount`` (as Tetrad's users do): the
     plain BIC's per-edge threshold is passed by chance by a fixed share of the ~d^2/2 absent pairs.
     Measured on ER-1 data, n = 1000: ``penalty_discount=1`` gave 5,300 edges for 1,000 true ones at
-    d = 1000 (20,129 for 2,000 at d = 2000, 76 s), ``2`` gave 1,180 at d = 1000, and ``4`` gave
-    1,000 (SHD 9) at d = 1000 in 0.4 s and 5,005 for 5,000 (SHD 6) at d = 5000 in 13 s with a
+    d = 1000 (20,129 for 2,000 at d = 2000, 11 s), ``2`` gave 1,180 at d = 1000, and ``4`` gave
+    1,000 (SHD 9) at d = 1000 in 0.2 s and 5,005 for 5,000 (SHD 6) at d = 5000 in 2.2 s with a
     peak of 1.0 GB for the whole process (``benchmarks/RESULTS.md``).
 
     Resources: memory grows as ``d^2`` (the ``d x d`` covariance and the search's tables, about 16
     bytes per pair of variables, plus the score's bounded cache): :meth:`estimate` and
     :func:`estimate_memory` predict it before a fit, and ``memory_limit`` turns an overrun into a
     ``MemoryError`` before any work. Time grows as ``d^2`` on sparse results (about as long as
-    ``15 d^2`` single-parent local scores take) and with the number of edges GES adds.
+    ``8 d^2`` single-parent local scores take) and with the number of edges GES adds.
 
     Examples
     --------
