@@ -155,6 +155,9 @@ class ExactSearch(BaseEstimator):
         Number of (node, parent set) local scores evaluated.
     gaussian_path_ : bool
         Whether the incremental Gaussian local-score path was used.
+    local_scores_time_, dp_time_ : float
+        Seconds spent filling the local-score table (allocation included) and in the dynamic
+        programme (best parent sets, best sinks, read-back).
     device_ : {"cpu", "cuda"}
         Where the local scores were computed.  CuPy ``X`` (or a score object built from CuPy data)
         scores every (node, parent set) with CUDA kernels on X's device (one block per family,
@@ -278,6 +281,8 @@ class ExactSearch(BaseEstimator):
         self.n_local_scores_ = int(out["n_local_scores"])
         self.gaussian_path_ = bool(out["gaussian_path"])
         self.device_ = "cuda" if out["external_scores"] else "cpu"
+        self.local_scores_time_ = float(out["seconds_local_scores"])
+        self.dp_time_ = float(out["seconds_dp"])
         self.memory_estimate_ = needed
         self.fit_time_ = time.perf_counter() - start
         return self
