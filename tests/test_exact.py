@@ -87,6 +87,8 @@ def test_result_attributes_are_consistent():
         assert pos[i] < pos[j]
     assert est.n_local_scores_ == 6 * 2**5
     assert est.fit_time_ > 0 and est.memory_estimate_ == estimate_memory(6)
+    assert 0 < est.local_scores_time_ and 0 < est.dp_time_
+    assert est.local_scores_time_ + est.dp_time_ <= est.fit_time_
     assert fastcrl.ExactSearch is ExactSearch
 
 
