@@ -410,6 +410,51 @@ class GesSearch {
     return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
   }
 
+  /// with_one_more for every x in [begin, end) at once into e.swept (entries for x in the base or
+  /// x = y are computed but never read). U, rx, cxy: scratch.
+  template <class Entry>
+  void sweep_one_more(Entry& e, std::int32_t y, std::int32_t begin, std::int32_t end, std::vector<double>& U,
+                      std::vector<double>& rx, std::vector<double>& cxy) const {
+    const auto& S = gaussian_->covariance();
+    const BaseFactor& f = e.f;
+    const std::size_t k = e.base.size(), d = d_, R = static_cast<std::size_t>(end - begin);
+    const auto first = static_cast<std::size_t>(begin);
+    U.resize(k * R);
+    rx.assign(diag_.begin() + static_cast<std::ptrdiff_t>(first), diag_.begin() + static_cast<std::ptrdiff_t>(first + R));
+    const double* sy = S.data() + static_cast<std::size_t>(y) * d + first;
+    cxy.assign(sy, sy + R);
+    for (std::size_t a = 0; a < k; ++a) {
+      double* ua = U.data() + a * R;
+      const double* sa = S.data() + static_cast<std::size_t>(e.base[a]) * d + first;
+      std::copy(sa, sa + R, ua);
+      for (std::size_t c = 0; c < a; ++c) {
+        const double l = f.L[a * k + c];
+        const double* uc = U.data() + c * R;
+        for (std::size_t i = 0; i < R; ++i) ua[i] -= l * uc[i];
+      }
+      const double pivot = f.L[a * k + a], wa = f.w[a];
+      for (std::size_t i = 0; i < R; ++i) {
+        ua[i] /= pivot;
+        rx[i] -= ua[i] * ua[i];
+        cxy[i] -= ua[i] * wa;
+      }
+    }
+    const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
+    const double n = static_cast<double>(n_samples_);
+    const double with_score_base = -gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
+    e.swept.resize(R);
+    for (std::size_t i = 0; i < R; ++i) {
+      double with = std::numeric_limits<double>::quiet_NaN();
+      if (rx[i] > diag_[first + i] * 1e-12) {
+        const double var = f.var - cxy[i] * cxy[i] / rx[i];
+        if (var > syy * 1e-12)
+          with = var >= f.gain_below ? -std::numeric_limits<double>::infinity()
+                                     : -0.5 * n * std::log(var) + with_score_base;
+      }
+      e.swept[i] = with;
+    }
+  }
+
   /// Every Insert(x, y, T) candidate for x in [x_begin, x_end) (validity of the semi-directed path
   /// condition not checked here), in the tie-breaking order: policy.base(B) once per base set
   /// B = P u NA u T and policy.candidate(base, B, x, order, T) per candidate.  The policy scores them
@@ -437,6 +482,7 @@ class GesSearch {
           shared.push_back(Shared{order, T, std::move(base), std::move(scored)});
           return true;
         });
+    policy.sweep_shared(x_begin, x_end, shared.size(), [&](std::size_t i) { return shared[i].scored; });
     // From the adjacency lists, per x in range: bit 0 = adjacent to y, bit 1 = adjacent to a node of N.
     // The sweep below then reads no d x d matrix column-wise.
     std::vector<std::uint8_t> near(static_cast<std::size_t>(x_end - x_begin), 0);
@@ -494,20 +540,40 @@ class GesSearch {
 
   /// Gaussian BIC: base sets factored once per call, one more parent in O(|B|^2).
   struct GaussianInserts : ImmediateInserts {
-    using Base = const BaseFactor*;
-    std::deque<std::pair<std::vector<std::int32_t>, BaseFactor>> factors;  // base sets recur across x
-    std::vector<double> u;
+    struct Entry {
+      std::vector<std::int32_t> base;
+      BaseFactor f;
+      std::vector<double> swept;  // with-scores over the whole x range, when sweep_shared made them
+    };
+    using Base = const Entry*;
+    std::deque<Entry> factors;  // base sets recur across x
+    std::vector<double> u, U, rx, cxy;
+    std::int32_t x_begin = 0;
     Base base(const std::vector<std::int32_t>& B) {
-      for (const auto& [b, f] : factors)
-        if (b == B) return &f;
-      factors.emplace_back(B, this->g.factor(this->y, B));
-      return &factors.back().second;
+      for (const Entry& e : factors)
+        if (e.base == B) return &e;
+      factors.push_back(Entry{B, this->g.factor(this->y, B), {}});
+      return &factors.back();
     }
-    void candidate(Base f, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
+    /// Bases of four or more parents shared by the whole sweep: every x at once, the triangular
+    /// solve and the two dot products as contiguous loops over x (same arithmetic as with_one_more,
+    /// in the same order), instead of a strided O(k^2) solve per x.
+    template <class Shared>
+    void sweep_shared(std::int32_t begin, std::int32_t end, std::size_t count, Shared shared) {
+      x_begin = begin;
+      for (std::size_t i = 0; i < count; ++i) {
+        auto* e = const_cast<Entry*>(shared(i));
+        if (e->f.ok && e->base.size() >= 4 && e->swept.empty()) this->g.sweep_one_more(*e, this->y, begin, end, U, rx, cxy);
+      }
+    }
+    void candidate(Base e, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
       constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-      this->keep(f->ok ? this->g.with_one_more(*f, this->y, B, x, u) : nan, f->ok ? f->score : nan, B.empty(), x,
-                 order, T);
+      const BaseFactor& f = e->f;
+      const double with = !f.ok                ? nan
+                          : !e->swept.empty() ? e->swept[static_cast<std::size_t>(x - x_begin)]
+                                              : this->g.with_one_more(f, this->y, B, x, u);
+      this->keep(with, f.ok ? f.score : nan, B.empty(), x, order, T);
     }
   };
 
@@ -515,6 +581,8 @@ class GesSearch {
   struct GenericInserts : ImmediateInserts {
     using Base = double;
     std::vector<std::int32_t> with_set;
+    template <class Shared>
+    void sweep_shared(std::int32_t, std::int32_t, std::size_t, Shared) {}
     Base base(const std::vector<std::int32_t>& B) { return this->g.cached_or_nan(this->y, B); }
     void candidate(Base without, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
@@ -528,7 +596,7 @@ class GesSearch {
   void collect_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
                        std::int32_t x_begin, std::int32_t x_end, std::vector<Candidate>& out, std::int64_t& evaluated) {
     if (gaussian_) {
-      GaussianInserts policy{{*this, y, out, evaluated}, {}, {}};
+      GaussianInserts policy{{*this, y, out, evaluated}, {}, {}, {}, {}, {}, 0};
       enumerate_inserts(y, P, N, x_begin, x_end, policy);
     } else {
       GenericInserts policy{{*this, y, out, evaluated}, {}};
@@ -564,6 +632,8 @@ class GesSearch {
   /// Records the families instead of scoring them (base sets once per target).
   struct DeferredInserts {
     using Base = std::int64_t;
+    template <class Shared>
+    void sweep_shared(std::int32_t, std::int32_t, std::size_t, Shared) {}
     FamilyBatch& batch;
     std::vector<PendingInsert>& pending;
     std::int32_t y;
