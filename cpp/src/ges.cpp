@@ -545,12 +545,12 @@ class GesSearch {
       BaseFactor f;
       std::vector<double> swept;  // with-scores over the whole x range, when sweep_shared made them
     };
-    using Base = const Entry*;
+    using Base = Entry*;
     std::deque<Entry> factors;  // base sets recur across x
     std::vector<double> u, U, rx, cxy;
     std::int32_t x_begin = 0;
     Base base(const std::vector<std::int32_t>& B) {
-      for (const Entry& e : factors)
+      for (Entry& e : factors)
         if (e.base == B) return &e;
       factors.push_back(Entry{B, this->g.factor(this->y, B), {}});
       return &factors.back();
@@ -562,7 +562,7 @@ class GesSearch {
     void sweep_shared(std::int32_t begin, std::int32_t end, std::size_t count, Shared shared) {
       x_begin = begin;
       for (std::size_t i = 0; i < count; ++i) {
-        auto* e = const_cast<Entry*>(shared(i));
+        Entry* e = shared(i);
         if (e->f.ok && e->base.size() >= 4 && e->swept.empty()) this->g.sweep_one_more(*e, this->y, begin, end, U, rx, cxy);
       }
     }
