@@ -8,6 +8,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 #include <stdexcept>
 #include <utility>
@@ -410,8 +411,8 @@ class GesSearch {
     return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
   }
 
-  /// with_one_more for every x in [begin, end) at once into e.swept (entries for x in the base or
-  /// x = y are computed but never read). U, rx, cxy: scratch.
+  /// with_one_more for every x in [begin, end) at once into e.swept[x] (e.swept has d entries; those
+  /// for x in the base or x = y are computed but never read). U, rx, cxy: scratch.
   template <class Entry>
   void sweep_one_more(Entry& e, std::int32_t y, std::int32_t begin, std::int32_t end, std::vector<double>& U,
                       std::vector<double>& rx, std::vector<double>& cxy) const {
@@ -423,26 +424,44 @@ class GesSearch {
     rx.assign(diag_.begin() + static_cast<std::ptrdiff_t>(first), diag_.begin() + static_cast<std::ptrdiff_t>(first + R));
     const double* sy = S.data() + static_cast<std::size_t>(y) * d + first;
     cxy.assign(sy, sy + R);
+    // Row a of U = L^{-1} S_B,x over a block of kBlock x at a time held in registers while the
+    // c < a terms are subtracted (a store per term otherwise); per x, the same operations in the
+    // same order as with_one_more.
+    constexpr std::size_t kBlock = 16;
     for (std::size_t a = 0; a < k; ++a) {
       double* ua = U.data() + a * R;
       const double* sa = S.data() + static_cast<std::size_t>(e.base[a]) * d + first;
-      std::copy(sa, sa + R, ua);
-      for (std::size_t c = 0; c < a; ++c) {
-        const double l = f.L[a * k + c];
-        const double* uc = U.data() + c * R;
-        for (std::size_t i = 0; i < R; ++i) ua[i] -= l * uc[i];
+      const double* La = f.L.data() + a * k;
+      const double pivot = La[a], wa = f.w[a];
+      std::size_t i0 = 0;
+      for (; i0 + kBlock <= R; i0 += kBlock) {
+        double acc[kBlock];
+        for (std::size_t j = 0; j < kBlock; ++j) acc[j] = sa[i0 + j];
+        for (std::size_t c = 0; c < a; ++c) {
+          const double l = La[c];
+          const double* uc = U.data() + c * R + i0;
+          for (std::size_t j = 0; j < kBlock; ++j) acc[j] -= l * uc[j];
+        }
+        for (std::size_t j = 0; j < kBlock; ++j) {
+          const double u = acc[j] / pivot;
+          ua[i0 + j] = u;
+          rx[i0 + j] -= u * u;
+          cxy[i0 + j] -= u * wa;
+        }
       }
-      const double pivot = f.L[a * k + a], wa = f.w[a];
-      for (std::size_t i = 0; i < R; ++i) {
-        ua[i] /= pivot;
-        rx[i] -= ua[i] * ua[i];
-        cxy[i] -= ua[i] * wa;
+      for (std::size_t i = i0; i < R; ++i) {
+        double v = sa[i];
+        for (std::size_t c = 0; c < a; ++c) v -= La[c] * U[c * R + i];
+        const double u = v / pivot;
+        ua[i] = u;
+        rx[i] -= u * u;
+        cxy[i] -= u * wa;
       }
     }
     const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
     const double n = static_cast<double>(n_samples_);
     const double with_score_base = -gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
-    e.swept.resize(R);
+    double* swept = e.swept.data() + first;
     for (std::size_t i = 0; i < R; ++i) {
       double with = std::numeric_limits<double>::quiet_NaN();
       if (rx[i] > diag_[first + i] * 1e-12) {
@@ -451,38 +470,53 @@ class GesSearch {
           with = var >= f.gain_below ? -std::numeric_limits<double>::infinity()
                                      : -0.5 * n * std::log(var) + with_score_base;
       }
-      e.swept[i] = with;
+      swept[i] = with;
     }
   }
 
-  /// Every Insert(x, y, T) candidate for x in [x_begin, x_end) (validity of the semi-directed path
-  /// condition not checked here), in the tie-breaking order: policy.base(B) once per base set
-  /// B = P u NA u T and policy.candidate(base, B, x, order, T) per candidate.  The policy scores them
-  /// (now, or later in one batch).
+  /// A base set shared by every x adjacent to no neighbour of y (NA empty): B = P u T for a clique T
+  /// of N. Most x are of this kind, so these are enumerated (and scored) once per target.
+  template <class Base>
+  struct SharedBase {
+    std::int32_t order;
+    std::vector<std::int32_t> T, base;
+    Base scored;
+  };
+
   template <class Policy>
-  void enumerate_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
-                         std::int32_t x_begin, std::int32_t x_end, Policy& policy) {
+  std::vector<SharedBase<typename Policy::Base>> shared_bases(std::int32_t y, const std::vector<std::int32_t>& P,
+                                                             const std::vector<std::int32_t>& N, Policy& policy) {
     const std::size_t limit = c_.parent_limit();
-    if (P.size() + 1 > limit) return;
-    using Base = typename Policy::Base;
-    // Most x are adjacent to no neighbour of y (NA empty, T ranges over the cliques of N): their
-    // sets T, base sets and base scores are the same, so enumerate them once.
-    struct Shared {
-      std::int32_t order;
-      std::vector<std::int32_t> T, base;
-      Base scored;
-    };
-    std::vector<Shared> shared;
+    std::vector<SharedBase<typename Policy::Base>> shared;
+    if (P.size() + 1 > limit) return shared;
     cliques(
         N, {}, [&](std::int32_t t) { return !c_.is_forbidden(t, y); },
         [&](const std::vector<std::int32_t>& T, std::int32_t order) {
           if (P.size() + T.size() + 1 > limit) return false;
           auto base = sorted_union(P, T);
-          Base scored = policy.base(base);
-          shared.push_back(Shared{order, T, std::move(base), std::move(scored)});
+          auto scored = policy.base(base);
+          shared.push_back({order, T, std::move(base), std::move(scored)});
           return true;
         });
-    policy.sweep_shared(x_begin, x_end, shared.size(), [&](std::size_t i) { return shared[i].scored; });
+    policy.prepare_shared(shared);
+    return shared;
+  }
+
+  /// Every Insert(x, y, T) candidate for x in [x_begin, x_end) (validity of the semi-directed path
+  /// condition not checked here), in the tie-breaking order: policy.base(B) once per base set
+  /// B = P u NA u T and policy.candidate(base, B, x, order, T) per candidate.  The policy scores them
+  /// (now, or later in one batch). `pre`: the target's shared bases from shared_bases (made here
+  /// when null), so that threads splitting one target's x range do not each score them again.
+  template <class Policy>
+  void enumerate_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
+                         std::int32_t x_begin, std::int32_t x_end, Policy& policy,
+                         const std::vector<SharedBase<typename Policy::Base>>* pre = nullptr) {
+    const std::size_t limit = c_.parent_limit();
+    if (P.size() + 1 > limit) return;
+    std::vector<SharedBase<typename Policy::Base>> own;
+    if (!pre) own = shared_bases(y, P, N, policy);
+    const auto& shared = pre ? *pre : own;
+    policy.sweep_shared(x_begin, x_end, shared);
     // From the adjacency lists, per x in range: bit 0 = adjacent to y, bit 1 = adjacent to a node of N.
     // The sweep below then reads no d x d matrix column-wise.
     std::vector<std::uint8_t> near(static_cast<std::size_t>(x_end - x_begin), 0);
@@ -498,7 +532,7 @@ class GesSearch {
       const std::uint8_t near_x = near[static_cast<std::size_t>(x - x_begin)];
       if (x == y || (near_x & 1) || (has_knowledge_ && c_.is_forbidden(x, y))) continue;
       if (!(near_x & 2)) {
-        for (const Shared& e : shared) policy.candidate(e.scored, e.base, x, e.order, e.T);
+        for (const auto& e : shared) policy.candidate(e.scored, e.base, x, e.order, e.T);
         continue;
       }
       NA.clear();
@@ -543,35 +577,35 @@ class GesSearch {
     struct Entry {
       std::vector<std::int32_t> base;
       BaseFactor f;
-      std::vector<double> swept;  // with-scores over the whole x range, when sweep_shared made them
+      std::vector<double> swept;  // with-scores by x, for the shared bases prepare_shared picked
     };
     using Base = Entry*;
     std::deque<Entry> factors;  // base sets recur across x
     std::vector<double> u, U, rx, cxy;
-    std::int32_t x_begin = 0;
     Base base(const std::vector<std::int32_t>& B) {
       for (Entry& e : factors)
         if (e.base == B) return &e;
       factors.push_back(Entry{B, this->g.factor(this->y, B), {}});
       return &factors.back();
     }
-    /// Bases of four or more parents shared by the whole sweep: every x at once, the triangular
-    /// solve and the two dot products as contiguous loops over x (same arithmetic as with_one_more,
-    /// in the same order), instead of a strided O(k^2) solve per x.
-    template <class Shared>
-    void sweep_shared(std::int32_t begin, std::int32_t end, std::size_t count, Shared shared) {
-      x_begin = begin;
-      for (std::size_t i = 0; i < count; ++i) {
-        Entry* e = shared(i);
-        if (e->f.ok && e->base.size() >= 4 && e->swept.empty()) this->g.sweep_one_more(*e, this->y, begin, end, U, rx, cxy);
-      }
+    /// Shared bases of four or more parents are swept: every x at once, the triangular solve and
+    /// the two dot products as contiguous loops over x (same arithmetic as with_one_more, in the
+    /// same order), instead of a strided O(k^2) solve per x. Sized here, before threads that split
+    /// the x range fill their parts.
+    void prepare_shared(const std::vector<SharedBase<Base>>& shared) {
+      for (const auto& s : shared)
+        if (s.scored->f.ok && s.base.size() >= 4) s.scored->swept.resize(this->g.d_);
+    }
+    void sweep_shared(std::int32_t begin, std::int32_t end, const std::vector<SharedBase<Base>>& shared) {
+      for (const auto& s : shared)
+        if (!s.scored->swept.empty()) this->g.sweep_one_more(*s.scored, this->y, begin, end, U, rx, cxy);
     }
     void candidate(Base e, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
       constexpr double nan = std::numeric_limits<double>::quiet_NaN();
       const BaseFactor& f = e->f;
       const double with = !f.ok                ? nan
-                          : !e->swept.empty() ? e->swept[static_cast<std::size_t>(x - x_begin)]
+                          : !e->swept.empty() ? e->swept[static_cast<std::size_t>(x)]
                                               : this->g.with_one_more(f, this->y, B, x, u);
       this->keep(with, f.ok ? f.score : nan, B.empty(), x, order, T);
     }
@@ -581,8 +615,8 @@ class GesSearch {
   struct GenericInserts : ImmediateInserts {
     using Base = double;
     std::vector<std::int32_t> with_set;
-    template <class Shared>
-    void sweep_shared(std::int32_t, std::int32_t, std::size_t, Shared) {}
+    void prepare_shared(const std::vector<SharedBase<Base>>&) {}
+    void sweep_shared(std::int32_t, std::int32_t, const std::vector<SharedBase<Base>>&) {}
     Base base(const std::vector<std::int32_t>& B) { return this->g.cached_or_nan(this->y, B); }
     void candidate(Base without, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
@@ -592,15 +626,37 @@ class GesSearch {
     }
   };
 
-  /// Positive-delta Insert(x, y, T) for x in [x_begin, x_end), appended to `out`.
-  void collect_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
-                       std::int32_t x_begin, std::int32_t x_end, std::vector<Candidate>& out, std::int64_t& evaluated) {
+  /// One target's shared bases, scored once for the threads that split its x range.
+  struct SharedInserts {
+    std::int64_t unused_count = 0;
+    std::vector<Candidate> unused_out;
+    std::optional<GaussianInserts> gaussian_owner;  // owns the factors that `gaussian` points to
+    std::vector<SharedBase<GaussianInserts::Base>> gaussian;
+    std::vector<SharedBase<GenericInserts::Base>> generic;
+  };
+
+  void prepare_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
+                       SharedInserts& out) {
     if (gaussian_) {
-      GaussianInserts policy{{*this, y, out, evaluated}, {}, {}, {}, {}, {}, 0};
-      enumerate_inserts(y, P, N, x_begin, x_end, policy);
+      out.gaussian_owner.emplace(GaussianInserts{{*this, y, out.unused_out, out.unused_count}, {}, {}, {}, {}, {}});
+      out.gaussian = shared_bases(y, P, N, *out.gaussian_owner);
+    } else {
+      GenericInserts policy{{*this, y, out.unused_out, out.unused_count}, {}};
+      out.generic = shared_bases(y, P, N, policy);
+    }
+  }
+
+  /// Positive-delta Insert(x, y, T) for x in [x_begin, x_end), appended to `out`; `pre`: the
+  /// target's shared bases from prepare_inserts (made here when null).
+  void collect_inserts(std::int32_t y, const std::vector<std::int32_t>& P, const std::vector<std::int32_t>& N,
+                       std::int32_t x_begin, std::int32_t x_end, std::vector<Candidate>& out, std::int64_t& evaluated,
+                       const SharedInserts* pre = nullptr) {
+    if (gaussian_) {
+      GaussianInserts policy{{*this, y, out, evaluated}, {}, {}, {}, {}, {}};
+      enumerate_inserts(y, P, N, x_begin, x_end, policy, pre ? &pre->gaussian : nullptr);
     } else {
       GenericInserts policy{{*this, y, out, evaluated}, {}};
-      enumerate_inserts(y, P, N, x_begin, x_end, policy);
+      enumerate_inserts(y, P, N, x_begin, x_end, policy, pre ? &pre->generic : nullptr);
     }
   }
 
@@ -632,8 +688,8 @@ class GesSearch {
   /// Records the families instead of scoring them (base sets once per target).
   struct DeferredInserts {
     using Base = std::int64_t;
-    template <class Shared>
-    void sweep_shared(std::int32_t, std::int32_t, std::size_t, Shared) {}
+    void prepare_shared(const std::vector<SharedBase<Base>>&) {}
+    void sweep_shared(std::int32_t, std::int32_t, const std::vector<SharedBase<Base>>&) {}
     FamilyBatch& batch;
     std::vector<PendingInsert>& pending;
     std::int32_t y;
@@ -851,6 +907,13 @@ class GesSearch {
         const auto P = parents_of(y);
         const auto N = neighbors_of(y);
         std::vector<Candidate> cands;
+        SharedInserts shared;
+        try {
+          prepare_inserts(y, P, N, shared);
+        } catch (...) {
+          error = std::current_exception();
+          break;
+        }
         const int nthreads = threads_for_work(per_target);
         const std::int32_t chunk = 64;
         const auto n_chunks = static_cast<std::ptrdiff_t>((d_ + chunk - 1) / chunk);
@@ -864,7 +927,7 @@ class GesSearch {
             const auto lo = static_cast<std::int32_t>(ci * chunk);
             const auto hi = std::min<std::int32_t>(lo + chunk, static_cast<std::int32_t>(d_));
             try {
-              collect_inserts(y, P, N, lo, hi, local, evaluated);
+              collect_inserts(y, P, N, lo, hi, local, evaluated, &shared);
             } catch (...) {
               std::lock_guard<std::mutex> lock(error_mutex);
               if (!error) error = std::current_exception();
