@@ -2,6 +2,8 @@
 #include "fastcrl/ges.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <cmath>
@@ -411,26 +413,24 @@ class GesSearch {
     return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
   }
 
-  /// with_one_more for every x in [begin, end) at once into e.swept[x] (e.swept has d entries; those
-  /// for x in the base or x = y are computed but never read). U, rx, cxy: scratch.
-  template <class Entry>
-  void sweep_one_more(Entry& e, std::int32_t y, std::int32_t begin, std::int32_t end, std::vector<double>& U,
-                      std::vector<double>& rx, std::vector<double>& cxy) const {
+  /// Residuals of every x in [begin, end) given the base B of factor f, by the triangular solve
+  /// u = L^{-1} S_B,x: rx[i] = S_xx|B and cxy[i] = S_xy|B for x = begin + i. U: scratch.
+  void residual_sweep(const std::vector<std::int32_t>& B, const BaseFactor& f, std::int32_t y, std::int32_t begin,
+                      std::int32_t end, std::vector<double>& U, double* rx, double* cxy) const {
     const auto& S = gaussian_->covariance();
-    const BaseFactor& f = e.f;
-    const std::size_t k = e.base.size(), d = d_, R = static_cast<std::size_t>(end - begin);
+    const std::size_t k = B.size(), d = d_, R = static_cast<std::size_t>(end - begin);
     const auto first = static_cast<std::size_t>(begin);
     U.resize(k * R);
-    rx.assign(diag_.begin() + static_cast<std::ptrdiff_t>(first), diag_.begin() + static_cast<std::ptrdiff_t>(first + R));
+    std::copy(diag_.begin() + static_cast<std::ptrdiff_t>(first), diag_.begin() + static_cast<std::ptrdiff_t>(first + R), rx);
     const double* sy = S.data() + static_cast<std::size_t>(y) * d + first;
-    cxy.assign(sy, sy + R);
-    // Row a of U = L^{-1} S_B,x over a block of kBlock x at a time held in registers while the
-    // c < a terms are subtracted (a store per term otherwise); per x, the same operations in the
-    // same order as with_one_more.
+    std::copy(sy, sy + R, cxy);
+    // Row a of U over a block of kBlock x at a time held in registers while the c < a terms are
+    // subtracted (a store per term otherwise); per x, the same operations in the same order as
+    // with_one_more.
     constexpr std::size_t kBlock = 16;
     for (std::size_t a = 0; a < k; ++a) {
       double* ua = U.data() + a * R;
-      const double* sa = S.data() + static_cast<std::size_t>(e.base[a]) * d + first;
+      const double* sa = S.data() + static_cast<std::size_t>(B[a]) * d + first;
       const double* La = f.L.data() + a * k;
       const double pivot = La[a], wa = f.w[a];
       std::size_t i0 = 0;
@@ -458,20 +458,225 @@ class GesSearch {
         cxy[i] -= u * wa;
       }
     }
-    const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
+  }
+
+  /// with_one_more's scores from residuals: swept[i] for x = begin + i given rx, cxy (as made by
+  /// residual_sweep) and var_base = S_yy|B, with f's thresholds, for a base of k parents. When
+  /// var_base is f.var, the same arithmetic as with_one_more; otherwise (kept residuals, updated in
+  /// another order) each score is f.score plus its own gain, so that a delta carries no rounding
+  /// difference between the two computations of S_yy|B.
+  void with_scores(const BaseFactor& f, double var_base, std::size_t k, std::int32_t y, std::int32_t begin,
+                   std::int32_t end, const double* rx, const double* cxy, double* swept) const {
+    const auto& S = gaussian_->covariance();
+    const auto first = static_cast<std::size_t>(begin), R = static_cast<std::size_t>(end - begin);
+    const double syy = S[static_cast<std::size_t>(y) * d_ + static_cast<std::size_t>(y)];
     const double n = static_cast<double>(n_samples_);
-    const double with_score_base = -gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
-    double* swept = e.swept.data() + first;
+    const double log_n = std::log(n), penalty = gaussian_->penalty_discount();
+    const double with_score_base = -penalty * static_cast<double>(k + 2) * log_n / 2.0;
+    const bool same_var = var_base == f.var;
+    const double gain_below = same_var ? f.gain_below : f.gain_below / f.var * var_base;
     for (std::size_t i = 0; i < R; ++i) {
       double with = std::numeric_limits<double>::quiet_NaN();
       if (rx[i] > diag_[first + i] * 1e-12) {
-        const double var = f.var - cxy[i] * cxy[i] / rx[i];
-        if (var > syy * 1e-12)
-          with = var >= f.gain_below ? -std::numeric_limits<double>::infinity()
-                                     : -0.5 * n * std::log(var) + with_score_base;
+        const double var = var_base - cxy[i] * cxy[i] / rx[i];
+        if (var > syy * 1e-12) {
+          if (var >= gain_below)
+            with = -std::numeric_limits<double>::infinity();
+          else if (same_var)
+            with = -0.5 * n * std::log(var) + with_score_base;
+          else
+            with = f.score - 0.5 * n * std::log(var / var_base) - penalty * log_n / 2.0;
+        }
       }
       swept[i] = with;
     }
+  }
+
+  /// The residuals of every x given a target's parents P (the base of its empty-T shared Insert
+  /// set), kept between the target's evaluations: rx[x] = S_xx|P, cxy[x] = S_xy|P, var = S_yy|P.
+  /// The next evaluation usually finds P unchanged (y's neighbourhood changed) or grown by one
+  /// parent: reused, or updated in O(|P| d) instead of swept again in O(|P|^2 d).
+  struct Residuals {
+    std::vector<std::int32_t> base;
+    std::vector<double> rx, cxy;
+    double var = 0;
+    bool valid = false;
+  };
+  static constexpr std::size_t kResidualBytes = std::size_t(1) << 30;  // kept residuals, all targets
+  static constexpr std::size_t kMaxAdded = 3;  // parents added to a kept base before sweeping anew
+
+  /// How one shared base's with-scores are made (prepared before threads split the x range).
+  struct ResidualPlan {
+    enum Kind { kSweep, kFull, kExtend, kReuse };
+    Kind kind = kSweep;            // kSweep: a plain sweep into scratch, nothing kept
+    Residuals* kept = nullptr;
+    std::vector<std::int32_t> old_base, added;  // kExtend: base = old_base u added (m parents)
+    std::vector<double> gamma;     // m x |old_base|: S_{old,old}^{-1} S_{old,p_j}
+    std::vector<double> t_at;      // m x m: t_i at p_j, t_i = S_{x p_i | old u p_<i}
+    std::vector<double> pivot, c;  // t_j at p_j, and S_{p_j y | old u p_<j}
+    double var = 0;                // S_yy given the new base (kFull, kExtend, kReuse)
+  };
+
+  Residuals* residuals_for(std::int32_t y) {
+    auto& slot = residuals_[static_cast<std::size_t>(y)];
+    if (slot) return slot.get();
+    const std::size_t bytes = 2 * d_ * sizeof(double);
+    if (residual_bytes_.fetch_add(bytes) + bytes > kResidualBytes) {
+      residual_bytes_.fetch_sub(bytes);
+      return nullptr;
+    }
+    slot = std::make_unique<Residuals>();
+    slot->rx.resize(d_);
+    slot->cxy.resize(d_);
+    return slot.get();
+  }
+
+  /// Plans the sweep of the shared base B = P of target y (factor f, f.ok): reuse or extend y's kept
+  /// residuals when they are for a subset of B missing at most kMaxAdded parents, else sweep anew.
+  ResidualPlan plan_residuals(std::int32_t y, const std::vector<std::int32_t>& B, const BaseFactor& f) {
+    ResidualPlan plan;
+    Residuals* kept = residuals_for(y);
+    if (!kept) return plan;
+    plan.kept = kept;
+    plan.kind = ResidualPlan::kFull;
+    plan.var = f.var;
+    const bool usable = kept->valid && kept->base.size() <= B.size() &&
+                        B.size() - kept->base.size() <= kMaxAdded &&
+                        std::includes(B.begin(), B.end(), kept->base.begin(), kept->base.end());
+    kept->valid = false;  // until commit_residuals, after every part of the x range is done
+    if (!usable) return plan;
+    if (B.size() == kept->base.size()) {
+      plan.kind = ResidualPlan::kReuse;
+      plan.var = kept->var;
+      return plan;
+    }
+    const auto& S = gaussian_->covariance();
+    const std::size_t d = d_;
+    plan.old_base = kept->base;
+    std::set_difference(B.begin(), B.end(), kept->base.begin(), kept->base.end(), std::back_inserter(plan.added));
+    const std::size_t k = plan.old_base.size(), m = plan.added.size();
+    const BaseFactor old = factor(y, plan.old_base);
+    if (!old.ok) return plan;
+    // gamma_j = S_{old,old}^{-1} S_{old,p_j} by the two triangular solves with old's factor.
+    plan.gamma.assign(m * k, 0.0);
+    for (std::size_t j = 0; j < m; ++j) {
+      double* g = plan.gamma.data() + j * k;
+      const std::size_t p = static_cast<std::size_t>(plan.added[j]);
+      for (std::size_t a = 0; a < k; ++a) {
+        double v = S[static_cast<std::size_t>(plan.old_base[a]) * d + p];
+        for (std::size_t c = 0; c < a; ++c) v -= old.L[a * k + c] * g[c];
+        g[a] = v / old.L[a * k + a];
+      }
+      for (std::size_t a = k; a-- > 0;) {
+        double v = g[a];
+        for (std::size_t c = a + 1; c < k; ++c) v -= old.L[c * k + a] * g[c];
+        g[a] = v / old.L[a * k + a];
+      }
+    }
+    // The added parents' own residuals, by the same arithmetic extend_residuals applies to every x.
+    std::vector<double> at(m * m);  // at[l * m + j] = g_j at x = p_l, then t_j at p_l
+    for (std::size_t l = 0; l < m; ++l) {
+      const std::size_t x = static_cast<std::size_t>(plan.added[l]);
+      for (std::size_t j = 0; j < m; ++j) {
+        const double* g = plan.gamma.data() + j * k;
+        double v = S[static_cast<std::size_t>(plan.added[j]) * d + x];
+        for (std::size_t a = 0; a < k; ++a) v -= g[a] * S[static_cast<std::size_t>(plan.old_base[a]) * d + x];
+        at[l * m + j] = v;
+      }
+    }
+    plan.pivot.assign(m, 0.0);
+    plan.c.assign(m, 0.0);
+    plan.t_at.assign(m * m, 0.0);
+    double var = kept->var;
+    // Gram-Schmidt over the added parents in order: t_j = g_j - sum_{i<j} t_i t_i(p_j) / pivot_i.
+    std::vector<double> cy(m);
+    for (std::size_t l = 0; l < m; ++l) cy[l] = kept->cxy[static_cast<std::size_t>(plan.added[l])];
+    for (std::size_t j = 0; j < m; ++j) {
+      for (std::size_t l = 0; l < m; ++l) {
+        double t = at[l * m + j];
+        for (std::size_t i = 0; i < j; ++i) t -= plan.t_at[i * m + l] * (plan.t_at[i * m + j] / plan.pivot[i]);
+        plan.t_at[j * m + l] = t;
+      }
+      const std::size_t pj = static_cast<std::size_t>(plan.added[j]);
+      plan.pivot[j] = plan.t_at[j * m + j];
+      if (!(plan.pivot[j] > diag_[pj] * 1e-12)) return plan;  // collinear: sweep anew
+      plan.c[j] = cy[j];
+      var -= plan.c[j] * plan.c[j] / plan.pivot[j];
+      for (std::size_t l = j + 1; l < m; ++l) cy[l] -= plan.t_at[j * m + l] * (plan.c[j] / plan.pivot[j]);
+    }
+    plan.kind = ResidualPlan::kExtend;
+    plan.var = var;
+    return plan;
+  }
+
+  /// Applies an extension plan to the kept residuals of x in [begin, end). G: scratch.
+  void extend_residuals(const ResidualPlan& plan, std::int32_t begin, std::int32_t end, std::vector<double>& G) const {
+    const auto& S = gaussian_->covariance();
+    const std::size_t d = d_, k = plan.old_base.size(), m = plan.added.size();
+    const auto first = static_cast<std::size_t>(begin), R = static_cast<std::size_t>(end - begin);
+    G.resize(m * R);
+    for (std::size_t j = 0; j < m; ++j) {
+      double* g = G.data() + j * R;
+      const double* sp = S.data() + static_cast<std::size_t>(plan.added[j]) * d + first;
+      std::copy(sp, sp + R, g);
+      const double* gamma = plan.gamma.data() + j * k;
+      for (std::size_t a = 0; a < k; ++a) {
+        const double ga = gamma[a];
+        const double* sa = S.data() + static_cast<std::size_t>(plan.old_base[a]) * d + first;
+        for (std::size_t i = 0; i < R; ++i) g[i] -= ga * sa[i];
+      }
+    }
+    double* rx = plan.kept->rx.data() + first;
+    double* cxy = plan.kept->cxy.data() + first;
+    for (std::size_t j = 0; j < m; ++j) {
+      double* tj = G.data() + j * R;
+      for (std::size_t i = 0; i < j; ++i) {
+        const double f = plan.t_at[i * m + j] / plan.pivot[i];
+        const double* ti = G.data() + i * R;
+        for (std::size_t x = 0; x < R; ++x) tj[x] -= ti[x] * f;
+      }
+      const double inv = 1.0 / plan.pivot[j], cj = plan.c[j] * inv;
+      for (std::size_t x = 0; x < R; ++x) {
+        rx[x] -= tj[x] * tj[x] * inv;
+        cxy[x] -= tj[x] * cj;
+      }
+    }
+  }
+
+  /// The with-scores of shared entry e over x in [begin, end) into e.swept, by its plan.
+  template <class Entry>
+  void sweep_entry(Entry& e, std::int32_t y, std::int32_t begin, std::int32_t end, std::vector<double>& U,
+                   std::vector<double>& rx, std::vector<double>& cxy) const {
+    const ResidualPlan& plan = e.plan;
+    const auto first = static_cast<std::size_t>(begin), R = static_cast<std::size_t>(end - begin);
+    const double* rx_at;
+    const double* cxy_at;
+    if (plan.kind == ResidualPlan::kSweep) {
+      rx.resize(R);
+      cxy.resize(R);
+      residual_sweep(e.base, e.f, y, begin, end, U, rx.data(), cxy.data());
+      rx_at = rx.data();
+      cxy_at = cxy.data();
+    } else {
+      double* keep_rx = plan.kept->rx.data() + first;
+      double* keep_cxy = plan.kept->cxy.data() + first;
+      if (plan.kind == ResidualPlan::kFull) residual_sweep(e.base, e.f, y, begin, end, U, keep_rx, keep_cxy);
+      if (plan.kind == ResidualPlan::kExtend) extend_residuals(plan, begin, end, U);
+      rx_at = keep_rx;
+      cxy_at = keep_cxy;
+    }
+    const double var = plan.kind == ResidualPlan::kSweep ? e.f.var : plan.var;
+    with_scores(e.f, var, e.base.size(), y, begin, end, rx_at, cxy_at, e.swept.data() + first);
+  }
+
+  /// The kept residuals now hold the entry's base (every part of the x range was swept).
+  template <class Entry>
+  static void commit_residuals(Entry& e) {
+    const ResidualPlan& plan = e.plan;
+    if (!plan.kept) return;
+    plan.kept->base = e.base;
+    plan.kept->var = plan.var;
+    plan.kept->valid = true;
   }
 
   /// A base set shared by every x adjacent to no neighbour of y (NA empty): B = P u T for a clique T
@@ -517,6 +722,7 @@ class GesSearch {
     if (!pre) own = shared_bases(y, P, N, policy);
     const auto& shared = pre ? *pre : own;
     policy.sweep_shared(x_begin, x_end, shared);
+    if (!pre && x_begin == 0 && x_end == static_cast<std::int32_t>(d_)) policy.finish_shared(own);
     // From the adjacency lists, per x in range: bit 0 = adjacent to y, bit 1 = adjacent to a node of N.
     // The sweep below then reads no d x d matrix column-wise.
     std::vector<std::uint8_t> near(static_cast<std::size_t>(x_end - x_begin), 0);
@@ -578,6 +784,7 @@ class GesSearch {
       std::vector<std::int32_t> base;
       BaseFactor f;
       std::vector<double> swept;  // with-scores by x, for the shared bases prepare_shared picked
+      ResidualPlan plan;          // how `swept` is made
     };
     using Base = Entry*;
     std::deque<Entry> factors;  // base sets recur across x
@@ -585,20 +792,27 @@ class GesSearch {
     Base base(const std::vector<std::int32_t>& B) {
       for (Entry& e : factors)
         if (e.base == B) return &e;
-      factors.push_back(Entry{B, this->g.factor(this->y, B), {}});
+      factors.push_back(Entry{B, this->g.factor(this->y, B), {}, {}});
       return &factors.back();
     }
     /// Shared bases of four or more parents are swept: every x at once, the triangular solve and
     /// the two dot products as contiguous loops over x (same arithmetic as with_one_more, in the
     /// same order), instead of a strided O(k^2) solve per x. Sized here, before threads that split
     /// the x range fill their parts.
+    /// The base P itself (T empty) is swept from y's kept residuals (see Residuals).
     void prepare_shared(const std::vector<SharedBase<Base>>& shared) {
       for (const auto& s : shared)
-        if (s.scored->f.ok && s.base.size() >= 4) s.scored->swept.resize(this->g.d_);
+        if (s.scored->f.ok && s.base.size() >= 4) {
+          s.scored->swept.resize(this->g.d_);
+          if (s.T.empty()) s.scored->plan = this->g.plan_residuals(this->y, s.base, s.scored->f);
+        }
     }
     void sweep_shared(std::int32_t begin, std::int32_t end, const std::vector<SharedBase<Base>>& shared) {
       for (const auto& s : shared)
-        if (!s.scored->swept.empty()) this->g.sweep_one_more(*s.scored, this->y, begin, end, U, rx, cxy);
+        if (!s.scored->swept.empty()) this->g.sweep_entry(*s.scored, this->y, begin, end, U, rx, cxy);
+    }
+    void finish_shared(const std::vector<SharedBase<Base>>& shared) {
+      for (const auto& s : shared) commit_residuals(*s.scored);
     }
     void candidate(Base e, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
@@ -617,6 +831,7 @@ class GesSearch {
     std::vector<std::int32_t> with_set;
     void prepare_shared(const std::vector<SharedBase<Base>>&) {}
     void sweep_shared(std::int32_t, std::int32_t, const std::vector<SharedBase<Base>>&) {}
+    void finish_shared(const std::vector<SharedBase<Base>>&) {}
     Base base(const std::vector<std::int32_t>& B) { return this->g.cached_or_nan(this->y, B); }
     void candidate(Base without, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
@@ -690,6 +905,7 @@ class GesSearch {
     using Base = std::int64_t;
     void prepare_shared(const std::vector<SharedBase<Base>>&) {}
     void sweep_shared(std::int32_t, std::int32_t, const std::vector<SharedBase<Base>>&) {}
+    void finish_shared(const std::vector<SharedBase<Base>>&) {}
     FamilyBatch& batch;
     std::vector<PendingInsert>& pending;
     std::int32_t y;
@@ -938,6 +1154,7 @@ class GesSearch {
         }
         interrupt_.rethrow_if_stopped();
         if (error) std::rethrow_exception(error);
+        if (shared.gaussian_owner) shared.gaussian_owner->finish_shared(shared.gaussian);
         finalize(y, cands, insert, scratch);
       }
     }
@@ -1346,6 +1563,8 @@ class GesSearch {
   const GaussianBICScore* gaussian_ = nullptr;
   bool has_knowledge_ = false;
   std::vector<double> diag_;  // the covariance's diagonal (Gaussian BIC), read in sweep order
+  std::vector<std::unique_ptr<Residuals>> residuals_ = std::vector<std::unique_ptr<Residuals>>(d_);
+  std::atomic<std::size_t> residual_bytes_{0};
   BatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
   bool check_orientation_ = false;
   // build_steps()'s rows, and the nodes whose rows are stale

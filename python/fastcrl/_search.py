@@ -158,6 +158,10 @@ def search_constraints(
 # d = 300-5000, n = 1000 (benchmarks/bench_estimates.py; numbers in benchmarks/RESULTS.md).
 # Bytes per d^2 of each search's own tables, graphs and masks (C++ and Python together):
 _SEARCH_BYTES_PER_PAIR = {"ges": 8, "hc": 17}
+# Gaussian GES keeps, per target, the residuals of every variable given its parents (two float64
+# d-vectors) so that a re-evaluation does not sweep again; capped in C++ (kResidualBytes, ges.cpp).
+_GES_RESIDUAL_BYTES_PER_PAIR = 16
+_GES_RESIDUAL_BYTES_LIMIT = 2**30
 # Seconds of a search in units of one uncached single-parent local score (t_pair, measured on the
 # data): GES ~ c d^2 t_pair on a sparse result, a hill climb ~ c d^3 t_pair per climb (about one
 # move per edge, each scanning the d^2 move table and rescoring a column or two).
@@ -187,9 +191,10 @@ def estimate_search_memory(
 
     The sum of the score's statistics (a ``d x d`` float64 matrix for the Gaussian scores; two int32
     copies of the codes for the discrete ones), the search's ``d x d``
-    tables, and the local-score cache (at most ``cache_limit`` entries; see
-    ``fastcrl.scores.GaussianBIC.cache_limit``). It errs high: measured peaks were 20-100% of it
-    (``benchmarks/RESULTS.md``).
+    tables, the local-score cache (at most ``cache_limit`` entries; see
+    ``fastcrl.scores.GaussianBIC.cache_limit``) and, for GES on continuous data, the residuals
+    kept per target (``16 d^2`` bytes, at most 1 GiB). It errs high: measured peaks were 20-100%
+    of it (``benchmarks/RESULTS.md``).
     """
     if method not in _SEARCH_BYTES_PER_PAIR:
         raise ValueError(f"unknown search {method!r}; choose 'ges' or 'hc'")
@@ -203,6 +208,8 @@ def estimate_search_memory(
     # float64 d x d matrix and the covariance's centring buffer (>= 256 rows or 1 MiB)
     statistics = 8 * n * d if discrete else 8 * d * d + 8 * d * max(256, 2**17 // d)
     tables = _SEARCH_BYTES_PER_PAIR[method] * d * d
+    if method == "ges" and not discrete:
+        tables += min(_GES_RESIDUAL_BYTES_PER_PAIR * d * d, _GES_RESIDUAL_BYTES_LIMIT)
     if method == "ges" and restarts > 0:
         tables += _SEARCH_BYTES_PER_PAIR["hc"] * d * d  # the polish is a hill climb
     entries = min(limit, _cache_entries(method, d, restarts, discrete))

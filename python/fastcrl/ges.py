@@ -37,14 +37,15 @@ def estimate_memory(
 
     The score's statistics (Gaussian: the ``d x d`` covariance; discrete: two int32 copies of the
     codes), GES's ``d x d`` tables and graphs, the local-score
-    cache (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``) and, with
+    cache (bounded by ``cache_limit``, default ``fastcrl.scores.DEFAULT_CACHE_LIMIT``), on
+    continuous data the residuals kept per target (``16 d^2`` bytes, at most 1 GiB) and, with
     ``restarts > 0``, the polishing hill climb. It errs high: measured peaks were 20-100% of it
     (``benchmarks/RESULTS.md``).
 
     Examples
     --------
     >>> round(estimate_memory(5000, 1000) / 1e9, 2)
-    0.41
+    0.81
     """
     return estimate_search_memory(
         "ges", n_nodes, n_samples, discrete=discrete, cache_limit=cache_limit, restarts=restarts
@@ -157,7 +158,8 @@ class GES(BaseEstimator):
     peak of 1.0 GB for the whole process (``benchmarks/RESULTS.md``).
 
     Resources: memory grows as ``d^2`` (the ``d x d`` covariance and the search's tables, about 16
-    bytes per pair of variables, plus the score's bounded cache): :meth:`estimate` and
+    bytes per pair of variables, another 16 for the residuals kept per target with the Gaussian
+    BIC, at most 1 GiB, plus the score's bounded cache): :meth:`estimate` and
     :func:`estimate_memory` predict it before a fit, and ``memory_limit`` turns an overrun into a
     ``MemoryError`` before any work. Time grows as ``d^2`` on sparse results (about as long as
     ``8 d^2`` single-parent local scores take) and with the number of edges GES adds.
