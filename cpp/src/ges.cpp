@@ -375,16 +375,22 @@ class GesSearch {
       for (std::size_t c = 0; c < a; ++c) v -= f.L[a * k + c] * f.w[c];
       f.w[a] = v / f.L[a * k + a];
     }
-    const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
-    f.var = syy;
+    f.var = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
     for (double v : f.w) f.var -= v * v;
-    if (!(f.var > syy * 1e-12)) return f;
+    score_base(f, y, k);
+    return f;
+  }
+
+  /// f.ok, f.score and f.gain_below of a base of k parents from f.var = S_yy|B.
+  void score_base(BaseFactor& f, std::int32_t y, std::size_t k) const {
+    const auto& S = gaussian_->covariance();
+    const double syy = S[static_cast<std::size_t>(y) * d_ + static_cast<std::size_t>(y)];
+    if (!(f.var > syy * 1e-12)) return;
     f.ok = true;
     const double n = static_cast<double>(n_samples_);
     f.score = -0.5 * n * std::log(f.var) - gaussian_->penalty_discount() * static_cast<double>(k + 1) * std::log(n) / 2.0;
     // delta > 0  <=>  -(n/2) log(var / f.var) > penalty log(n) / 2  <=>  var < f.var n^(-penalty/n)
     f.gain_below = f.var * std::exp(-gaussian_->penalty_discount() * std::log(n) / n) * (1.0 + 1e-12);
-    return f;
   }
 
   /// Gaussian BIC of y given B u {x} from the factor of B (NaN when undefined; -inf when it is certainly
@@ -461,32 +467,21 @@ class GesSearch {
   }
 
   /// with_one_more's scores from residuals: swept[i] for x = begin + i given rx, cxy (as made by
-  /// residual_sweep) and var_base = S_yy|B, with f's thresholds, for a base of k parents. When
-  /// var_base is f.var, the same arithmetic as with_one_more; otherwise (kept residuals, updated in
-  /// another order) each score is f.score plus its own gain, so that a delta carries no rounding
-  /// difference between the two computations of S_yy|B.
-  void with_scores(const BaseFactor& f, double var_base, std::size_t k, std::int32_t y, std::int32_t begin,
-                   std::int32_t end, const double* rx, const double* cxy, double* swept) const {
+  /// residual_sweep or kept) and f (f.var = S_yy|B), for a base of k parents.
+  void with_scores(const BaseFactor& f, std::size_t k, std::int32_t y, std::int32_t begin, std::int32_t end,
+                   const double* rx, const double* cxy, double* swept) const {
     const auto& S = gaussian_->covariance();
     const auto first = static_cast<std::size_t>(begin), R = static_cast<std::size_t>(end - begin);
     const double syy = S[static_cast<std::size_t>(y) * d_ + static_cast<std::size_t>(y)];
     const double n = static_cast<double>(n_samples_);
-    const double log_n = std::log(n), penalty = gaussian_->penalty_discount();
-    const double with_score_base = -penalty * static_cast<double>(k + 2) * log_n / 2.0;
-    const bool same_var = var_base == f.var;
-    const double gain_below = same_var ? f.gain_below : f.gain_below / f.var * var_base;
+    const double with_score_base = -gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
     for (std::size_t i = 0; i < R; ++i) {
       double with = std::numeric_limits<double>::quiet_NaN();
       if (rx[i] > diag_[first + i] * 1e-12) {
-        const double var = var_base - cxy[i] * cxy[i] / rx[i];
-        if (var > syy * 1e-12) {
-          if (var >= gain_below)
-            with = -std::numeric_limits<double>::infinity();
-          else if (same_var)
-            with = -0.5 * n * std::log(var) + with_score_base;
-          else
-            with = f.score - 0.5 * n * std::log(var / var_base) - penalty * log_n / 2.0;
-        }
+        const double var = f.var - cxy[i] * cxy[i] / rx[i];
+        if (var > syy * 1e-12)
+          with = var >= f.gain_below ? -std::numeric_limits<double>::infinity()
+                                     : -0.5 * n * std::log(var) + with_score_base;
       }
       swept[i] = with;
     }
@@ -496,13 +491,15 @@ class GesSearch {
   /// set), kept between the target's evaluations: rx[x] = S_xx|P, cxy[x] = S_xy|P, var = S_yy|P.
   /// The next evaluation usually finds P unchanged (y's neighbourhood changed) or grown by one
   /// parent: reused, or updated in O(|P| d) instead of swept again in O(|P|^2 d).
+  /// Its Cholesky factor is kept too, in the order the parents came (packed rows: row a starts at
+  /// a (a + 1) / 2), so that neither the old nor the new parent set is factored again.
   struct Residuals {
-    std::vector<std::int32_t> base;
-    std::vector<double> rx, cxy;
+    std::vector<std::int32_t> base, order;  // P sorted, and in the factor's order
+    std::vector<double> rx, cxy, L;
     double var = 0;
     bool valid = false;
   };
-  static constexpr std::size_t kResidualBytes = std::size_t(1) << 30;  // kept residuals, all targets
+  static constexpr std::size_t kResidualBytes = std::size_t(1) << 30;  // new ones refused beyond
   static constexpr std::size_t kMaxAdded = 3;  // parents added to a kept base before sweeping anew
 
   /// How one shared base's with-scores are made (prepared before threads split the x range).
@@ -514,7 +511,7 @@ class GesSearch {
     std::vector<double> gamma;     // m x |old_base|: S_{old,old}^{-1} S_{old,p_j}
     std::vector<double> t_at;      // m x m: t_i at p_j, t_i = S_{x p_i | old u p_<i}
     std::vector<double> pivot, c;  // t_j at p_j, and S_{p_j y | old u p_<j}
-    double var = 0;                // S_yy given the new base (kFull, kExtend, kReuse)
+    double var = 0;                // S_yy given the new base (kExtend, kReuse)
   };
 
   Residuals* residuals_for(std::int32_t y) {
@@ -531,15 +528,53 @@ class GesSearch {
     return slot.get();
   }
 
-  /// Plans the sweep of the shared base B = P of target y (factor f, f.ok): reuse or extend y's kept
-  /// residuals when they are for a subset of B missing at most kMaxAdded parents, else sweep anew.
-  ResidualPlan plan_residuals(std::int32_t y, const std::vector<std::int32_t>& B, const BaseFactor& f) {
+  /// Appends parent p to the kept factor: z = L^{-1} S_{order,p}, pivot = sqrt(S_pp - |z|^2).
+  /// False when p is (numerically) collinear with the kept parents.
+  bool append_parent(Residuals& kept, std::int32_t p) {
+    const auto& S = gaussian_->covariance();
+    const std::size_t k = kept.order.size(), ps = static_cast<std::size_t>(p);
+    const std::size_t before = kept.L.size();
+    kept.L.resize(before + k + 1);
+    double* z = kept.L.data() + before;
+    double rest = S[ps * d_ + ps];
+    for (std::size_t a = 0; a < k; ++a) {
+      const double* La = kept.L.data() + a * (a + 1) / 2;
+      double v = S[static_cast<std::size_t>(kept.order[a]) * d_ + ps];
+      for (std::size_t c = 0; c < a; ++c) v -= La[c] * z[c];
+      z[a] = v / La[a];
+      rest -= z[a] * z[a];
+    }
+    if (!(rest > S[ps * d_ + ps] * 1e-12)) return false;
+    z[k] = std::sqrt(rest);
+    kept.order.push_back(p);
+    residual_bytes_.fetch_add((k + 1) * sizeof(double));
+    return true;
+  }
+
+  /// The kept factor made anew from a full factor f of the sorted base B.
+  void reset_factor(Residuals& kept, const std::vector<std::int32_t>& B, const BaseFactor& f) {
+    const std::size_t k = B.size();
+    const std::size_t before = kept.L.size();
+    kept.order = B;
+    kept.L.resize(k * (k + 1) / 2);
+    for (std::size_t a = 0; a < k; ++a)
+      std::copy(f.L.begin() + static_cast<std::ptrdiff_t>(a * k), f.L.begin() + static_cast<std::ptrdiff_t>(a * k + a + 1),
+                kept.L.begin() + static_cast<std::ptrdiff_t>(a * (a + 1) / 2));
+    if (kept.L.size() > before)
+      residual_bytes_.fetch_add((kept.L.size() - before) * sizeof(double));
+    else
+      residual_bytes_.fetch_sub((before - kept.L.size()) * sizeof(double));
+  }
+
+  /// Plans the sweep of the shared base B = P of target y: reuse or extend y's kept residuals when
+  /// they are for a subset of B missing at most kMaxAdded parents (kReuse, kExtend), else sweep anew
+  /// into them (kFull; the caller factors B), or into scratch when none can be kept (kSweep).
+  ResidualPlan plan_residuals(std::int32_t y, const std::vector<std::int32_t>& B) {
     ResidualPlan plan;
     Residuals* kept = residuals_for(y);
     if (!kept) return plan;
     plan.kept = kept;
     plan.kind = ResidualPlan::kFull;
-    plan.var = f.var;
     const bool usable = kept->valid && kept->base.size() <= B.size() &&
                         B.size() - kept->base.size() <= kMaxAdded &&
                         std::includes(B.begin(), B.end(), kept->base.begin(), kept->base.end());
@@ -552,25 +587,25 @@ class GesSearch {
     }
     const auto& S = gaussian_->covariance();
     const std::size_t d = d_;
-    plan.old_base = kept->base;
+    plan.old_base = kept->order;
     std::set_difference(B.begin(), B.end(), kept->base.begin(), kept->base.end(), std::back_inserter(plan.added));
     const std::size_t k = plan.old_base.size(), m = plan.added.size();
-    const BaseFactor old = factor(y, plan.old_base);
-    if (!old.ok) return plan;
-    // gamma_j = S_{old,old}^{-1} S_{old,p_j} by the two triangular solves with old's factor.
+    // gamma_j = S_{old,old}^{-1} S_{old,p_j} by the two triangular solves with the kept factor.
+    const double* L = kept->L.data();
+    auto row = [&](std::size_t a) { return L + a * (a + 1) / 2; };
     plan.gamma.assign(m * k, 0.0);
     for (std::size_t j = 0; j < m; ++j) {
       double* g = plan.gamma.data() + j * k;
       const std::size_t p = static_cast<std::size_t>(plan.added[j]);
       for (std::size_t a = 0; a < k; ++a) {
         double v = S[static_cast<std::size_t>(plan.old_base[a]) * d + p];
-        for (std::size_t c = 0; c < a; ++c) v -= old.L[a * k + c] * g[c];
-        g[a] = v / old.L[a * k + a];
+        for (std::size_t c = 0; c < a; ++c) v -= row(a)[c] * g[c];
+        g[a] = v / row(a)[a];
       }
       for (std::size_t a = k; a-- > 0;) {
         double v = g[a];
-        for (std::size_t c = a + 1; c < k; ++c) v -= old.L[c * k + a] * g[c];
-        g[a] = v / old.L[a * k + a];
+        for (std::size_t c = a + 1; c < k; ++c) v -= row(c)[a] * g[c];
+        g[a] = v / row(a)[a];
       }
     }
     // The added parents' own residuals, by the same arithmetic extend_residuals applies to every x.
@@ -604,6 +639,8 @@ class GesSearch {
       var -= plan.c[j] * plan.c[j] / plan.pivot[j];
       for (std::size_t l = j + 1; l < m; ++l) cy[l] -= plan.t_at[j * m + l] * (plan.c[j] / plan.pivot[j]);
     }
+    for (std::int32_t p : plan.added)
+      if (!append_parent(*kept, p)) return plan;  // collinear after all: sweep anew
     plan.kind = ResidualPlan::kExtend;
     plan.var = var;
     return plan;
@@ -665,8 +702,7 @@ class GesSearch {
       rx_at = keep_rx;
       cxy_at = keep_cxy;
     }
-    const double var = plan.kind == ResidualPlan::kSweep ? e.f.var : plan.var;
-    with_scores(e.f, var, e.base.size(), y, begin, end, rx_at, cxy_at, e.swept.data() + first);
+    with_scores(e.f, e.base.size(), y, begin, end, rx_at, cxy_at, e.swept.data() + first);
   }
 
   /// The kept residuals now hold the entry's base (every part of the x range was swept).
@@ -675,7 +711,7 @@ class GesSearch {
     const ResidualPlan& plan = e.plan;
     if (!plan.kept) return;
     plan.kept->base = e.base;
-    plan.kept->var = plan.var;
+    plan.kept->var = e.f.var;
     plan.kept->valid = true;
   }
 
@@ -699,7 +735,7 @@ class GesSearch {
         [&](const std::vector<std::int32_t>& T, std::int32_t order) {
           if (P.size() + T.size() + 1 > limit) return false;
           auto base = sorted_union(P, T);
-          auto scored = policy.base(base);
+          auto scored = policy.shared_base(base, T.empty());
           shared.push_back({order, T, std::move(base), std::move(scored)});
           return true;
         });
@@ -799,13 +835,29 @@ class GesSearch {
     /// the two dot products as contiguous loops over x (same arithmetic as with_one_more, in the
     /// same order), instead of a strided O(k^2) solve per x. Sized here, before threads that split
     /// the x range fill their parts.
-    /// The base P itself (T empty) is swept from y's kept residuals (see Residuals).
+    /// The base P itself (T empty, `parents`) comes from y's kept residuals (see Residuals): when
+    /// they are reused or extended, P is not factored at all.
+    Base shared_base(const std::vector<std::int32_t>& B, bool parents) {
+      if (!parents || B.size() < 4) return base(B);
+      ResidualPlan plan = this->g.plan_residuals(this->y, B);
+      BaseFactor f;
+      if (plan.kind == ResidualPlan::kReuse || plan.kind == ResidualPlan::kExtend) {
+        f.var = plan.var;
+        this->g.score_base(f, this->y, B.size());
+      } else {
+        f = this->g.factor(this->y, B);
+        if (plan.kept && f.ok)
+          this->g.reset_factor(*plan.kept, B, f);
+        else
+          plan = ResidualPlan{};
+      }
+      if (!f.ok) plan = ResidualPlan{};  // kept residuals stay invalid
+      factors.push_back(Entry{B, std::move(f), {}, std::move(plan)});
+      return &factors.back();
+    }
     void prepare_shared(const std::vector<SharedBase<Base>>& shared) {
       for (const auto& s : shared)
-        if (s.scored->f.ok && s.base.size() >= 4) {
-          s.scored->swept.resize(this->g.d_);
-          if (s.T.empty()) s.scored->plan = this->g.plan_residuals(this->y, s.base, s.scored->f);
-        }
+        if (s.scored->f.ok && s.base.size() >= 4) s.scored->swept.resize(this->g.d_);
     }
     void sweep_shared(std::int32_t begin, std::int32_t end, const std::vector<SharedBase<Base>>& shared) {
       for (const auto& s : shared)
@@ -833,6 +885,7 @@ class GesSearch {
     void sweep_shared(std::int32_t, std::int32_t, const std::vector<SharedBase<Base>>&) {}
     void finish_shared(const std::vector<SharedBase<Base>>&) {}
     Base base(const std::vector<std::int32_t>& B) { return this->g.cached_or_nan(this->y, B); }
+    Base shared_base(const std::vector<std::int32_t>& B, bool) { return base(B); }
     void candidate(Base without, const std::vector<std::int32_t>& B, std::int32_t x, std::int32_t order,
                    const std::vector<std::int32_t>& T) {
       with_set = B;
@@ -910,6 +963,7 @@ class GesSearch {
     std::vector<PendingInsert>& pending;
     std::int32_t y;
     std::vector<std::pair<std::vector<std::int32_t>, std::int64_t>> bases;
+    Base shared_base(const std::vector<std::int32_t>& B, bool) { return base(B); }
     Base base(const std::vector<std::int32_t>& B) {
       for (const auto& [b, index] : bases)
         if (b == B) return index;
