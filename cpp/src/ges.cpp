@@ -609,7 +609,7 @@ class GesSearch {
       }
     }
     // The added parents' own residuals, by the same arithmetic extend_residuals applies to every x.
-    std::vector<double> at(m * m);  // at[l * m + j] = g_j at x = p_l, then t_j at p_l
+    std::vector<double> at(m * m);  // at[l * m + j] = g_j at x = p_l
     for (std::size_t l = 0; l < m; ++l) {
       const std::size_t x = static_cast<std::size_t>(plan.added[l]);
       for (std::size_t j = 0; j < m; ++j) {
