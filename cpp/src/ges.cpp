@@ -544,7 +544,10 @@ class GesSearch {
       z[a] = v / La[a];
       rest -= z[a] * z[a];
     }
-    if (!(rest > S[ps * d_ + ps] * 1e-12)) return false;
+    if (!(rest > S[ps * d_ + ps] * 1e-12)) {
+      kept.L.resize(before);  // as it was, and as counted
+      return false;
+    }
     z[k] = std::sqrt(rest);
     kept.order.push_back(p);
     residual_bytes_.fetch_add((k + 1) * sizeof(double));
@@ -831,10 +834,6 @@ class GesSearch {
       factors.push_back(Entry{B, this->g.factor(this->y, B), {}, {}});
       return &factors.back();
     }
-    /// Shared bases of four or more parents are swept: every x at once, the triangular solve and
-    /// the two dot products as contiguous loops over x (same arithmetic as with_one_more, in the
-    /// same order), instead of a strided O(k^2) solve per x. Sized here, before threads that split
-    /// the x range fill their parts.
     /// The base P itself (T empty, `parents`) comes from y's kept residuals (see Residuals): when
     /// they are reused or extended, P is not factored at all.
     Base shared_base(const std::vector<std::int32_t>& B, bool parents) {
@@ -846,15 +845,16 @@ class GesSearch {
         this->g.score_base(f, this->y, B.size());
       } else {
         f = this->g.factor(this->y, B);
-        if (plan.kept && f.ok)
-          this->g.reset_factor(*plan.kept, B, f);
-        else
-          plan = ResidualPlan{};
+        if (plan.kept && f.ok) this->g.reset_factor(*plan.kept, B, f);
       }
       if (!f.ok) plan = ResidualPlan{};  // kept residuals stay invalid
       factors.push_back(Entry{B, std::move(f), {}, std::move(plan)});
       return &factors.back();
     }
+    /// Shared bases of four or more parents are swept: every x at once, the triangular solve and
+    /// the two dot products as contiguous loops over x (same arithmetic as with_one_more, in the
+    /// same order), instead of a strided O(k^2) solve per x. Sized here, before threads that split
+    /// the x range fill their parts.
     void prepare_shared(const std::vector<SharedBase<Base>>& shared) {
       for (const auto& s : shared)
         if (s.scored->f.ok && s.base.size() >= 4) s.scored->swept.resize(this->g.d_);
