@@ -61,7 +61,7 @@ class GesSearch {
         c_(c),
         d_(score.n_nodes()),
         interrupt_(interrupt),
-        M_(d_ * d_, 0),
+        E_(d_ * d_, 0),
         adj_(d_),
         batch_scores_(std::move(batch_scores)) {
     threads_ = std::max(1, get_num_threads());
@@ -87,7 +87,7 @@ class GesSearch {
     for (std::size_t i = 0; i < d_; ++i)
       for (std::size_t j = 0; j < d_; ++j)
         if (c_.is_required(i, j) && !adjacent(i, j)) {
-          M_[i * d_ + j] = 1;
+          set_mark(i, j, true);
           link(static_cast<std::int32_t>(i), static_cast<std::int32_t>(j));
         }
     for (std::size_t j = 0; j < d_; ++j) {
@@ -103,7 +103,7 @@ class GesSearch {
       if (config.forward) phase(true, config, progress, result);
       if (config.backward) phase(false, config, progress, result);
     }
-    result.cpdag = M_;
+    result.cpdag = marks();
     result.score = score_total_;
     result.n_evaluated = n_evaluated_;
     return result;
@@ -111,34 +111,87 @@ class GesSearch {
 
  private:
   // ------------------------------------------------------------------------------------ graph state
-  bool adjacent(std::size_t a, std::size_t b) const { return M_[a * d_ + b] || M_[b * d_ + a]; }
-  bool directed(std::size_t a, std::size_t b) const { return M_[a * d_ + b] && !M_[b * d_ + a]; }
-  bool undirected(std::size_t a, std::size_t b) const { return M_[a * d_ + b] && M_[b * d_ + a]; }
+  // E_[a * d + b] holds both marks of the pair: bit 0 the mark a -> b, bit 1 the mark b -> a (so
+  // 1: a -> b, 2: b -> a, 3: a -- b), stored at (a, b) and mirrored at (b, a). Every query about a's
+  // edges then reads row a: the loops below walk one node's neighbours, and a column of the d x d
+  // matrix touches a new page per neighbour (at d = 5000 that made the re-orientation memory-bound).
+  bool mark(std::size_t a, std::size_t b) const { return E_[a * d_ + b] & 1; }
+  void set_mark(std::size_t a, std::size_t b, bool on) {
+    const std::uint8_t before = E_[a * d_ + b];
+    const auto after = static_cast<std::uint8_t>((before & 2) | (on ? 1 : 0));
+    E_[a * d_ + b] = after;
+    E_[b * d_ + a] = static_cast<std::uint8_t>((E_[b * d_ + a] & 1) | (on ? 2 : 0));
+    facts_known_[a] = facts_known_[b] = 0;
+    if ((before == 3) != (after == 3)) {
+      const std::int32_t step = after == 3 ? 1 : -1;
+      n_undirected_[a] += step;
+      n_undirected_[b] += step;
+    }
+  }
+  /// n_undirected_ from E_ (after E_ was assigned whole).
+  void recount_undirected() {
+    for (std::size_t a = 0; a < d_; ++a) {
+      n_undirected_[a] = 0;
+      for (std::int32_t b : adj_[a]) n_undirected_[a] += undirected(a, static_cast<std::size_t>(b)) ? 1 : 0;
+    }
+  }
+  /// The marks as a d x d 0/1 matrix (M[a * d + b] = mark a -> b), the layout the callers share.
+  std::vector<std::uint8_t> marks() const {
+    std::vector<std::uint8_t> M(E_.size());
+    for (std::size_t i = 0; i < E_.size(); ++i) M[i] = E_[i] & 1;
+    return M;
+  }
+  void set_marks(const std::vector<std::uint8_t>& M) {
+    for (std::size_t a = 0; a < d_; ++a)
+      for (std::size_t b = 0; b < d_; ++b)
+        E_[a * d_ + b] = static_cast<std::uint8_t>((M[a * d_ + b] ? 1 : 0) | (M[b * d_ + a] ? 2 : 0));
+    recount_undirected();
+    std::fill(facts_known_.begin(), facts_known_.end(), std::uint8_t{0});
+  }
+  // Each reads row a: put the node whose neighbours are being walked first.
+  bool adjacent(std::size_t a, std::size_t b) const { return E_[a * d_ + b] != 0; }
+  bool directed(std::size_t a, std::size_t b) const { return E_[a * d_ + b] == 1; }
+  bool undirected(std::size_t a, std::size_t b) const { return E_[a * d_ + b] == 3; }
+  /// u -> v, read from v's row.
+  bool has_parent(std::size_t v, std::size_t u) const { return E_[v * d_ + u] == 2; }
+  /// Whether a and b becoming (non-)adjacent may change which edges into a common neighbour are
+  /// unshielded colliders.
+  void adjacency_changes(std::int32_t a, std::int32_t b) {
+    facts_known_[a] = facts_known_[b] = 0;
+    for (std::int32_t w : adj_[a])
+      if (adjacent(static_cast<std::size_t>(b), static_cast<std::size_t>(w))) facts_known_[w] = 0;
+  }
 
   void link(std::int32_t a, std::int32_t b) {
+    adjacency_changes(a, b);
     adj_[a].push_back(b);
     adj_[b].push_back(a);
     ++n_edges_;
   }
   void unlink(std::int32_t a, std::int32_t b) {
+    adjacency_changes(a, b);
     adj_[a].erase(std::find(adj_[a].begin(), adj_[a].end(), b));
     adj_[b].erase(std::find(adj_[b].begin(), adj_[b].end(), a));
-    M_[static_cast<std::size_t>(a) * d_ + b] = 0;
-    M_[static_cast<std::size_t>(b) * d_ + a] = 0;
+    if (undirected(static_cast<std::size_t>(a), static_cast<std::size_t>(b))) {
+      --n_undirected_[a];
+      --n_undirected_[b];
+    }
+    E_[static_cast<std::size_t>(a) * d_ + b] = 0;
+    E_[static_cast<std::size_t>(b) * d_ + a] = 0;
     --n_edges_;
   }
 
   std::vector<std::int32_t> parents_of(std::int32_t v) const {
     std::vector<std::int32_t> out;
     for (std::int32_t u : adj_[v])
-      if (directed(u, v)) out.push_back(u);
+      if (has_parent(v, u)) out.push_back(u);
     std::sort(out.begin(), out.end());
     return out;
   }
   std::vector<std::int32_t> neighbors_of(std::int32_t v) const {
     std::vector<std::int32_t> out;
     for (std::int32_t u : adj_[v])
-      if (undirected(u, v)) out.push_back(u);
+      if (undirected(v, u)) out.push_back(u);
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -153,20 +206,20 @@ class GesSearch {
   /// Meek's rules (R1-R4) say the undirected edge a -- b must be a -> b.
   bool meek_says(std::size_t a, std::size_t b) const {
     for (std::int32_t c : adj_[a]) {
-      if (directed(c, a) && !adjacent(c, b)) return true;  // R1
-      if (directed(a, c) && directed(c, b)) return true;   // R2
+      if (has_parent(a, c) && !adjacent(b, c)) return true;  // R1
+      if (directed(a, c) && has_parent(b, c)) return true;   // R2
     }
     // R3: a -- c -> b and a -- e -> b with c, e non-adjacent.
     for (std::int32_t c : adj_[a]) {
-      if (!undirected(a, c) || !directed(c, b)) continue;
+      if (!undirected(a, c) || !has_parent(b, c)) continue;
       for (std::int32_t e : adj_[a])
-        if (e > c && undirected(a, e) && directed(e, b) && !adjacent(c, e)) return true;
+        if (e > c && undirected(a, e) && has_parent(b, e) && !adjacent(c, e)) return true;
     }
     // R4: e -> c -> b, a -- e, a adjacent to c, e not adjacent to b.
     for (std::int32_t c : adj_[b]) {
-      if (!directed(c, b) || !adjacent(a, c)) continue;
+      if (!has_parent(b, c) || !adjacent(a, c)) continue;
       for (std::int32_t e : adj_[c])
-        if (directed(e, c) && undirected(a, e) && !adjacent(e, b)) return true;
+        if (has_parent(c, e) && undirected(a, e) && !adjacent(b, e)) return true;
     }
     return false;
   }
@@ -188,15 +241,15 @@ class GesSearch {
         if (!collider) loosen.emplace_back(a, static_cast<std::int32_t>(v));
       }
     }
-    for (auto [a, v] : loosen) M_[static_cast<std::size_t>(v) * d_ + a] = 1;
+    for (auto [a, v] : loosen) set_mark(static_cast<std::size_t>(v), static_cast<std::size_t>(a), true);
     if (has_knowledge_)
       for (std::size_t u = 0; u < d_; ++u)
         for (std::int32_t v : adj_[u]) {
           if (static_cast<std::size_t>(v) < u || !undirected(u, v)) continue;
           if (c_.is_required(u, v) || c_.is_forbidden(v, u))
-            M_[v * d_ + u] = 0;
+            set_mark(v, u, false);
           else if (c_.is_required(v, u) || c_.is_forbidden(u, v))
-            M_[u * d_ + v] = 0;
+            set_mark(u, v, false);
         }
     for (bool changed = true; changed;) {
       changed = false;
@@ -204,10 +257,10 @@ class GesSearch {
         for (std::int32_t v : adj_[u]) {
           if (static_cast<std::size_t>(v) < u || !undirected(u, v)) continue;
           if (meek_says(u, v)) {
-            M_[v * d_ + u] = 0;
+            set_mark(v, u, false);
             changed = true;
           } else if (meek_says(v, u)) {
-            M_[u * d_ + v] = 0;
+            set_mark(u, v, false);
             changed = true;
           }
         }
@@ -265,7 +318,7 @@ class GesSearch {
     auto build_row = [&](std::size_t u) {
       steps_[u].clear();
       for (std::int32_t w : adj_[u])
-        if (M_[u * d_ + static_cast<std::size_t>(w)]) steps_[u].push_back(w);
+        if (mark(u, static_cast<std::size_t>(w))) steps_[u].push_back(w);
     };
     if (steps_all_stale_) {
       steps_.resize(d_);
@@ -287,7 +340,7 @@ class GesSearch {
   /// Whether the semi-directed path `path` still exists (every step still traversable).
   bool path_intact(const std::vector<std::int32_t>& path) const {
     for (std::size_t i = 0; i + 1 < path.size(); ++i)
-      if (!M_[static_cast<std::size_t>(path[i]) * d_ + path[i + 1]]) return false;
+      if (!mark(static_cast<std::size_t>(path[i]), static_cast<std::size_t>(path[i + 1]))) return false;
     return true;
   }
 
@@ -1233,7 +1286,7 @@ class GesSearch {
     auto last = std::chrono::steady_clock::now();
     while (config.max_iter < 0 || applied < config.max_iter) {
       if (interrupt_.poll()) break;
-      if (!pdag_to_dag(M_.data(), d_, dag.data(), interrupt_).empty()) break;  // no extension: stop turning
+      if (!pdag_to_dag(marks().data(), d_, dag.data(), interrupt_).empty()) break;  // no extension: stop turning
       auto dag_parents = [&](std::int32_t v) {
         std::vector<std::int32_t> out;
         for (std::int32_t u : adj_[v])
@@ -1271,9 +1324,9 @@ class GesSearch {
           break;
         }
       if (!chosen) break;
-      M_ = dag;
-      M_[static_cast<std::size_t>(chosen->a) * d_ + chosen->b] = 0;
-      M_[static_cast<std::size_t>(chosen->b) * d_ + chosen->a] = 1;
+      set_marks(dag);
+      set_mark(static_cast<std::size_t>(chosen->a), static_cast<std::size_t>(chosen->b), false);
+      set_mark(static_cast<std::size_t>(chosen->b), static_cast<std::size_t>(chosen->a), true);
       rebuild();
       score_total_ += chosen->delta;
       ++applied;
@@ -1315,8 +1368,7 @@ class GesSearch {
     for (std::size_t u = 0; u < d_; ++u)
       for (std::int32_t v : adj_[u])
         if (static_cast<std::size_t>(v) > u)
-          out.emplace_back(static_cast<std::int64_t>(u * d_ + v),
-                           static_cast<std::uint8_t>(M_[u * d_ + v] | (M_[v * d_ + u] << 1)));
+          out.emplace_back(static_cast<std::int64_t>(u * d_ + v), E_[u * d_ + v]);
     return out;
   }
 
@@ -1331,11 +1383,9 @@ class GesSearch {
   // compelled in the new class and (2) reaches the same closure (Meek 1995: the rules with
   // compelled background orientations yield the CPDAG), i.e. exactly rebuild()'s result.
 
-  static std::uint8_t state_of(const std::vector<std::uint8_t>& M, std::size_t d, std::size_t u, std::size_t v) {
-    return static_cast<std::uint8_t>(M[u * d + v] | (M[v * d + u] << 1));
-  }
+  /// The pair's state for u < v: bit 0 the mark u -> v, bit 1 the mark v -> u.
   std::uint8_t edge_state(std::int32_t u, std::int32_t v) const {
-    return state_of(M_, d_, static_cast<std::size_t>(std::min(u, v)), static_cast<std::size_t>(std::max(u, v)));
+    return E_[static_cast<std::size_t>(std::min(u, v)) * d_ + static_cast<std::size_t>(std::max(u, v))];
   }
   /// Remember the state of u -- v before its first change in this operator.
   void record(std::int32_t u, std::int32_t v) {
@@ -1343,22 +1393,47 @@ class GesSearch {
     if (recorded_.insert(key).second) changes_.emplace_back(key, edge_state(u, v));
   }
 
-  /// a -> v is one edge of an unshielded collider a -> v <- b.
-  bool is_fact(std::int32_t a, std::int32_t v) const {
-    for (std::int32_t b : adj_[v])
-      if (b != a && directed(b, v) && !adjacent(a, b)) return true;
-    return false;
+  /// The parents a of v whose edge a -> v is not a fact. Kept per node between operators: it
+  /// depends only on v's parents and the adjacencies among them, so set_mark and (un)link drop it
+  /// where those change. Most nodes of a large search keep theirs, so the re-orientation's fact
+  /// checks rarely scan a neighbourhood.
+  const std::vector<std::int32_t>& non_facts(std::int32_t v) {
+    auto& out = non_facts_[v];
+    if (!facts_known_[v]) {
+      out.clear();
+      parents_scratch_.clear();
+      for (std::int32_t a : adj_[v])
+        if (has_parent(static_cast<std::size_t>(v), static_cast<std::size_t>(a))) parents_scratch_.push_back(a);
+      for (std::int32_t a : parents_scratch_) {
+        bool collider = false;
+        for (std::int32_t b : parents_scratch_)
+          if (b != a && !adjacent(static_cast<std::size_t>(a), static_cast<std::size_t>(b))) {
+            collider = true;
+            break;
+          }
+        if (!collider) out.push_back(a);
+      }
+      facts_known_[v] = 1;
+    }
+    return out;
+  }
+  /// The edge a -> v is a fact: one edge of an unshielded collider a -> v <- b.
+  bool fact(std::int32_t a, std::int32_t v) {
+    const auto& non = non_facts(v);
+    return std::find(non.begin(), non.end(), a) == non.end();
   }
 
+  /// Queue every undirected edge incident to z for a rule check.
+  void queue_node(std::int32_t z) {
+    if (n_undirected_[z] == 0) return;  // most nodes of a large sparse search: skip the scan
+    for (std::int32_t w : adj_[z])
+      if (undirected(z, w)) {
+        const auto key = static_cast<std::int64_t>(std::min(z, w)) * static_cast<std::int64_t>(d_) + std::max(z, w);
+        if (queued_.insert(key).second) work_.emplace_back(std::min(z, w), std::max(z, w));
+      }
+  }
   /// Queue every undirected edge incident to u, v or a neighbour of either for a rule check.
   void queue_around(std::int32_t u, std::int32_t v) {
-    auto queue_node = [&](std::int32_t z) {
-      for (std::int32_t w : adj_[z])
-        if (undirected(z, w)) {
-          const auto key = static_cast<std::int64_t>(std::min(z, w)) * static_cast<std::int64_t>(d_) + std::max(z, w);
-          if (queued_.insert(key).second) work_.emplace_back(std::min(z, w), std::max(z, w));
-        }
-    };
     for (std::int32_t a : {u, v}) {
       queue_node(a);
       for (std::int32_t w : adj_[a]) queue_node(w);
@@ -1370,6 +1445,8 @@ class GesSearch {
   void reorient_from(const std::vector<std::int32_t>& seeds) {
     if (++stamp_ == 0) {
       std::fill(node_tainted_.begin(), node_tainted_.end(), 0u);
+      std::fill(node_queued_.begin(), node_queued_.end(), 0u);
+      std::fill(node_around_.begin(), node_around_.end(), 0u);
       stamp_ = 1;
     }
     queued_.clear();
@@ -1392,24 +1469,37 @@ class GesSearch {
       stack.pop_back();
       loosened.clear();
       for (std::int32_t w : adj_[z]) {
-        if (directed(z, w) && !is_fact(z, w))
+        if (directed(z, w) && !fact(z, w))
           loosened.emplace_back(z, w);
-        else if (directed(w, z) && !is_fact(w, z))
+        else if (has_parent(z, w) && !fact(w, z))
           loosened.emplace_back(w, z);
       }
       for (auto [a, b] : loosened) {  // a -> b becomes a -- b; its dependants are around a and b
         record(a, b);
-        M_[static_cast<std::size_t>(b) * d_ + a] = 1;
+        set_mark(static_cast<std::size_t>(b), static_cast<std::size_t>(a), true);
         taint(a);
         taint(b);
         for (std::int32_t w : adj_[b]) taint(w);
       }
     }
     // (2) Meek's rules to closure over a worklist seeded around every change so far.
+    // Before the worklist runs, queueing a node twice adds nothing: the changes share their nodes
+    // (every Insert's changes meet at y), so visit each node and neighbour once.
+    auto queue_once = [&](std::int32_t z) {
+      if (node_queued_[z] != stamp_) {
+        node_queued_[z] = stamp_;
+        queue_node(z);
+      }
+    };
     for (std::size_t i = 0; i < changes_.size(); ++i) {
       const auto u = static_cast<std::int32_t>(changes_[i].first / static_cast<std::int64_t>(d_));
       const auto v = static_cast<std::int32_t>(changes_[i].first % static_cast<std::int64_t>(d_));
-      queue_around(u, v);
+      for (std::int32_t a : {u, v}) {
+        if (node_around_[a] == stamp_) continue;
+        node_around_[a] = stamp_;
+        queue_once(a);
+        for (std::int32_t w : adj_[a]) queue_once(w);
+      }
     }
     for (std::size_t head = 0; head < work_.size(); ++head) {
       const auto [a, b] = work_[head];
@@ -1426,7 +1516,7 @@ class GesSearch {
         continue;
       }
       record(from, to);
-      M_[static_cast<std::size_t>(to) * d_ + from] = 0;
+      set_mark(static_cast<std::size_t>(to), static_cast<std::size_t>(from), false);
       queue_around(from, to);
     }
   }
@@ -1446,19 +1536,19 @@ class GesSearch {
     seeds.insert(seeds.end(), op.set.begin(), op.set.end());
     record(x, y);
     if (insert) {
-      M_[static_cast<std::size_t>(x) * d_ + y] = 1;
+      set_mark(static_cast<std::size_t>(x), static_cast<std::size_t>(y), true);
       link(x, y);
       for (std::int32_t t : op.set) {
         record(t, y);
-        M_[static_cast<std::size_t>(y) * d_ + t] = 0;  // t -> y
+        set_mark(static_cast<std::size_t>(y), static_cast<std::size_t>(t), false);  // t -> y
       }
     } else {
       unlink(x, y);
       for (std::int32_t h : op.set) {
         record(y, h);
         record(x, h);
-        if (undirected(y, h)) M_[static_cast<std::size_t>(h) * d_ + y] = 0;  // y -> h
-        if (undirected(x, h)) M_[static_cast<std::size_t>(h) * d_ + x] = 0;  // x -> h
+        if (undirected(y, h)) set_mark(static_cast<std::size_t>(h), static_cast<std::size_t>(y), false);  // y -> h
+        if (undirected(x, h)) set_mark(static_cast<std::size_t>(h), static_cast<std::size_t>(x), false);  // x -> h
       }
     }
     if (has_knowledge_) {
@@ -1466,22 +1556,37 @@ class GesSearch {
       return;
     }
     if (check_orientation_) {
-      const std::vector<std::uint8_t> pdag = M_;
+      const std::vector<std::uint8_t> pdag = E_;
       rebuild();
-      const std::vector<std::uint8_t> full = M_;
-      M_ = pdag;
+      const std::vector<std::uint8_t> full = E_;
+      // rebuild() only dropped cached facts (set_mark), so those kept still hold for the PDAG:
+      // the comparison below also checks the cache.
+      E_ = pdag;
+      recount_undirected();
       reorient_from(seeds);
-      if (full != M_) {
+      if (full != E_) {
         std::string diff;
         for (std::size_t u = 0; u < d_; ++u)
           for (std::size_t v = u + 1; v < d_; ++v)
-            if (state_of(full, d_, u, v) != state_of(M_, d_, u, v))
+            if (full[u * d_ + v] != E_[u * d_ + v])
               diff += " " + std::to_string(u) + "-" + std::to_string(v) + ": full " +
-                      std::to_string(state_of(full, d_, u, v)) + " incremental " + std::to_string(state_of(M_, d_, u, v)) +
-                      " pdag " + std::to_string(state_of(pdag, d_, u, v)) + ";";
+                      std::to_string(full[u * d_ + v]) + " incremental " + std::to_string(E_[u * d_ + v]) +
+                      " pdag " + std::to_string(pdag[u * d_ + v]) + ";";
         throw std::logic_error("GES: incremental re-orientation differs from the full rebuild (" +
                                std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
                                std::to_string(y) + "):" + diff);
+      }
+      for (std::size_t v = 0; v < d_; ++v) {
+        if (!facts_known_[v]) continue;
+        auto kept = non_facts_[v];
+        facts_known_[v] = 0;
+        auto fresh = non_facts(static_cast<std::int32_t>(v));
+        std::sort(kept.begin(), kept.end());
+        std::sort(fresh.begin(), fresh.end());
+        if (kept != fresh)
+          throw std::logic_error("GES: a kept fact summary is stale at node " + std::to_string(v) + " after " +
+                                 std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
+                                 std::to_string(y));
       }
       return;
     }
@@ -1572,7 +1677,7 @@ class GesSearch {
       for (const auto& [key, state] : changes_) {
         const auto u = static_cast<std::size_t>(key / static_cast<std::int64_t>(d_));
         const auto v = static_cast<std::size_t>(key % static_cast<std::int64_t>(d_));
-        const auto now = static_cast<std::uint8_t>(M_[u * d_ + v] | (M_[v * d_ + u] << 1));
+        const std::uint8_t now = E_[u * d_ + v];
         if (insert && (state & 1) && !(now & 1)) step_lost(static_cast<std::int32_t>(u), static_cast<std::int32_t>(v));
         if (insert && (state & 2) && !(now & 2)) step_lost(static_cast<std::int32_t>(v), static_cast<std::int32_t>(u));
         if (now != state) {
@@ -1608,7 +1713,7 @@ class GesSearch {
   std::size_t d_;
   std::size_t n_samples_ = score_.n_samples();
   Interrupt& interrupt_;
-  std::vector<std::uint8_t> M_;
+  std::vector<std::uint8_t> E_;
   std::vector<std::vector<std::int32_t>> adj_;
   std::vector<Best> best_;
   std::vector<std::vector<PathRef>> through_;  // blocked paths by the tail node of each step
@@ -1632,6 +1737,12 @@ class GesSearch {
   std::unordered_set<std::int64_t> recorded_, queued_;
   std::vector<std::pair<std::int32_t, std::int32_t>> work_;
   std::vector<std::uint32_t> node_tainted_ = std::vector<std::uint32_t>(d_, 0u);
+  std::vector<std::uint32_t> node_queued_ = std::vector<std::uint32_t>(d_, 0u);
+  std::vector<std::uint32_t> node_around_ = std::vector<std::uint32_t>(d_, 0u);
+  std::vector<std::int32_t> n_undirected_ = std::vector<std::int32_t>(d_, 0);  // undirected edges per node
+  std::vector<std::uint8_t> facts_known_ = std::vector<std::uint8_t>(d_, 0);  // see non_facts
+  std::vector<std::vector<std::int32_t>> non_facts_ = std::vector<std::vector<std::int32_t>>(d_);
+  std::vector<std::int32_t> parents_scratch_;
   std::uint32_t stamp_ = 0;
   std::int64_t n_edges_ = 0;
   std::int64_t n_evaluated_ = 0;

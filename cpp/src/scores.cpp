@@ -43,13 +43,36 @@ inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 // ----------------------------------------------------------------------------------------------- cache
 
 std::size_t LocalScoreCache::Hash::operator()(const std::vector<std::int32_t>& k) const noexcept {
-  std::uint64_t h = k.size();
-  for (std::int32_t v : k) h = mix(h, static_cast<std::uint32_t>(v));
-  return static_cast<std::size_t>(h);
+  // Two nodes per 64-bit word into two independent multiply lanes, then one finaliser: the maps
+  // hash every key several times (lookup, insert, rehash), and with the large parent sets of a
+  // dense search a serial mix per node made hashing the backward phase's main cost.
+  std::uint64_t a = 0x9e3779b97f4a7c15ULL ^ k.size(), b = 0xc2b2ae3d27d4eb4fULL;
+  const std::size_t n = k.size();
+  auto word = [&](std::size_t i) {
+    return static_cast<std::uint64_t>(static_cast<std::uint32_t>(k[i])) |
+           (static_cast<std::uint64_t>(i + 1 < n ? static_cast<std::uint32_t>(k[i + 1]) + 1u : 0u) << 32);
+  };
+  std::size_t i = 0;
+  for (; i + 3 < n; i += 4) {
+    a = (a ^ word(i)) * 0xff51afd7ed558ccdULL;
+    b = (b ^ word(i + 2)) * 0xc4ceb9fe1a85ec53ULL;
+    a ^= a >> 29;
+    b ^= b >> 29;
+  }
+  if (i < n) a = (a ^ word(i)) * 0xff51afd7ed558ccdULL;
+  if (i + 2 < n) b = (b ^ word(i + 2)) * 0xc4ceb9fe1a85ec53ULL;
+  return static_cast<std::size_t>(mix(a, b));
+}
+
+/// The shard of a key from its node and size only (no pass over the key): each thread of a search
+/// mostly works on one node, so threads rarely share a shard's lock.
+std::size_t LocalScoreCache::shard_of(const std::vector<std::int32_t>& key) {
+  const auto node = static_cast<std::uint64_t>(static_cast<std::uint32_t>(key.empty() ? 0 : key[0]));
+  return static_cast<std::size_t>(mix(node, key.size()) % kShards);
 }
 
 bool LocalScoreCache::lookup(const std::vector<std::int32_t>& key, double& value) {
-  Shard& s = shards_[Hash{}(key) % kShards];
+  Shard& s = shards_[shard_of(key)];
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     auto it = s.current.find(key);
@@ -84,7 +107,7 @@ void LocalScoreCache::insert_locked(Shard& s, std::vector<std::int32_t> key, dou
 }
 
 void LocalScoreCache::insert(std::vector<std::int32_t> key, double value) {
-  Shard& s = shards_[Hash{}(key) % kShards];
+  Shard& s = shards_[shard_of(key)];
   std::lock_guard<std::mutex> lock(s.mutex);
   insert_locked(s, std::move(key), value);
 }

@@ -24,8 +24,12 @@ inline void syrk_t(int n, int k, float alpha, const float* a, int lda, float bet
 }
 
 /// Cholesky factorisation of a row-major symmetric positive-definite matrix (in place); returns LAPACK info.
+/// A row-major triangle is the other triangle of the same memory read column-major, so LAPACK is called
+/// on that directly: LAPACKE's row-major path scans for NaN and transposes in and out, which at the
+/// searches' parent-set sizes costs about as much as the factorisation.
 inline int potrf(char uplo, int n, double* a, int lda) {
-  return scipy_LAPACKE_dpotrf(LAPACK_ROW_MAJOR, uplo, n, a, lda);
+  const char other = (uplo == 'L' || uplo == 'l') ? 'U' : 'L';
+  return scipy_LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, other, n, a, lda);
 }
 /// Triangular solve A x = b in place (row-major A).
 inline void trsv(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, CBLAS_DIAG diag, int n, const double* a, int lda, double* x,

@@ -59,6 +59,7 @@ class LocalScoreCache {
     Map previous;
   };
   void insert_locked(Shard& s, std::vector<std::int32_t> key, double value);
+  static std::size_t shard_of(const std::vector<std::int32_t>& key);
   static constexpr std::size_t kShards = 64;
   Shard shards_[kShards];
   std::atomic<std::size_t> max_entries_{kDefaultMaxEntries};
