@@ -1284,33 +1284,53 @@ class GesSearch {
     Scratch scratch(d_);
     const std::size_t limit = c_.parent_limit();
     auto last = std::chrono::steady_clock::now();
+    // Per node b, the extension's parents of b at the last evaluation and the gain of reversing
+    // each a -> b (kNone: not a candidate). The gain depends only on the parents of a and of b, so
+    // after a reversal only the edges at a node whose parents changed in the new extension are
+    // scored again; the extension of a class mostly keeps its orientations.
+    std::vector<std::vector<std::int32_t>> family(d_), parents(d_);
+    std::vector<std::vector<double>> gain(d_);
+    std::vector<std::uint8_t> changed(d_);
+    bool first = true;
     while (config.max_iter < 0 || applied < config.max_iter) {
       if (interrupt_.poll()) break;
       if (!pdag_to_dag(marks().data(), d_, dag.data(), interrupt_).empty()) break;  // no extension: stop turning
-      auto dag_parents = [&](std::int32_t v) {
-        std::vector<std::int32_t> out;
+      for (std::size_t v = 0; v < d_; ++v) {
+        auto& pa = parents[v];
+        pa.clear();
         for (std::int32_t u : adj_[v])
-          if (dag[static_cast<std::size_t>(u) * d_ + v]) out.push_back(u);
-        std::sort(out.begin(), out.end());
-        return out;
-      };
+          if (dag[static_cast<std::size_t>(u) * d_ + v]) pa.push_back(u);
+        std::sort(pa.begin(), pa.end());
+        changed[v] = first || pa != family[v];
+      }
+      first = false;
       std::vector<Turn> turns;
       for (std::int32_t b = 0; b < static_cast<std::int32_t>(d_); ++b) {
-        const auto pa_b = dag_parents(b);
+        const auto& pa_b = parents[b];
+        if (changed[b]) {
+          family[b] = pa_b;
+          gain[b].assign(pa_b.size(), kNone);
+        }
         if (pa_b.empty()) continue;
-        const double sb = cached_or_nan(b, pa_b);
-        for (std::int32_t a : pa_b) {
-          if (c_.is_forbidden(b, a) || c_.is_required(a, b)) continue;
-          const auto pa_a = dag_parents(a);
-          if (pa_a.size() + 1 > limit) continue;
-          auto pa_b_less = pa_b;
-          pa_b_less.erase(std::find(pa_b_less.begin(), pa_b_less.end(), a));
-          const double sa = cached_or_nan(a, pa_a);
-          const double delta = cached_or_nan(a, sorted_union(pa_a, {}, b)) + cached_or_nan(b, pa_b_less) - sa - sb;
-          ++n_evaluated_;
-          // Reversing a covered edge stays in the class (delta 0 up to rounding): demand a real gain,
-          // or the search would flip such an edge back and forth forever.
-          if (delta > kTurnTolerance * (1.0 + std::abs(sa) + std::abs(sb))) turns.push_back(Turn{delta, a, b});
+        double sb = kNone;
+        for (std::size_t i = 0; i < pa_b.size(); ++i) {
+          const std::int32_t a = pa_b[i];
+          if (changed[b] || changed[a]) {
+            gain[b][i] = kNone;
+            if (c_.is_forbidden(b, a) || c_.is_required(a, b)) continue;
+            const auto& pa_a = parents[a];
+            if (pa_a.size() + 1 > limit) continue;
+            if (sb == kNone) sb = cached_or_nan(b, pa_b);
+            auto pa_b_less = pa_b;
+            pa_b_less.erase(pa_b_less.begin() + static_cast<std::ptrdiff_t>(i));
+            const double sa = cached_or_nan(a, pa_a);
+            const double delta = cached_or_nan(a, sorted_union(pa_a, {}, b)) + cached_or_nan(b, pa_b_less) - sa - sb;
+            ++n_evaluated_;
+            // Reversing a covered edge stays in the class (delta 0 up to rounding): demand a real
+            // gain, or the search would flip such an edge back and forth forever.
+            if (delta > kTurnTolerance * (1.0 + std::abs(sa) + std::abs(sb))) gain[b][i] = delta;
+          }
+          if (gain[b][i] != kNone) turns.push_back(Turn{gain[b][i], a, b});
         }
       }
       std::sort(turns.begin(), turns.end(), [](const Turn& x, const Turn& y) {
@@ -1324,10 +1344,7 @@ class GesSearch {
           break;
         }
       if (!chosen) break;
-      set_marks(dag);
-      set_mark(static_cast<std::size_t>(chosen->a), static_cast<std::size_t>(chosen->b), false);
-      set_mark(static_cast<std::size_t>(chosen->b), static_cast<std::size_t>(chosen->a), true);
-      rebuild();
+      turn(dag, chosen->a, chosen->b);
       score_total_ += chosen->delta;
       ++applied;
       ++result.n_turn;
@@ -1523,6 +1540,74 @@ class GesSearch {
 
   /// Apply the operator and re-orient; afterwards changes_ lists (u * d + v with u < v, state
   /// before) every edge that may have changed (a superset, each state taken before its change).
+  /// check_orientation mode: the incremental re-orientation (E_) must equal `full` (the same class
+  /// re-oriented from scratch), and every kept non-fact list must equal a fresh one.
+  void check_reorientation(const std::vector<std::uint8_t>& full, const std::vector<std::uint8_t>& pdag,
+                           const std::string& what) {
+    if (full != E_) {
+      std::string diff;
+      for (std::size_t u = 0; u < d_; ++u)
+        for (std::size_t v = u + 1; v < d_; ++v)
+          if (full[u * d_ + v] != E_[u * d_ + v])
+            diff += " " + std::to_string(u) + "-" + std::to_string(v) + ": full " + std::to_string(full[u * d_ + v]) +
+                    " incremental " + std::to_string(E_[u * d_ + v]) + " pdag " + std::to_string(pdag[u * d_ + v]) +
+                    ";";
+      throw std::logic_error("GES: incremental re-orientation differs from the full rebuild (" + what + "):" + diff);
+    }
+    for (std::size_t v = 0; v < d_; ++v) {
+      if (!facts_known_[v]) continue;
+      auto kept = non_facts_[v];
+      facts_known_[v] = 0;
+      auto fresh = non_facts(static_cast<std::int32_t>(v));
+      std::sort(kept.begin(), kept.end());
+      std::sort(fresh.begin(), fresh.end());
+      if (kept != fresh)
+        throw std::logic_error("GES: a kept fact summary is stale at node " + std::to_string(v) + " after " + what);
+    }
+  }
+
+  /// The class of the extension `dag` with a -> b reversed. Its v-structures are the extension's
+  /// except those through a -> b, plus b -> a <- y for the parents y of a not adjacent to b; so the
+  /// current CPDAG with those edges directed is that pattern plus edges derived in the old class,
+  /// the situation after an Insert or a Delete, and the same incremental re-orientation applies
+  /// (no d x d rebuild per reversal).
+  void turn(const std::vector<std::uint8_t>& dag, std::int32_t a, std::int32_t b) {
+    changes_.clear();
+    recorded_.clear();
+    std::vector<std::int32_t> seeds{a, b};
+    record(a, b);
+    set_mark(static_cast<std::size_t>(a), static_cast<std::size_t>(b), false);
+    set_mark(static_cast<std::size_t>(b), static_cast<std::size_t>(a), true);
+    for (std::int32_t y : adj_[a])
+      if (y != b && dag[static_cast<std::size_t>(y) * d_ + a] && !adjacent(static_cast<std::size_t>(b), y)) {
+        record(y, a);
+        set_mark(static_cast<std::size_t>(a), static_cast<std::size_t>(y), false);
+        set_mark(static_cast<std::size_t>(y), static_cast<std::size_t>(a), true);
+        seeds.push_back(y);
+      }
+    steps_all_stale_ = true;
+    if (has_knowledge_) {
+      rebuild();
+      return;
+    }
+    if (check_orientation_) {
+      // Compare with the class computed from the reversed extension itself.
+      const std::vector<std::uint8_t> pdag = E_;
+      std::vector<std::uint8_t> reversed = dag;
+      reversed[static_cast<std::size_t>(a) * d_ + b] = 0;
+      reversed[static_cast<std::size_t>(b) * d_ + a] = 1;
+      set_marks(reversed);
+      rebuild();
+      const std::vector<std::uint8_t> full = E_;
+      E_ = pdag;
+      recount_undirected();
+      reorient_from(seeds);
+      check_reorientation(full, pdag, "reversal " + std::to_string(a) + " -> " + std::to_string(b));
+      return;
+    }
+    reorient_from(seeds);
+  }
+
   void apply(bool insert, const Candidate& op, std::int32_t y) {
     const std::int32_t x = op.x;
     changes_.clear();
@@ -1564,30 +1649,8 @@ class GesSearch {
       E_ = pdag;
       recount_undirected();
       reorient_from(seeds);
-      if (full != E_) {
-        std::string diff;
-        for (std::size_t u = 0; u < d_; ++u)
-          for (std::size_t v = u + 1; v < d_; ++v)
-            if (full[u * d_ + v] != E_[u * d_ + v])
-              diff += " " + std::to_string(u) + "-" + std::to_string(v) + ": full " +
-                      std::to_string(full[u * d_ + v]) + " incremental " + std::to_string(E_[u * d_ + v]) +
-                      " pdag " + std::to_string(pdag[u * d_ + v]) + ";";
-        throw std::logic_error("GES: incremental re-orientation differs from the full rebuild (" +
-                               std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
-                               std::to_string(y) + "):" + diff);
-      }
-      for (std::size_t v = 0; v < d_; ++v) {
-        if (!facts_known_[v]) continue;
-        auto kept = non_facts_[v];
-        facts_known_[v] = 0;
-        auto fresh = non_facts(static_cast<std::int32_t>(v));
-        std::sort(kept.begin(), kept.end());
-        std::sort(fresh.begin(), fresh.end());
-        if (kept != fresh)
-          throw std::logic_error("GES: a kept fact summary is stale at node " + std::to_string(v) + " after " +
-                                 std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
-                                 std::to_string(y));
-      }
+      check_reorientation(full, pdag, std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
+                                          std::to_string(y));
       return;
     }
     reorient_from(seeds);
