@@ -382,6 +382,45 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
   return -0.5 * n * std::log(var) - penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0;
 }
 
+bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* parents, std::size_t k,
+                                       double* out) const {
+  const std::size_t d = d_;
+  const auto col = static_cast<std::size_t>(j);
+  const double sjj = cov_[col * d + col];
+  std::vector<double> L(k * k, 0.0), z(k);
+  for (std::size_t a = 0; a < k; ++a) {
+    const auto pa = static_cast<std::size_t>(parents[a]);
+    z[a] = cov_[pa * d + col];
+    for (std::size_t b = 0; b <= a; ++b) L[a * k + b] = cov_[pa * d + static_cast<std::size_t>(parents[b])];
+  }
+  const int ki = static_cast<int>(k);
+  if (blas::potrf('L', ki, L.data(), ki) != 0) return false;
+  for (std::size_t a = 0; a < k; ++a) {
+    const auto pa = static_cast<std::size_t>(parents[a]);
+    const double pivot = L[a * k + a];
+    if (!(pivot > 0) || !(pivot * pivot > cov_[pa * d + pa] * 1e-12)) return false;
+  }
+  blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, L.data(), ki, z.data(), 1);
+  double explained = 0.0;
+  for (double v : z) explained += v * v;
+  const double var = sjj - explained;
+  if (!(var > sjj * 1e-12)) return false;
+  if (blas::trtri('L', 'N', ki, L.data(), ki) != 0) return false;  // L <- L^-1
+  // S_PP^-1 = L^-T L^-1 and beta = L^-T z: both read column i of L^-1 (rows r >= i).
+  const double n = static_cast<double>(n_);
+  const double penalty = penalty_discount_ * static_cast<double>(k) * std::log(n) / 2.0;
+  for (std::size_t i = 0; i < k; ++i) {
+    double inv_ii = 0.0, beta_i = 0.0;
+    for (std::size_t r = i; r < k; ++r) {
+      const double l = L[r * k + i];
+      inv_ii += l * l;
+      beta_i += l * z[r];
+    }
+    out[i] = -0.5 * n * std::log(var + beta_i * beta_i / inv_ii) - penalty;
+  }
+  return true;
+}
+
 // ------------------------------------------------------------------------------------------------- BGe
 
 BGeScore::BGeScore(std::size_t n, std::size_t d, double iss_mu, double iss_w)

@@ -104,12 +104,29 @@ void bind_scores(py::module_& m) {
           },
           py::arg("cov").noconvert(), py::arg("n"), py::arg("penalty_discount"),
           "From an MLE (ddof=0) covariance of n samples computed elsewhere (e.g. on a GPU).")
-      .def("covariance", [](const GaussianBICScore& s) {
-        const auto d = static_cast<py::ssize_t>(s.n_nodes());
-        carray<double> out({d, d});
-        std::copy(s.covariance().begin(), s.covariance().end(), out.mutable_data());
-        return out;
-      });
+      .def("covariance",
+           [](const GaussianBICScore& s) {
+             const auto d = static_cast<py::ssize_t>(s.n_nodes());
+             carray<double> out({d, d});
+             std::copy(s.covariance().begin(), s.covariance().end(), out.mutable_data());
+             return out;
+           })
+      .def(
+          "drop_one_scores",
+          [](const GaussianBICScore& s, std::int32_t j, const std::vector<std::int32_t>& parents) {
+            // Tests: validated like local_score, then scored without the cache.
+            const auto d = static_cast<std::int64_t>(s.n_nodes());
+            if (parents.empty() || j < 0 || j >= d)
+              throw std::invalid_argument("drop_one_scores needs a node in range and at least one parent");
+            for (std::size_t a = 0; a < parents.size(); ++a)
+              if (parents[a] < 0 || parents[a] >= d || parents[a] == j || (a > 0 && parents[a] <= parents[a - 1]))
+                throw std::invalid_argument("parents must be sorted, distinct, in range and not the node");
+            carray<double> out(static_cast<py::ssize_t>(parents.size()));
+            if (!s.drop_one_scores(j, parents.data(), parents.size(), out.mutable_data())) return py::object(py::none());
+            return py::object(out);
+          },
+          py::arg("j"), py::arg("parents"),
+          "Scores of j without each parent in turn (None when the full set is singular).");
 
   py::class_<BGeScore, DecomposableScore>(m, "BGeScore")
       .def(py::init([](const carray<double>& X, double iss_mu, double iss_w, std::optional<carray<double>> nu) {

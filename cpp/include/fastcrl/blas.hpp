@@ -31,6 +31,11 @@ inline int potrf(char uplo, int n, double* a, int lda) {
   const char other = (uplo == 'L' || uplo == 'l') ? 'U' : 'L';
   return scipy_LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, other, n, a, lda);
 }
+/// Inverse of a row-major triangular matrix in place (the other triangle read column-major, as potrf).
+inline int trtri(char uplo, char diag, int n, double* a, int lda) {
+  const char other = (uplo == 'L' || uplo == 'l') ? 'U' : 'L';
+  return scipy_LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, other, diag, n, a, lda);
+}
 /// Triangular solve A x = b in place (row-major A).
 inline void trsv(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, CBLAS_DIAG diag, int n, const double* a, int lda, double* x,
                  int incx) {
