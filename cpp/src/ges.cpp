@@ -123,12 +123,13 @@ class GesSearch {
     const auto after = static_cast<std::uint8_t>((before & 2) | (on ? 1 : 0));
     E_[a * d_ + b] = after;
     E_[b * d_ + a] = static_cast<std::uint8_t>((E_[b * d_ + a] & 1) | (on ? 2 : 0));
-    facts_known_[a] = facts_known_[b] = 0;
     if ((before == 3) != (after == 3)) {
       const std::int32_t step = after == 3 ? 1 : -1;
       n_undirected_[a] += step;
       n_undirected_[b] += step;
     }
+    refresh_facts(static_cast<std::int32_t>(a));
+    refresh_facts(static_cast<std::int32_t>(b));
   }
   /// n_undirected_ from E_ (after E_ was assigned whole).
   void recount_undirected() {
@@ -148,7 +149,7 @@ class GesSearch {
       for (std::size_t b = 0; b < d_; ++b)
         E_[a * d_ + b] = static_cast<std::uint8_t>((M[a * d_ + b] ? 1 : 0) | (M[b * d_ + a] ? 2 : 0));
     recount_undirected();
-    std::fill(facts_known_.begin(), facts_known_.end(), std::uint8_t{0});
+    refresh_all_facts();
   }
   // Each reads row a: put the node whose neighbours are being walked first.
   bool adjacent(std::size_t a, std::size_t b) const { return E_[a * d_ + b] != 0; }
@@ -156,22 +157,22 @@ class GesSearch {
   bool undirected(std::size_t a, std::size_t b) const { return E_[a * d_ + b] == 3; }
   /// u -> v, read from v's row.
   bool has_parent(std::size_t v, std::size_t u) const { return E_[v * d_ + u] == 2; }
-  /// Whether a and b becoming (non-)adjacent may change which edges into a common neighbour are
-  /// unshielded colliders.
-  void adjacency_changes(std::int32_t a, std::int32_t b) {
-    facts_known_[a] = facts_known_[b] = 0;
+  /// a and b became (non-)adjacent: that can change which edges into a or b, or into a common
+  /// neighbour, are unshielded colliders.
+  void adjacency_changed(std::int32_t a, std::int32_t b) {
+    refresh_facts(a);
+    refresh_facts(b);
     for (std::int32_t w : adj_[a])
-      if (adjacent(static_cast<std::size_t>(b), static_cast<std::size_t>(w))) facts_known_[w] = 0;
+      if (adjacent(static_cast<std::size_t>(b), static_cast<std::size_t>(w))) refresh_facts(w);
   }
 
   void link(std::int32_t a, std::int32_t b) {
-    adjacency_changes(a, b);
     adj_[a].push_back(b);
     adj_[b].push_back(a);
     ++n_edges_;
+    adjacency_changed(a, b);
   }
   void unlink(std::int32_t a, std::int32_t b) {
-    adjacency_changes(a, b);
     adj_[a].erase(std::find(adj_[a].begin(), adj_[a].end(), b));
     adj_[b].erase(std::find(adj_[b].begin(), adj_[b].end(), a));
     if (undirected(static_cast<std::size_t>(a), static_cast<std::size_t>(b))) {
@@ -181,6 +182,7 @@ class GesSearch {
     E_[static_cast<std::size_t>(a) * d_ + b] = 0;
     E_[static_cast<std::size_t>(b) * d_ + a] = 0;
     --n_edges_;
+    adjacency_changed(a, b);
   }
 
   std::vector<std::int32_t> parents_of(std::int32_t v) const {
@@ -230,18 +232,12 @@ class GesSearch {
   /// colliders directed, orient by knowledge, then close under Meek's rules.
   void rebuild() {
     steps_all_stale_ = true;
+    bulk_edit_ = true;  // the lists are recomputed once at the end
     std::vector<std::pair<std::int32_t, std::int32_t>> loosen;
+    std::vector<std::int32_t> non;
     for (std::size_t v = 0; v < d_; ++v) {
-      const auto pa = parents_of(static_cast<std::int32_t>(v));
-      for (std::int32_t a : pa) {
-        bool collider = false;
-        for (std::int32_t b : pa)
-          if (b != a && !adjacent(a, b)) {
-            collider = true;
-            break;
-          }
-        if (!collider) loosen.emplace_back(a, static_cast<std::int32_t>(v));
-      }
+      compute_non_facts(static_cast<std::int32_t>(v), non);
+      for (std::int32_t a : non) loosen.emplace_back(a, static_cast<std::int32_t>(v));
     }
     for (auto [a, v] : loosen) set_mark(static_cast<std::size_t>(v), static_cast<std::size_t>(a), true);
     if (has_knowledge_)
@@ -267,6 +263,8 @@ class GesSearch {
           }
         }
     }
+    bulk_edit_ = false;
+    refresh_all_facts();
   }
 
   /// Scratch of the path searches (one per thread).
@@ -1423,35 +1421,55 @@ class GesSearch {
     if (recorded_.insert(key).second) changes_.emplace_back(key, edge_state(u, v));
   }
 
-  /// The parents a of v whose edge a -> v is not a fact. Kept per node between operators: it
-  /// depends only on v's parents and the adjacencies among them, so set_mark and (un)link drop it
-  /// where those change. Most nodes of a large search keep theirs, so the re-orientation's fact
-  /// checks rarely scan a neighbourhood.
-  const std::vector<std::int32_t>& non_facts(std::int32_t v) {
-    auto& out = non_facts_[v];
-    if (!facts_known_[v]) {
-      out.clear();
-      parents_scratch_.clear();
-      for (std::int32_t a : adj_[v])
-        if (has_parent(static_cast<std::size_t>(v), static_cast<std::size_t>(a))) parents_scratch_.push_back(a);
-      for (std::int32_t a : parents_scratch_) {
-        bool collider = false;
-        for (std::int32_t b : parents_scratch_)
-          if (b != a && !adjacent(static_cast<std::size_t>(a), static_cast<std::size_t>(b))) {
-            collider = true;
-            break;
-          }
-        if (!collider) out.push_back(a);
-      }
-      facts_known_[v] = 1;
+  // The parents a of each node v whose edge a -> v is not a fact (not in an unshielded collider
+  // a -> v <- b), kept for every node, with n_derived_[z] = the directed non-fact edges at z (either
+  // end). They depend only on a node's parents and the adjacencies among them, so every edit refreshes
+  // the nodes it can affect (set_mark: both ends; (un)link: both ends and their common neighbours).
+  // The re-orientation then visits only the nodes that have derived edges: in a large search most
+  // have none, and checking every edge around the operator was most of its time.
+  void compute_non_facts(std::int32_t v, std::vector<std::int32_t>& out) {
+    out.clear();
+    parents_scratch_.clear();
+    for (std::int32_t a : adj_[v])
+      if (has_parent(static_cast<std::size_t>(v), static_cast<std::size_t>(a))) parents_scratch_.push_back(a);
+    for (std::int32_t a : parents_scratch_) {
+      bool collider = false;
+      for (std::int32_t b : parents_scratch_)
+        if (b != a && !adjacent(static_cast<std::size_t>(a), static_cast<std::size_t>(b))) {
+          collider = true;
+          break;
+        }
+      if (!collider) out.push_back(a);
     }
-    return out;
+  }
+  void refresh_facts(std::int32_t v) {
+    if (bulk_edit_) return;  // refresh_all_facts() follows
+    auto& list = non_facts_[v];
+    for (std::int32_t a : list) --n_derived_[a];
+    n_derived_[v] -= static_cast<std::int32_t>(list.size());
+    compute_non_facts(v, list);
+    for (std::int32_t a : list) ++n_derived_[a];
+    n_derived_[v] += static_cast<std::int32_t>(list.size());
+  }
+  void refresh_all_facts() {
+    std::fill(n_derived_.begin(), n_derived_.end(), 0);
+    for (std::size_t v = 0; v < d_; ++v) {
+      auto& list = non_facts_[v];
+      compute_non_facts(static_cast<std::int32_t>(v), list);
+      for (std::int32_t a : list) ++n_derived_[a];
+      n_derived_[v] += static_cast<std::int32_t>(list.size());
+    }
   }
   /// The edge a -> v is a fact: one edge of an unshielded collider a -> v <- b.
-  bool fact(std::int32_t a, std::int32_t v) {
-    const auto& non = non_facts(v);
+  bool fact(std::int32_t a, std::int32_t v) const {
+    const auto& non = non_facts_[v];
     return std::find(non.begin(), non.end(), a) == non.end();
   }
+  /// The kept lists and counts, saved around a from-scratch comparison (check_orientation mode).
+  struct FactsState {
+    std::vector<std::vector<std::int32_t>> non_facts;
+    std::vector<std::int32_t> n_derived;
+  };
 
   /// Queue every undirected edge incident to z for a rule check.
   void queue_node(std::int32_t z) {
@@ -1497,6 +1515,7 @@ class GesSearch {
     while (!stack.empty()) {
       const std::int32_t z = stack.back();
       stack.pop_back();
+      if (n_derived_[z] == 0) continue;  // every directed edge at z is a fact
       loosened.clear();
       for (std::int32_t w : adj_[z]) {
         if (directed(z, w) && !fact(z, w))
@@ -1553,6 +1572,13 @@ class GesSearch {
 
   /// Apply the operator and re-orient; afterwards changes_ lists (u * d + v with u < v, state
   /// before) every edge that may have changed (a superset, each state taken before its change).
+  void restore(const std::vector<std::uint8_t>& pdag, const FactsState& facts) {
+    E_ = pdag;
+    recount_undirected();
+    non_facts_ = facts.non_facts;
+    n_derived_ = facts.n_derived;
+  }
+
   /// check_orientation mode: the incremental re-orientation (E_) must equal `full` (the same class
   /// re-oriented from scratch), and every kept non-fact list must equal a fresh one.
   void check_reorientation(const std::vector<std::uint8_t>& full, const std::vector<std::uint8_t>& pdag,
@@ -1567,15 +1593,16 @@ class GesSearch {
                     ";";
       throw std::logic_error("GES: incremental re-orientation differs from the full rebuild (" + what + "):" + diff);
     }
+    const FactsState kept{non_facts_, n_derived_};
+    refresh_all_facts();
     for (std::size_t v = 0; v < d_; ++v) {
-      if (!facts_known_[v]) continue;
-      auto kept = non_facts_[v];
-      facts_known_[v] = 0;
-      auto fresh = non_facts(static_cast<std::int32_t>(v));
-      std::sort(kept.begin(), kept.end());
+      auto was = kept.non_facts[v];
+      auto fresh = non_facts_[v];
+      std::sort(was.begin(), was.end());
       std::sort(fresh.begin(), fresh.end());
-      if (kept != fresh)
-        throw std::logic_error("GES: a kept fact summary is stale at node " + std::to_string(v) + " after " + what);
+      if (was != fresh || kept.n_derived[v] != n_derived_[v])
+        throw std::logic_error("GES: the kept non-collider parents are stale at node " + std::to_string(v) +
+                               " after " + what);
     }
   }
 
@@ -1606,14 +1633,14 @@ class GesSearch {
     if (check_orientation_) {
       // Compare with the class computed from the reversed extension itself.
       const std::vector<std::uint8_t> pdag = E_;
+      const FactsState facts{non_facts_, n_derived_};
       std::vector<std::uint8_t> reversed = dag;
       reversed[static_cast<std::size_t>(a) * d_ + b] = 0;
       reversed[static_cast<std::size_t>(b) * d_ + a] = 1;
       set_marks(reversed);
       rebuild();
       const std::vector<std::uint8_t> full = E_;
-      E_ = pdag;
-      recount_undirected();
+      restore(pdag, facts);
       reorient_from(seeds);
       check_reorientation(full, pdag, "reversal " + std::to_string(a) + " -> " + std::to_string(b));
       return;
@@ -1655,12 +1682,12 @@ class GesSearch {
     }
     if (check_orientation_) {
       const std::vector<std::uint8_t> pdag = E_;
+      const FactsState facts{non_facts_, n_derived_};
       rebuild();
       const std::vector<std::uint8_t> full = E_;
-      // rebuild() only dropped cached facts (set_mark), so those kept still hold for the PDAG:
-      // the comparison below also checks the cache.
-      E_ = pdag;
-      recount_undirected();
+      // Back to the PDAG with the lists kept through the operator's edits: the comparison below
+      // also checks their upkeep.
+      restore(pdag, facts);
       reorient_from(seeds);
       check_reorientation(full, pdag, std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
                                           std::to_string(y));
@@ -1816,8 +1843,10 @@ class GesSearch {
   std::vector<std::uint32_t> node_queued_ = std::vector<std::uint32_t>(d_, 0u);
   std::vector<std::uint32_t> node_around_ = std::vector<std::uint32_t>(d_, 0u);
   std::vector<std::int32_t> n_undirected_ = std::vector<std::int32_t>(d_, 0);  // undirected edges per node
-  std::vector<std::uint8_t> facts_known_ = std::vector<std::uint8_t>(d_, 0);  // see non_facts
+  // See compute_non_facts.
   std::vector<std::vector<std::int32_t>> non_facts_ = std::vector<std::vector<std::int32_t>>(d_);
+  std::vector<std::int32_t> n_derived_ = std::vector<std::int32_t>(d_, 0);
+  bool bulk_edit_ = false;
   std::vector<std::int32_t> parents_scratch_;
   std::uint32_t stamp_ = 0;
   std::int64_t n_edges_ = 0;
