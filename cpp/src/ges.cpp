@@ -1078,6 +1078,11 @@ class GesSearch {
       without_parent.resize(P.size());
       if (!gaussian_->drop_one_scores(y, P.data(), P.size(), without_parent.data())) without_parent.clear();
     }
+    // Deleting a parent x (with C empty) compares against the score of P itself. When that is
+    // undefined (P collinear up to rounding) every such delta is NaN and skipped: say so once
+    // instead of failing two fits of |P| parents per x (failures are not cached).
+    const double score_p = P.empty() ? kNone : cached_or_nan(y, P);
+    const bool p_undefined = std::isnan(score_p);
     std::vector<std::int32_t> xs = sorted_union(P, N);
     for (std::int32_t x : xs) {
       if (c_.is_required(x, y) || c_.is_required(y, x)) continue;
@@ -1091,14 +1096,26 @@ class GesSearch {
             std::set_difference(NA.begin(), NA.end(), C.begin(), C.end(), std::back_inserter(H));
             for (std::int32_t h : H)
               if (c_.is_forbidden(y, h) || (undirected(x, h) && c_.is_forbidden(x, h))) return true;
-            auto base = sorted_union(P, C);
-            base.erase(std::remove(base.begin(), base.end(), x), base.end());
             const auto in_p = std::lower_bound(P.begin(), P.end(), x);
-            const double without = C.empty() && !without_parent.empty() && in_p != P.end() && *in_p == x
-                                       ? without_parent[static_cast<std::size_t>(in_p - P.begin())]
-                                       : cached_or_nan(y, base);
-            const double with = cached_or_nan(y, sorted_union(base, {}, x));
+            const bool parent_alone = C.empty() && in_p != P.end() && *in_p == x;  // P -> P \ {x}
             ++evaluated;
+            if (parent_alone && p_undefined) return true;
+            double without, with;
+            if (parent_alone) {
+              with = score_p;
+              if (!without_parent.empty()) {
+                without = without_parent[static_cast<std::size_t>(in_p - P.begin())];
+              } else {
+                auto base = P;
+                base.erase(base.begin() + (in_p - P.begin()));
+                without = cached_or_nan(y, base);
+              }
+            } else {
+              auto base = sorted_union(P, C);
+              base.erase(std::remove(base.begin(), base.end(), x), base.end());
+              without = cached_or_nan(y, base);
+              with = cached_or_nan(y, sorted_union(base, {}, x));
+            }
             const double delta = without - with;
             if (delta > 0) out.push_back(Candidate{delta, x, order, H});
             return true;
@@ -1212,8 +1229,13 @@ class GesSearch {
     // Many targets (the first sweep of a phase): one thread per target. Few: threads share the x range.
     const double per_target = insert ? static_cast<double>(d_) * 2e3 : 2e4;
     if (targets.size() >= static_cast<std::size_t>(4 * threads_) || !insert) {
-      const int nthreads = threads_for_work(per_target * static_cast<double>(targets.size()));
-      SingleThreadedBlas single(nthreads > 1);
+      double work = per_target * static_cast<double>(targets.size());
+      if (!insert)  // a Delete scan factors the target's family: ~|P|^3 (hundreds of parents in dense searches)
+        for (std::int32_t y : targets) work += std::pow(static_cast<double>(adj_[y].size()), 3.0);
+      const int nthreads = threads_for_work(work);
+      // Deletes factor families of tens to hundreds of parents: BLAS threads only add hand-offs there
+      // (a dense d = 5000 backward phase spent a third of its time in OpenBLAS's thread server).
+      SingleThreadedBlas single(nthreads > 1 || !insert);
 #pragma omp parallel num_threads(nthreads) reduction(+ : evaluated)
       {
         Scratch scratch(d_);
@@ -1757,8 +1779,8 @@ class GesSearch {
       if (chosen < 0) break;
       const Candidate op = best_[chosen].op;
       const std::int32_t x = op.x, y = chosen;
-      // Targets whose candidates can change: nodes with a changed incident edge and every node
-      // adjacent to x or y before or after (their NA sets and cliques involve the pair x, y).
+      // Targets whose candidates can change: nodes with a changed incident edge and the nodes
+      // whose NA sets or cliques involve the pair x, y (below).
       std::fill(in_dirty.begin(), in_dirty.end(), 0);
       dirty.clear();
       auto touch = [&](std::int32_t v) {
@@ -1769,10 +1791,14 @@ class GesSearch {
       };
       touch(x);
       touch(y);
-      // Insert targets read the adjacency of x and y only through their undirected neighbours.
+      // A target v reads the pair x, y only through its undirected neighbours: Insert's and
+      // Delete's NA sets are N(v) ∩ adj(w) for a neighbour w of v, and their clique tests look at
+      // pairs inside N(v). So beyond the changed edges only v with x or y in N(v) can change (all
+      // of x's and y's neighbours, in a dense backward phase, meant refactoring ~180 families of
+      // dozens of parents per Delete).
       auto touch_around = [&](std::int32_t a) {
         for (std::int32_t v : adj_[a])
-          if (!insert || undirected(a, v)) touch(v);
+          if (undirected(a, v)) touch(v);
       };
       touch_around(x);
       touch_around(y);
