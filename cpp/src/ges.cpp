@@ -1337,35 +1337,72 @@ class GesSearch {
         changed[v] = first || pa != family[v];
       }
       first = false;
-      std::vector<Turn> turns;
-      for (std::int32_t b = 0; b < static_cast<std::int32_t>(d_); ++b) {
+      // The gains of the edges into b, scored afresh where the parents of b or of the edge's tail
+      // changed. Each b writes only its own entries, so targets run in parallel (BLAS
+      // single-threaded inside): the first pass over a dense class fits two families per edge.
+      auto score_reversals = [&](std::int32_t b, std::int64_t& evaluated) {
         const auto& pa_b = parents[b];
         if (changed[b]) {
           family[b] = pa_b;
           gain[b].assign(pa_b.size(), kNone);
         }
-        if (pa_b.empty()) continue;
         double sb = kNone;
+        std::vector<double> without_parent;  // drop-one scores of b's family, when it is large
         for (std::size_t i = 0; i < pa_b.size(); ++i) {
           const std::int32_t a = pa_b[i];
-          if (changed[b] || changed[a]) {
-            gain[b][i] = kNone;
-            if (c_.is_forbidden(b, a) || c_.is_required(a, b)) continue;
-            const auto& pa_a = parents[a];
-            if (pa_a.size() + 1 > limit) continue;
-            if (sb == kNone) sb = cached_or_nan(b, pa_b);
+          if (!changed[b] && !changed[a]) continue;
+          gain[b][i] = kNone;
+          if (c_.is_forbidden(b, a) || c_.is_required(a, b)) continue;
+          const auto& pa_a = parents[a];
+          if (pa_a.size() + 1 > limit) continue;
+          if (sb == kNone) {
+            sb = cached_or_nan(b, pa_b);
+            if (gaussian_ && pa_b.size() >= kDropOneMinParents) {
+              without_parent.resize(pa_b.size());
+              if (!gaussian_->drop_one_scores(b, pa_b.data(), pa_b.size(), without_parent.data()))
+                without_parent.clear();
+            }
+          }
+          double sb_less;
+          if (!without_parent.empty()) {
+            sb_less = without_parent[i];
+          } else {
             auto pa_b_less = pa_b;
             pa_b_less.erase(pa_b_less.begin() + static_cast<std::ptrdiff_t>(i));
-            const double sa = cached_or_nan(a, pa_a);
-            const double delta = cached_or_nan(a, sorted_union(pa_a, {}, b)) + cached_or_nan(b, pa_b_less) - sa - sb;
-            ++n_evaluated_;
-            // Reversing a covered edge stays in the class (delta 0 up to rounding): demand a real
-            // gain, or the search would flip such an edge back and forth forever.
-            if (delta > kTurnTolerance * (1.0 + std::abs(sa) + std::abs(sb))) gain[b][i] = delta;
+            sb_less = cached_or_nan(b, pa_b_less);
           }
-          if (gain[b][i] != kNone) turns.push_back(Turn{gain[b][i], a, b});
+          const double sa = cached_or_nan(a, pa_a);
+          const double delta = cached_or_nan(a, sorted_union(pa_a, {}, b)) + sb_less - sa - sb;
+          ++evaluated;
+          // Reversing a covered edge stays in the class (delta 0 up to rounding): demand a real
+          // gain, or the search would flip such an edge back and forth forever.
+          if (delta > kTurnTolerance * (1.0 + std::abs(sa) + std::abs(sb))) gain[b][i] = delta;
         }
+      };
+      {
+        std::int64_t evaluated = 0;
+        std::exception_ptr error;
+        std::mutex error_mutex;
+        const int nthreads = threads_for_work(2e4 * static_cast<double>(n_edges_));
+        SingleThreadedBlas single(nthreads > 1);
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads) reduction(+ : evaluated)
+        for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(d_); ++b) {
+          if (interrupt_.poll()) continue;
+          try {
+            score_reversals(static_cast<std::int32_t>(b), evaluated);
+          } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!error) error = std::current_exception();
+          }
+        }
+        if (error) std::rethrow_exception(error);
+        n_evaluated_ += evaluated;
       }
+      if (interrupt_.stopped()) break;
+      std::vector<Turn> turns;
+      for (std::int32_t b = 0; b < static_cast<std::int32_t>(d_); ++b)
+        for (std::size_t i = 0; i < gain[b].size(); ++i)
+          if (gain[b][i] != kNone) turns.push_back(Turn{gain[b][i], parents[b][i], b});
       std::sort(turns.begin(), turns.end(), [](const Turn& x, const Turn& y) {
         if (x.delta != y.delta) return x.delta > y.delta;
         return x.a != y.a ? x.a < y.a : x.b < y.b;
