@@ -1685,23 +1685,37 @@ class GesSearch {
         seeds.push_back(y);
       }
     steps_all_stale_ = true;
+    finish_operator(
+        seeds,
+        [&] {  // the class of the reversed extension itself
+          std::vector<std::uint8_t> reversed = dag;
+          reversed[static_cast<std::size_t>(a) * d_ + b] = 0;
+          reversed[static_cast<std::size_t>(b) * d_ + a] = 1;
+          set_marks(reversed);
+          rebuild();
+        },
+        [&] { return "reversal " + std::to_string(a) + " -> " + std::to_string(b); });
+  }
+
+  /// After an operator's edits, the new class: from scratch under knowledge (its orientations are
+  /// global), else incrementally from `seeds`; in check_orientation mode also from scratch
+  /// (`from_scratch` leaves that class in E_) and the two compared.
+  template <class FromScratch, class Describe>
+  void finish_operator(const std::vector<std::int32_t>& seeds, FromScratch from_scratch, Describe describe) {
     if (has_knowledge_) {
       rebuild();
       return;
     }
     if (check_orientation_) {
-      // Compare with the class computed from the reversed extension itself.
       const std::vector<std::uint8_t> pdag = E_;
       const FactsState facts{non_facts_, n_derived_};
-      std::vector<std::uint8_t> reversed = dag;
-      reversed[static_cast<std::size_t>(a) * d_ + b] = 0;
-      reversed[static_cast<std::size_t>(b) * d_ + a] = 1;
-      set_marks(reversed);
-      rebuild();
+      from_scratch();
       const std::vector<std::uint8_t> full = E_;
+      // Back to the PDAG with the lists kept through the operator's edits: the comparison also
+      // checks their upkeep.
       restore(pdag, facts);
       reorient_from(seeds);
-      check_reorientation(full, pdag, "reversal " + std::to_string(a) + " -> " + std::to_string(b));
+      check_reorientation(full, pdag, describe());
       return;
     }
     reorient_from(seeds);
@@ -1735,24 +1749,9 @@ class GesSearch {
         if (undirected(x, h)) set_mark(static_cast<std::size_t>(h), static_cast<std::size_t>(x), false);  // x -> h
       }
     }
-    if (has_knowledge_) {
-      rebuild();
-      return;
-    }
-    if (check_orientation_) {
-      const std::vector<std::uint8_t> pdag = E_;
-      const FactsState facts{non_facts_, n_derived_};
-      rebuild();
-      const std::vector<std::uint8_t> full = E_;
-      // Back to the PDAG with the lists kept through the operator's edits: the comparison below
-      // also checks their upkeep.
-      restore(pdag, facts);
-      reorient_from(seeds);
-      check_reorientation(full, pdag, std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " +
-                                          std::to_string(y));
-      return;
-    }
-    reorient_from(seeds);
+    finish_operator(
+        seeds, [&] { rebuild(); },
+        [&] { return std::string(insert ? "insert " : "delete ") + std::to_string(x) + " " + std::to_string(y); });
   }
 
   void phase(bool insert, const GESConfig& config, const GESProgress& progress, GESResult& result) {

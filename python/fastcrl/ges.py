@@ -154,8 +154,8 @@ class GES(BaseEstimator):
     plain BIC's per-edge threshold is passed by chance by a fixed share of the ~d^2/2 absent pairs,
     and a node choosing among thousands of candidate parents keeps finding one that passes it.
     Measured on ER-1 data, n = 1000: ``penalty_discount=1`` gave 5,300 edges for 1,000 true ones at
-    d = 1000 (20,129 for 2,000 at d = 2000, 9 s; at d = 5000 over 200,000 and still adding after 12
-    minutes), ``2`` gave 1,180 at d = 1000 and 9,027 for 5,000 at d = 5000 in 3.6 s (6,448 with
+    d = 1000 (20,129 for 2,000 at d = 2000, 9 s; at d = 5000 the forward phase ends at 254,843 edges
+    for 5,000 true, after 6 to 7.5 minutes), ``2`` gave 1,180 at d = 1000 and 9,027 for 5,000 at d = 5000 in 3.6 s (6,448 with
     n = 3000), and ``4`` gave 1,000 (SHD 9) at d = 1000 in 0.1 s and 5,005 for 5,000 (SHD 6) at
     d = 5000 in 2.2 s with a peak of 1.0 GB for the whole process (``benchmarks/RESULTS.md``).
 
