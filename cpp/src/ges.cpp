@@ -1067,17 +1067,23 @@ class GesSearch {
   }
 
   /// Best positive-delta Delete(x, y, H) of target y.
+  /// Gaussian BIC with kDropOneMinParents or more parents: the scores of y given P without each
+  /// parent in turn, from one factorisation of P. Fresh fits cost O(|P|^4) per node, which at the
+  /// hundreds of parents of a dense large search made a backward or turning pass take minutes.
+  /// Empty otherwise, or when P fails the singularity tests: callers then fit each set themselves.
+  std::vector<double> scores_without_each(std::int32_t y, const std::vector<std::int32_t>& P) const {
+    std::vector<double> out;
+    if (gaussian_ && P.size() >= kDropOneMinParents) {
+      out.resize(P.size());
+      if (!gaussian_->drop_one_scores(y, P.data(), P.size(), out.data())) out.clear();
+    }
+    return out;
+  }
+
   void collect_deletes(std::int32_t y, std::vector<Candidate>& out, std::int64_t& evaluated) {
     const auto P = parents_of(y);
     const auto N = neighbors_of(y);
-    // Gaussian BIC with many parents: every "P without x" from one factorisation of P. The fresh
-    // fits cost O(|P|^4) per target, which at the hundreds of parents a dense large search gives
-    // some nodes made the backward phase's first pass take minutes.
-    std::vector<double> without_parent;
-    if (gaussian_ && P.size() >= kDropOneMinParents) {
-      without_parent.resize(P.size());
-      if (!gaussian_->drop_one_scores(y, P.data(), P.size(), without_parent.data())) without_parent.clear();
-    }
+    const auto without_parent = scores_without_each(y, P);
     // Deleting a parent x (with C empty) compares against the score of P itself. When that is
     // undefined (P collinear up to rounding) every such delta is NaN and skipped: say so once
     // instead of failing two fits of |P| parents per x (failures are not cached).
@@ -1357,11 +1363,7 @@ class GesSearch {
           if (pa_a.size() + 1 > limit) continue;
           if (sb == kNone) {
             sb = cached_or_nan(b, pa_b);
-            if (gaussian_ && pa_b.size() >= kDropOneMinParents) {
-              without_parent.resize(pa_b.size());
-              if (!gaussian_->drop_one_scores(b, pa_b.data(), pa_b.size(), without_parent.data()))
-                without_parent.clear();
-            }
+            without_parent = scores_without_each(b, pa_b);
           }
           double sb_less;
           if (!without_parent.empty()) {

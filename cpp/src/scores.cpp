@@ -378,6 +378,10 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
   if (!(var > sjj * 1e-12))
     throw NumericalError("residual variance of node " + std::to_string(j) +
                          " given its parents is zero (it is a linear function of them)");
+  return score_of_variance(var, k);
+}
+
+double GaussianBICScore::score_of_variance(double var, std::size_t k) const {
   const double n = static_cast<double>(n_);
   return -0.5 * n * std::log(var) - penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0;
 }
@@ -407,8 +411,6 @@ bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* paren
   if (!(var > sjj * 1e-12)) return false;
   if (blas::trtri('L', 'N', ki, L.data(), ki) != 0) return false;  // L <- L^-1
   // S_PP^-1 = L^-T L^-1 and beta = L^-T z: both read column i of L^-1 (rows r >= i).
-  const double n = static_cast<double>(n_);
-  const double penalty = penalty_discount_ * static_cast<double>(k) * std::log(n) / 2.0;
   for (std::size_t i = 0; i < k; ++i) {
     double inv_ii = 0.0, beta_i = 0.0;
     for (std::size_t r = i; r < k; ++r) {
@@ -416,7 +418,7 @@ bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* paren
       inv_ii += l * l;
       beta_i += l * z[r];
     }
-    out[i] = -0.5 * n * std::log(var + beta_i * beta_i / inv_ii) - penalty;
+    out[i] = score_of_variance(var + beta_i * beta_i / inv_ii, k - 1);
   }
   return true;
 }

@@ -153,6 +153,8 @@ class GaussianBICScore final : public DecomposableScore {
 
  private:
   GaussianBICScore(std::size_t n, std::size_t d, double penalty_discount);
+  /// The BIC of a node with k parents and residual variance var (MLE covariance scale).
+  double score_of_variance(double var, std::size_t k) const;
   std::vector<double> cov_;
   double penalty_discount_;
 };
