@@ -349,17 +349,18 @@ class GesSearch {
     std::vector<std::int64_t> p(parents.begin(), parents.end());
     return score_.local_score(j, p.data(), p.size());
   }
-  /// NaN when the score is undefined for this parent set (collinear parents): such operators are skipped.
+  /// NaN when the score is undefined for this parent set (collinear parents, or too near a
+  /// Gaussian family's undefined limit: DecomposableScore::for_search): such operators are skipped.
   double cached_or_nan(std::int32_t j, const std::vector<std::int32_t>& parents) {
     try {
-      return cached(j, parents);
+      return score_.for_search(j, parents.size(), cached(j, parents));
     } catch (const NumericalError&) {
       return std::numeric_limits<double>::quiet_NaN();
     }
   }
   double uncached_or_nan(std::int32_t j, const std::vector<std::int32_t>& parents) const {
     try {
-      return score_.local_score_uncached(j, parents.data(), parents.size());
+      return score_.for_search(j, parents.size(), score_.local_score_uncached(j, parents.data(), parents.size()));
     } catch (const NumericalError&) {
       return std::numeric_limits<double>::quiet_NaN();
     }
@@ -438,7 +439,7 @@ class GesSearch {
   void score_base(BaseFactor& f, std::int32_t y, std::size_t k) const {
     const auto& S = gaussian_->covariance();
     const double syy = S[static_cast<std::size_t>(y) * d_ + static_cast<std::size_t>(y)];
-    if (!(f.var > syy * 1e-12)) return;
+    if (!(f.var > syy * GaussianBICScore::kSearchResidualFloor)) return;
     f.ok = true;
     const double n = static_cast<double>(n_samples_);
     f.score = -0.5 * n * std::log(f.var) - gaussian_->penalty_discount() * static_cast<double>(k + 1) * std::log(n) / 2.0;
@@ -466,7 +467,7 @@ class GesSearch {
     if (!(rx > diag_[xs] * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
     const double syy = S[static_cast<std::size_t>(y) * d + static_cast<std::size_t>(y)];
     const double var = f.var - cxy * cxy / rx;
-    if (!(var > syy * 1e-12)) return std::numeric_limits<double>::quiet_NaN();
+    if (!(var > syy * GaussianBICScore::kSearchResidualFloor)) return std::numeric_limits<double>::quiet_NaN();
     if (var >= f.gain_below) return -std::numeric_limits<double>::infinity();  // no gain: skip the log
     const double n = static_cast<double>(n_samples_);
     return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
@@ -532,7 +533,7 @@ class GesSearch {
       double with = std::numeric_limits<double>::quiet_NaN();
       if (rx[i] > diag_[first + i] * 1e-12) {
         const double var = f.var - cxy[i] * cxy[i] / rx[i];
-        if (var > syy * 1e-12)
+        if (var > syy * GaussianBICScore::kSearchResidualFloor)
           with = var >= f.gain_below ? -std::numeric_limits<double>::infinity()
                                      : -0.5 * n * std::log(var) + with_score_base;
       }
@@ -1048,6 +1049,9 @@ class GesSearch {
       }
       scores.assign(batch.nodes.size(), std::numeric_limits<double>::quiet_NaN());
       if (!batch.nodes.empty()) batch_scores_(batch.nodes, batch.offsets, batch.parents, scores);
+      for (std::size_t f = 0; f < scores.size(); ++f)
+        scores[f] = score_.for_search(static_cast<std::int32_t>(batch.nodes[f]),
+                                   static_cast<std::size_t>(batch.offsets[f + 1] - batch.offsets[f]), scores[f]);
       n_evaluated_ += static_cast<std::int64_t>(pending.size());
       // pending is grouped by target in the order of `targets`
       std::size_t at = 0;

@@ -161,6 +161,7 @@ class ClimbState {
           if (arow[j]) {
             if (c_.is_required(i, j)) continue;
             const double del = drow[j];
+            if (del == kInvalid) continue;
             if ((!found || del > best_delta) && !tabu.contains(kDelete, i, j)) {
               found = true;
               best_delta = del;
@@ -168,6 +169,7 @@ class ClimbState {
             }
             if (!can_add_parent(j, i)) continue;
             const double rev = del + delta_[j * d_ + i];
+            if (rev == kInvalid) continue;  // the reversed family is undefined
             if ((!found || rev > best_delta) && !tabu.contains(kReverse, i, j) && reversible(i, j)) {
               found = true;
               best_delta = rev;
@@ -175,6 +177,7 @@ class ClimbState {
             }
           } else {
             const double add = drow[j];
+            if (add == kInvalid) continue;  // undefined family, or not a legal addition
             if ((!found || add > best_delta) && !adj_[j * d_ + i] && can_add_parent(i, j) &&
                 !tabu.contains(kAdd, i, j) && !reaches(j, i)) {
               found = true;
@@ -204,6 +207,23 @@ class ClimbState {
           f(Move{kAdd, ii, jj});
         }
       }
+    }
+  }
+
+  /// Whether the family a move enlarges keeps a defined score, as the searches count it
+  /// (for_search): a random perturbation must not leave the climb at a graph it cannot score.
+  bool keeps_scores_defined(const Move& m) {
+    if (m.kind == kDelete) return true;
+    const auto child = static_cast<std::size_t>(m.kind == kAdd ? m.j : m.i);
+    const auto gained = static_cast<std::size_t>(m.kind == kAdd ? m.i : m.j);
+    std::vector<std::int64_t> parents;
+    for (std::size_t p = 0; p < d_; ++p)
+      if (adj_[p * d_ + child] || p == gained) parents.push_back(static_cast<std::int64_t>(p));
+    try {
+      const double s = score_.local_score(static_cast<std::int64_t>(child), parents.data(), parents.size());
+      return !std::isnan(score_.for_search(static_cast<std::int32_t>(child), parents.size(), s));
+    } catch (const NumericalError&) {
+      return false;
     }
   }
 
@@ -252,26 +272,31 @@ class ClimbState {
   void flush(std::vector<std::size_t>& columns) {
     if (columns.empty()) return;
     values_.resize(nodes_.size());
-    if (batch_scores_) {
+    if (batch_scores_)
       batch_scores_(nodes_, offsets_, parents_, values_);
-      for (std::size_t b = 0; b < values_.size(); ++b)
-        if (std::isnan(values_[b])) {
-          std::string set;
-          for (auto p = offsets_[b]; p < offsets_[b + 1]; ++p)
-            set += (set.empty() ? "" : ", ") + std::to_string(parents_[static_cast<std::size_t>(p)]);
-          throw NumericalError("local score of node " + std::to_string(nodes_[b]) + " given parents {" + set +
-                               "} is undefined (collinear parents, or a node that is a function of them)");
-        }
-    } else {
-      score_.local_scores(nodes_.data(), offsets_.data(), parents_.data(), nodes_.size(), values_.data(),
-                          interrupt_);
-    }
+    else
+      score_.local_scores(nodes_.data(), offsets_.data(), parents_.data(), nodes_.size(), values_.data(), interrupt_,
+                          /*undefined_as_nan=*/true);
     std::size_t b = 0;
     for (std::size_t j : columns) {
+      // Item 0, the current family, must be defined (it may come from the start graph or required
+      // edges); an undefined candidate (collinear, or too near an exact fit: for_search) is no move.
+      if (std::isnan(values_[b])) {
+        std::string set;
+        for (auto p = offsets_[b]; p < offsets_[b + 1]; ++p)
+          set += (set.empty() ? "" : ", ") + std::to_string(parents_[static_cast<std::size_t>(p)]);
+        throw NumericalError("local score of node " + std::to_string(j) + " given parents {" + set +
+                             "} is undefined (collinear parents, or a node that is a function of them)");
+      }
       local_[j] = values_[b++];
       for (std::size_t i = 0; i < d_; ++i) {
-        if (i == j) continue;
-        delta_[i * d_ + j] = toggle_needed(i, j) ? values_[b++] - local_[j] : kInvalid;
+        if (i == j || !toggle_needed(i, j)) {
+          if (i != j) delta_[i * d_ + j] = kInvalid;
+          continue;
+        }
+        const auto k = static_cast<std::size_t>(offsets_[b + 1] - offsets_[b]);
+        const double with = score_.for_search(static_cast<std::int32_t>(j), k, values_[b++]);
+        delta_[i * d_ + j] = std::isnan(with) ? kInvalid : with - local_[j];
       }
       dirty_[j] = 0;
     }
@@ -467,7 +492,7 @@ HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& co
       for (std::int64_t p = 0; p < config.perturb; ++p) {
         Move move{};
         if (!random_move(state, rng, move)) break;
-        state.apply(move);
+        if (state.keeps_scores_defined(move)) state.apply(move);
       }
       state.refresh();
     }

@@ -375,7 +375,7 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
   }
   // A residual variance at rounding level means j is a linear function of its parents: the likelihood is
   // unbounded, so report it rather than return a meaningless huge score.
-  if (!(var > sjj * 1e-12))
+  if (!(var > sjj * kResidualFloor))
     throw NumericalError("residual variance of node " + std::to_string(j) +
                          " given its parents is zero (it is a linear function of them)");
   return score_of_variance(var, k);
@@ -384,6 +384,15 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
 double GaussianBICScore::score_of_variance(double var, std::size_t k) const {
   const double n = static_cast<double>(n_);
   return -0.5 * n * std::log(var) - penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0;
+}
+
+double GaussianBICScore::for_search(std::int32_t j, std::size_t k, double score) const {
+  if (!std::isfinite(score)) return score;
+  const double n = static_cast<double>(n_);
+  const double log_var = -2.0 / n * (score + penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0);
+  const auto col = static_cast<std::size_t>(j);
+  return log_var > std::log(cov_[col * d_ + col] * kSearchResidualFloor) ? score
+                                                                          : std::numeric_limits<double>::quiet_NaN();
 }
 
 bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* parents, std::size_t k,
@@ -408,7 +417,7 @@ bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* paren
   double explained = 0.0;
   for (double v : z) explained += v * v;
   const double var = sjj - explained;
-  if (!(var > sjj * 1e-12)) return false;
+  if (!(var > sjj * kResidualFloor)) return false;
   if (blas::trtri('L', 'N', ki, L.data(), ki) != 0) return false;  // L <- L^-1
   // S_PP^-1 = L^-T L^-1 and beta = L^-T z: both read column i of L^-1 (rows r >= i).
   for (std::size_t i = 0; i < k; ++i) {

@@ -82,6 +82,16 @@ void bind_scores(py::module_& m) {
                       s.set_cache_limit(static_cast<std::size_t>(n));
                     })
       .def_property_readonly("min_cached_parents", &DecomposableScore::min_cached_parents)
+      .def(
+          "for_search",
+          [](const DecomposableScore& s, std::int64_t j, std::size_t k, double score) {
+            if (j < 0 || j >= static_cast<std::int64_t>(s.n_nodes()))
+              throw std::invalid_argument("node " + std::to_string(j) + " out of range");
+            return s.for_search(static_cast<std::int32_t>(j), k, score);
+          },
+          py::arg("j"), py::arg("k"), py::arg("score"),
+          "A local score of node j with k parents as the searches use it: NaN when it is too near the "
+          "score's undefined limit (Gaussian BIC: residual variance within 1e-10 of the node's).")
       .def_property_readonly_static("cache_bytes_per_entry",
                                     [](py::object) { return LocalScoreCache::kBytesPerEntry; });
 

@@ -21,7 +21,7 @@ from . import _core  # noqa: I001  (must follow the OpenBLAS load)
 from . import acyclicity, crl, datasets, graph, metrics, nn, reference, regression, scores, simulate, stats
 from ._backend import build_info, cuda_available, get_num_threads, set_num_threads
 from ._base import NotFittedError
-from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError
+from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError, SampleSizeWarning
 from .baselines import SortNRegress
 from .continuous import DAGMA, NOTEARS
 from .exact import ExactSearch
@@ -41,6 +41,7 @@ __all__ = [
     "Graph",
     "HillClimb",
     "IdentifiabilityWarning",
+    "SampleSizeWarning",
     "Knowledge",
     "NOTEARS",
     "NotFittedError",

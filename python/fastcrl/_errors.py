@@ -30,3 +30,17 @@ class IdentifiabilityWarning(UserWarning):
 
 IdentifiabilityWarning.__module__ = "fastcrl"
 __all__ += ["IdentifiabilityWarning"]
+
+
+class SampleSizeWarning(UserWarning):
+    """A fitted graph gives some node at least half as many parents as there are samples.
+
+    Scores are large-sample approximations: near that size a family can fit its node almost
+    exactly whatever the parents are, and a weakly penalised greedy search is drawn to such fits
+    (chance parents, one after another). Raise the penalty (``penalty_discount``), set
+    ``max_parents``, or use more samples.
+    """
+
+
+SampleSizeWarning.__module__ = "fastcrl"
+__all__ += ["SampleSizeWarning"]

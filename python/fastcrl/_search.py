@@ -6,12 +6,14 @@ One place builds the score object from data and a score name, resolves ``fastcrl
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import scores as _scores
+from ._errors import SampleSizeWarning
 from ._validation import _is_dataframe, check_int, format_bytes, parse_memory
 
 # Score names accepted by the searches and the CLI. A factory takes (X, names, **params).
@@ -309,3 +311,21 @@ def check_fit_memory(
         method, d, n, discrete=discrete, cache_limit=cache_limit, restarts=restarts,
         memory_limit=memory_limit,
     )
+
+
+def warn_if_parents_near_n(dag: np.ndarray, n_samples: int, names: Sequence[str], method: str) -> None:
+    """SampleSizeWarning when a node of the fitted DAG (``dag[i, j]``: ``i -> j``) has at least
+    ``n_samples / 2`` parents: there the score no longer tells real parents from chance ones."""
+    counts = np.asarray(dag != 0).sum(axis=0)
+    if counts.size == 0:
+        return
+    j = int(np.argmax(counts))
+    if 2 * int(counts[j]) >= n_samples:
+        warnings.warn(
+            f"{method}: node {names[j]!r} has {int(counts[j])} parents from {n_samples} samples; "
+            "near that size a family fits its node almost exactly whatever the parents, so the "
+            "graph is mostly chance. Raise penalty_discount (e.g. 2), set max_parents "
+            "or use more samples.",
+            SampleSizeWarning,
+            stacklevel=3,
+        )

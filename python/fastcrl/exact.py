@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._base import BaseEstimator
-from ._search import make_score, search_constraints
+from ._search import make_score, search_constraints, warn_if_parents_near_n
 from ._validation import check_int, check_option, format_bytes, parse_memory
 from .graph import Graph
 
@@ -277,6 +277,7 @@ class ExactSearch(BaseEstimator):
         self.graph_ = self.dag_.to_cpdag()
         self.causal_order_ = np.asarray(out["order"], dtype=np.int64)
         self.score_ = float(out["score"])
+        warn_if_parents_near_n(A, score.n_samples, node_names, "ExactSearch")
         self.score_object_ = score
         self.n_local_scores_ = int(out["n_local_scores"])
         self.gaussian_path_ = bool(out["gaussian_path"])

@@ -18,6 +18,7 @@ from ._search import (
     estimate_search_seconds,
     make_score,
     search_constraints,
+    warn_if_parents_near_n,
 )
 from ._validation import check_int, format_bytes, node_names_from
 from .graph import Graph, dag_to_cpdag, meek_orient
@@ -301,6 +302,7 @@ class GES(BaseEstimator):
                 self.dag_ = self.graph_.to_dag()
                 self.score_ = float(score.score(self.dag_))
         self.node_names_ = node_names
+        warn_if_parents_near_n(self.dag_.to_adjacency(), score.n_samples, node_names, "GES")
         self.device_ = "cpu" if batch_scores is None else "cuda"
         self.adjacency_ = P
         self.score_object_ = score

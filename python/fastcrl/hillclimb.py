@@ -19,6 +19,7 @@ from ._search import (
     estimate_search_seconds,
     make_score,
     search_constraints,
+    warn_if_parents_near_n,
 )
 from ._validation import check_float, check_int, check_random_state, format_bytes
 from .graph import Graph, _pattern, _require_acyclic
@@ -319,6 +320,7 @@ class HillClimb(BaseEstimator):
         self.adjacency_ = out["adjacency"].astype(np.int8)
         self.graph_ = Graph.from_adjacency(self.adjacency_, names=node_names, kind="dag")
         self.score_ = float(out["score"])
+        warn_if_parents_near_n(self.adjacency_, scorer.n_samples, node_names, "HillClimb")
         self.n_iter_ = int(out["n_iter"])
         self.history_ = np.asarray(out["history"])
         self.climb_scores_ = np.asarray(out["climb_scores"])

@@ -109,6 +109,16 @@ class DecomposableScore {
   /// small Cholesky costs less than a hash lookup (and the cache would only fill memory).
   virtual std::size_t min_cached_parents() const { return 0; }
 
+  /// `score` (a local score of j with k parents) as the searches should use it: NaN (undefined, the
+  /// move is skipped) when it is too close to a score's own "undefined" limit for another route to
+  /// the same family (different rounding) to be sure to agree. Identity unless a score has such a
+  /// limit (GaussianBICScore).
+  virtual double for_search(std::int32_t j, std::size_t k, double score) const {
+    (void)j;
+    (void)k;
+    return score;
+  }
+
  protected:
   DecomposableScore(std::size_t n, std::size_t d) : n_(n), d_(d) {}
   /// parents sorted ascending, validated, none equal to j.
@@ -147,6 +157,19 @@ class GaussianBICScore final : public DecomposableScore {
   /// Preconditions as compute's: k >= 1, parents sorted, distinct, in range, none equal to j.
   bool drop_one_scores(std::int32_t j, const std::int32_t* parents, std::size_t k, double* out) const;
   std::size_t min_cached_parents() const override { return kGaussianMinCachedParents; }
+
+  /// A family is undefined when its residual variance is at most kResidualFloor times the node's
+  /// variance (the node is a linear function of its parents up to rounding; the likelihood is
+  /// unbounded). Searches use kSearchResidualFloor, 100x higher, far beyond the rounding between an
+  /// incremental update, a fresh fit and a differently blocked LAPACK factorisation of one family:
+  /// a family a search accepted then never fails when the result is scored again. Near the floor a
+  /// weak penalty draws a greedy search to chance parents until a node is fitted exactly (as the
+  /// number of parents approaches n), so that margin is met in practice.
+  static constexpr double kResidualFloor = 1e-12;
+  static constexpr double kSearchResidualFloor = 1e-10;
+  /// NaN when the residual variance behind `score` (recovered from it to ~1e-13 relative) is at
+  /// most kSearchResidualFloor of node j's variance.
+  double for_search(std::int32_t j, std::size_t k, double score) const override;
 
  protected:
   double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;

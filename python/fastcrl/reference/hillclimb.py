@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import NumericalError
+
 __all__ = ["hill_climb", "SplitMix64"]
 
 _MASK = (1 << 64) - 1
@@ -72,18 +74,33 @@ def _local(score, A, j):
     return score.local_score(j, [int(p) for p in np.flatnonzero(A[:, j])])
 
 
+def _local_or_nan(score, A, j):
+    """The local score of j in A as the searches use it: NaN when undefined or, for the Gaussian
+    BIC, too near its undefined limit (the kernel's ``for_search``)."""
+    parents = [int(p) for p in np.flatnonzero(A[:, j])]
+    try:
+        value = score.local_score(j, parents)
+    except NumericalError:
+        return np.nan
+    kernel = getattr(score, "_kernel", None)
+    return value if kernel is None else kernel.for_search(j, len(parents), value)
+
+
 def _delta(score, A, move):
+    """The move's score change; -inf when it makes a family undefined (the move is skipped)."""
     kind, i, j = move
     B = A.copy()
     if kind == "add":
         B[i, j] = 1
-        return _local(score, B, j) - _local(score, A, j)
+        gained = _local_or_nan(score, B, j) - _local(score, A, j)
+        return -np.inf if np.isnan(gained) else gained
     B[i, j] = 0
     removed = _local(score, B, j) - _local(score, A, j)
     if kind == "delete":
         return removed
     B[j, i] = 1
-    return removed + (_local(score, B, i) - _local(score, A, i))
+    gained = _local_or_nan(score, B, i) - _local(score, A, i)
+    return -np.inf if np.isnan(gained) else removed + gained
 
 
 def _apply(A, move):
@@ -153,7 +170,9 @@ def hill_climb(
                 kinds = [k for k in ("add", "delete", "reverse") if any(m[0] == k for m in moves)]
                 kind = kinds[rng.next() % len(kinds)]
                 of_kind = [m for m in moves if m[0] == kind]
-                _apply(A, of_kind[rng.next() % len(of_kind)])
+                move = of_kind[rng.next() % len(of_kind)]
+                if _delta(score, A, move) > -np.inf:  # a move to an undefined graph is skipped
+                    _apply(A, move)
         tabu: list[tuple[str, int, int]] = []
         climb_best, climb_best_score = A.copy(), _total(score, A)
         stall = 0
@@ -162,6 +181,8 @@ def hill_climb(
             if not candidates:
                 break
             deltas = [_delta(score, A, m) for m in candidates]
+            if max(deltas) == -np.inf:
+                break
             k = int(np.argmax(deltas))  # the first of the largest
             if not deltas[k] > epsilon and (tabu_length == 0 or stall >= tabu_patience):
                 break
