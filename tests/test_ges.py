@@ -95,6 +95,25 @@ def test_turning_matches_reference_and_raises_the_score():
     assert sum(h[0] == "turn" for h in history) == on.n_turn_
 
 
+def test_turning_matches_reference_on_dense_classes():
+    """Reversals keep the pass's extension with each reversal applied (the kernel re-scores only
+    the two nodes of a reversal): same reversals, graphs and scores as the reference, on dense
+    data with weak penalties where many reversals happen."""
+    from fastcrl.scores import GaussianBIC
+
+    n_turn = 0
+    for seed in range(6):
+        for d, n_edges, penalty in [(12, 30, 0.5), (9, 25, 0.3)]:
+            _, X = _linear_data(d, n_edges, 300, seed)
+            est = GES(GaussianBIC(X, penalty_discount=penalty), restarts=0).fit(None)
+            P, total, history = _run_reference(est, d, est.node_names_)
+            np.testing.assert_array_equal(est.adjacency_, P)
+            assert est.score_ == pytest.approx(total, abs=1e-6)
+            assert sum(h[0] == "turn" for h in history) == est.n_turn_
+            n_turn += est.n_turn_
+    assert n_turn >= 5
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_dense_deletes_match_reference(seed):
     """Dense data and a small penalty: Deletes at nodes with 8 or more parents take their scores

@@ -185,25 +185,35 @@ def test_gaussian_scores_cache_only_large_parent_sets(rng):
     assert scores.BDeu(_discrete_data(rng, 100, [2, 2])).min_cached_parents == 0
 
 
-def test_gaussian_drop_one_scores_match_fresh_fits(rng):
-    """GES's Delete scan scores "parents without x" for every x from one factorisation."""
+def test_gaussian_family_scores_match_fresh_fits(rng):
+    """GES's Delete scan and turning phase score "parents without x" for every parent x and
+    "parents with c" for every c from one factorisation."""
     d = 90
     X = rng.normal(size=(400, d)) @ (np.eye(d) + 0.3 * rng.normal(size=(d, d)))
     score = scores.GaussianBIC(X, penalty_discount=1.7)
-    for k in (1, 2, 9, 33, 80):
+    for k in (0, 1, 2, 9, 33, 80):
         parents = sorted(rng.choice(np.arange(1, d), k, replace=False).tolist())
-        got = score._kernel.drop_one_scores(0, parents)
+        extra = [x for x in range(1, d) if x not in parents][:7]
+        base, without, with_extra = score._kernel.family_scores(0, parents, extra)
+        assert base == pytest.approx(score.local_score(0, parents), rel=1e-10)
         fresh = [score.local_score(0, [p for p in parents if p != x]) for x in parents]
-        np.testing.assert_allclose(got, fresh, rtol=1e-10)
-        assert ref.gaussian_bic(X, 0, parents[1:], 1.7) == pytest.approx(fresh[0], rel=1e-10)
+        np.testing.assert_allclose(without, fresh, rtol=1e-10)
+        fresh = [score.local_score(0, sorted(parents + [x])) for x in extra]
+        np.testing.assert_allclose(with_extra, fresh, rtol=1e-10)
+        if k:
+            assert ref.gaussian_bic(X, 0, parents[1:], 1.7) == pytest.approx(without[0], rel=1e-10)
     # A parent that is a linear combination of others makes the full set singular: no scores,
-    # as a fresh fit raises.
+    # as a fresh fit raises; an extra node collinear with the parents gets NaN.
     collinear = scores.GaussianBIC(np.column_stack([X[:, :20], X[:, 5] - 2 * X[:, 6]]))
     with pytest.raises(fastcrl.NumericalError):
         collinear.local_score(0, list(range(1, 21)))
-    assert collinear._kernel.drop_one_scores(0, list(range(1, 21))) is None
+    assert collinear._kernel.family_scores(0, list(range(1, 21))) is None
+    _, _, with_extra = collinear._kernel.family_scores(0, list(range(1, 20)), [20])
+    assert np.isnan(with_extra[0])
     with pytest.raises(ValueError, match="sorted"):
-        collinear._kernel.drop_one_scores(0, [3, 2])
+        collinear._kernel.family_scores(0, [3, 2])
+    with pytest.raises(ValueError, match="not parents"):
+        collinear._kernel.family_scores(0, [2, 3], [3])
 
 
 def test_gaussian_bad_input(rng):

@@ -1318,113 +1318,137 @@ class GesSearch {
     double delta;
     std::int32_t a, b;  // the extension's a -> b becomes b -> a
   };
+  /// Heap order: x ranks below y (smaller gain, then larger a, then larger b).
+  static bool worse_turn(const Turn& x, const Turn& y) {
+    if (x.delta != y.delta) return x.delta < y.delta;
+    return x.a != y.a ? x.a > y.a : x.b > y.b;
+  }
 
-  /// Reversals of the consistent extension, best first, while one raises the score. Returns how
-  /// many were applied.
+  /// A node of the turning phase's extension: its parents and children there and the scores that
+  /// reversal gains are made of. The gain of reversing a -> b is
+  ///   with_child of a at b + without of b at a - base of a - base of b,
+  /// so a reversal, which changes the parents of a and b only, re-scores those two nodes only.
+  struct TurnNode {
+    std::vector<std::int32_t> parents, children;  // sorted
+    double base = kNone;                            // s(v, parents)
+    std::vector<double> without;                    // s(v, parents - parents[i])
+    std::vector<double> with_child;                 // s(v, parents + children[i])
+  };
+
+  /// The scores of a TurnNode (NaN where undefined, as the searches count it): for the Gaussian BIC
+  /// from one factorisation of the parents (the first pass over a dense class otherwise fits two
+  /// families per edge, at hundreds of parents each), else one cached fit per family.
+  void score_turn_node(std::int32_t v, TurnNode& t) {
+    const auto& P = t.parents;
+    const auto& C = t.children;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    t.without.assign(P.size(), nan);
+    t.with_child.assign(C.size(), nan);
+    if (gaussian_ && gaussian_->family_scores(v, P.data(), P.size(), C.data(), C.size(), &t.base,
+                                              P.empty() ? nullptr : t.without.data(), t.with_child.data())) {
+      t.base = score_.for_search(v, P.size(), t.base);
+      for (double& w : t.with_child) w = score_.for_search(v, P.size() + 1, w);
+      return;
+    }
+    t.base = cached_or_nan(v, P);
+    for (std::size_t i = 0; i < P.size(); ++i) {
+      auto less = P;
+      less.erase(less.begin() + static_cast<std::ptrdiff_t>(i));
+      t.without[i] = cached_or_nan(v, less);
+    }
+    for (std::size_t i = 0; i < C.size(); ++i) t.with_child[i] = cached_or_nan(v, sorted_union(P, {}, C[i]));
+  }
+
+  /// Reversals of edges of a consistent extension, best first, while one raises the score. The
+  /// extension is made once per pass; after reversing a -> b it is kept with that edge reversed (a
+  /// member of the new class, whose pattern turn() re-orients), so a reversal costs the re-scoring
+  /// of a and b, not a new extension of the whole class. Returns how many were applied.
   std::int64_t turn_phase(const GESConfig& config, const GESProgress& progress, GESResult& result) {
     std::int64_t applied = 0;
     std::vector<std::uint8_t> dag(d_ * d_);
+    if (!pdag_to_dag(marks().data(), d_, dag.data(), interrupt_).empty()) return 0;  // no extension
     Scratch scratch(d_);
     const std::size_t limit = c_.parent_limit();
     auto last = std::chrono::steady_clock::now();
-    // Per node b, the extension's parents of b at the last evaluation and the gain of reversing
-    // each a -> b (kNone: not a candidate). The gain depends only on the parents of a and of b, so
-    // after a reversal only the edges at a node whose parents changed in the new extension are
-    // scored again; the extension of a class mostly keeps its orientations.
-    std::vector<std::vector<std::int32_t>> family(d_), parents(d_);
-    std::vector<std::vector<double>> gain(d_);
-    std::vector<std::uint8_t> changed(d_);
-    bool first = true;
+    std::vector<TurnNode> nodes(d_);
+    for (std::size_t v = 0; v < d_; ++v)
+      for (std::int32_t u : adj_[v]) {
+        auto& list = dag[static_cast<std::size_t>(u) * d_ + v] ? nodes[v].parents : nodes[v].children;
+        list.push_back(u);
+      }
+    for (auto& t : nodes) {
+      std::sort(t.parents.begin(), t.parents.end());
+      std::sort(t.children.begin(), t.children.end());
+    }
+    {
+      std::exception_ptr error;
+      std::mutex error_mutex;
+      double work = 0;
+      for (const auto& t : nodes) work += std::pow(static_cast<double>(t.parents.size()) + 1.0, 3.0) + 1e3;
+      const int nthreads = threads_for_work(work);
+      SingleThreadedBlas single(nthreads > 1);
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
+      for (std::ptrdiff_t v = 0; v < static_cast<std::ptrdiff_t>(d_); ++v) {
+        if (interrupt_.poll()) continue;
+        try {
+          score_turn_node(static_cast<std::int32_t>(v), nodes[static_cast<std::size_t>(v)]);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!error) error = std::current_exception();
+        }
+      }
+      if (error) std::rethrow_exception(error);
+      n_evaluated_ += n_edges_;
+    }
+    auto position = [](const std::vector<std::int32_t>& list, std::int32_t u) {
+      return static_cast<std::size_t>(std::lower_bound(list.begin(), list.end(), u) - list.begin());
+    };
+    std::vector<Turn> turns;
     while (config.max_iter < 0 || applied < config.max_iter) {
       if (interrupt_.poll()) break;
-      if (!pdag_to_dag(marks().data(), d_, dag.data(), interrupt_).empty()) break;  // no extension: stop turning
-      for (std::size_t v = 0; v < d_; ++v) {
-        auto& pa = parents[v];
-        pa.clear();
-        for (std::int32_t u : adj_[v])
-          if (dag[static_cast<std::size_t>(u) * d_ + v]) pa.push_back(u);
-        std::sort(pa.begin(), pa.end());
-        changed[v] = first || pa != family[v];
-      }
-      first = false;
-      // The gains of the edges into b, scored afresh where the parents of b or of the edge's tail
-      // changed. Each b writes only its own entries, so targets run in parallel (BLAS
-      // single-threaded inside): the first pass over a dense class fits two families per edge.
-      auto score_reversals = [&](std::int32_t b, std::int64_t& evaluated) {
-        const auto& pa_b = parents[b];
-        if (changed[b]) {
-          family[b] = pa_b;
-          gain[b].assign(pa_b.size(), kNone);
-        }
-        double sb = kNone;
-        std::vector<double> without_parent;  // drop-one scores of b's family, when it is large
-        for (std::size_t i = 0; i < pa_b.size(); ++i) {
-          const std::int32_t a = pa_b[i];
-          if (!changed[b] && !changed[a]) continue;
-          gain[b][i] = kNone;
+      turns.clear();
+      for (std::int32_t b = 0; b < static_cast<std::int32_t>(d_); ++b) {
+        const TurnNode& tb = nodes[static_cast<std::size_t>(b)];
+        for (std::size_t i = 0; i < tb.parents.size(); ++i) {
+          const std::int32_t a = tb.parents[i];
           if (c_.is_forbidden(b, a) || c_.is_required(a, b)) continue;
-          const auto& pa_a = parents[a];
-          if (pa_a.size() + 1 > limit) continue;
-          if (sb == kNone) {
-            sb = cached_or_nan(b, pa_b);
-            without_parent = scores_without_each(b, pa_b);
-          }
-          double sb_less;
-          if (!without_parent.empty()) {
-            sb_less = without_parent[i];
-          } else {
-            auto pa_b_less = pa_b;
-            pa_b_less.erase(pa_b_less.begin() + static_cast<std::ptrdiff_t>(i));
-            sb_less = cached_or_nan(b, pa_b_less);
-          }
-          const double sa = cached_or_nan(a, pa_a);
-          const double delta = cached_or_nan(a, sorted_union(pa_a, {}, b)) + sb_less - sa - sb;
-          ++evaluated;
+          const TurnNode& ta = nodes[static_cast<std::size_t>(a)];
+          if (ta.parents.size() + 1 > limit) continue;
+          const double delta = ta.with_child[position(ta.children, b)] + tb.without[i] - ta.base - tb.base;
           // Reversing a covered edge stays in the class (delta 0 up to rounding): demand a real
           // gain, or the search would flip such an edge back and forth forever.
-          if (delta > kTurnTolerance * (1.0 + std::abs(sa) + std::abs(sb))) gain[b][i] = delta;
+          if (delta > kTurnTolerance * (1.0 + std::abs(ta.base) + std::abs(tb.base))) turns.push_back(Turn{delta, a, b});
         }
-      };
-      {
-        std::int64_t evaluated = 0;
-        std::exception_ptr error;
-        std::mutex error_mutex;
-        const int nthreads = threads_for_work(2e4 * static_cast<double>(n_edges_));
-        SingleThreadedBlas single(nthreads > 1);
-#pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads) reduction(+ : evaluated)
-        for (std::ptrdiff_t b = 0; b < static_cast<std::ptrdiff_t>(d_); ++b) {
-          if (interrupt_.poll()) continue;
-          try {
-            score_reversals(static_cast<std::int32_t>(b), evaluated);
-          } catch (...) {
-            std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
-          }
-        }
-        if (error) std::rethrow_exception(error);
-        n_evaluated_ += evaluated;
       }
-      if (interrupt_.stopped()) break;
-      std::vector<Turn> turns;
-      for (std::int32_t b = 0; b < static_cast<std::int32_t>(d_); ++b)
-        for (std::size_t i = 0; i < gain[b].size(); ++i)
-          if (gain[b][i] != kNone) turns.push_back(Turn{gain[b][i], parents[b][i], b});
-      std::sort(turns.begin(), turns.end(), [](const Turn& x, const Turn& y) {
-        if (x.delta != y.delta) return x.delta > y.delta;
-        return x.a != y.a ? x.a < y.a : x.b < y.b;
-      });
-      const Turn* chosen = nullptr;
-      for (const Turn& t : turns)
+      std::make_heap(turns.begin(), turns.end(), worse_turn);
+      bool chosen = false;
+      Turn t{};
+      while (!turns.empty()) {
+        std::pop_heap(turns.begin(), turns.end(), worse_turn);
+        t = turns.back();
+        turns.pop_back();
         if (!dag_path_avoiding_edge(dag, t.a, t.b, scratch)) {
-          chosen = &t;
+          chosen = true;
           break;
         }
+      }
       if (!chosen) break;
-      turn(dag, chosen->a, chosen->b);
-      score_total_ += chosen->delta;
+      turn(dag, t.a, t.b);
+      dag[static_cast<std::size_t>(t.a) * d_ + t.b] = 0;
+      dag[static_cast<std::size_t>(t.b) * d_ + t.a] = 1;
+      TurnNode& ta = nodes[static_cast<std::size_t>(t.a)];
+      TurnNode& tb = nodes[static_cast<std::size_t>(t.b)];
+      ta.children.erase(ta.children.begin() + static_cast<std::ptrdiff_t>(position(ta.children, t.b)));
+      ta.parents.insert(ta.parents.begin() + static_cast<std::ptrdiff_t>(position(ta.parents, t.b)), t.b);
+      tb.parents.erase(tb.parents.begin() + static_cast<std::ptrdiff_t>(position(tb.parents, t.a)));
+      tb.children.insert(tb.children.begin() + static_cast<std::ptrdiff_t>(position(tb.children, t.a)), t.a);
+      score_turn_node(t.a, ta);
+      score_turn_node(t.b, tb);
+      n_evaluated_ += static_cast<std::int64_t>(adj_[t.a].size() + adj_[t.b].size());
+      score_total_ += t.delta;
       ++applied;
       ++result.n_turn;
-      result.history.push_back(GESStep{false, true, chosen->b, chosen->a, {}, chosen->delta, score_total_, n_edges_});
+      result.history.push_back(GESStep{false, true, t.b, t.a, {}, t.delta, score_total_, n_edges_});
       const auto now = std::chrono::steady_clock::now();
       if (progress && now - last >= std::chrono::seconds(1)) {
         progress("turning", applied, n_edges_, score_total_);

@@ -395,41 +395,85 @@ double GaussianBICScore::for_search(std::int32_t j, std::size_t k, double score)
                                                                           : std::numeric_limits<double>::quiet_NaN();
 }
 
-bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* parents, std::size_t k,
-                                       double* out) const {
+bool GaussianBICScore::factor_family(std::int32_t j, const std::int32_t* parents, std::size_t k, std::vector<double>& L,
+                                     std::vector<double>& z, double& var) const {
   const std::size_t d = d_;
   const auto col = static_cast<std::size_t>(j);
   const double sjj = cov_[col * d + col];
-  std::vector<double> L(k * k, 0.0), z(k);
+  L.assign(k * k, 0.0);
+  z.resize(k);
   for (std::size_t a = 0; a < k; ++a) {
     const auto pa = static_cast<std::size_t>(parents[a]);
     z[a] = cov_[pa * d + col];
     for (std::size_t b = 0; b <= a; ++b) L[a * k + b] = cov_[pa * d + static_cast<std::size_t>(parents[b])];
   }
   const int ki = static_cast<int>(k);
-  if (blas::potrf('L', ki, L.data(), ki) != 0) return false;
+  if (k > 0 && blas::potrf('L', ki, L.data(), ki) != 0) return false;
   for (std::size_t a = 0; a < k; ++a) {
     const auto pa = static_cast<std::size_t>(parents[a]);
     const double pivot = L[a * k + a];
     if (!(pivot > 0) || !(pivot * pivot > cov_[pa * d + pa] * 1e-12)) return false;
   }
-  blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, L.data(), ki, z.data(), 1);
+  if (k > 0) blas::trsv(CblasLower, CblasNoTrans, CblasNonUnit, ki, L.data(), ki, z.data(), 1);
   double explained = 0.0;
   for (double v : z) explained += v * v;
-  const double var = sjj - explained;
-  if (!(var > sjj * kResidualFloor)) return false;
-  if (blas::trtri('L', 'N', ki, L.data(), ki) != 0) return false;  // L <- L^-1
-  // S_PP^-1 = L^-T L^-1 and beta = L^-T z: both read column i of L^-1 (rows r >= i).
-  for (std::size_t i = 0; i < k; ++i) {
-    double inv_ii = 0.0, beta_i = 0.0;
-    for (std::size_t r = i; r < k; ++r) {
-      const double l = L[r * k + i];
-      inv_ii += l * l;
-      beta_i += l * z[r];
+  var = sjj - explained;
+  return var > sjj * kResidualFloor;
+}
+
+bool GaussianBICScore::family_scores(std::int32_t j, const std::int32_t* parents, std::size_t k,
+                                     const std::int32_t* extra, std::size_t m, double* base, double* without,
+                                     double* with) const {
+  std::vector<double> L, z;
+  double var = 0.0;
+  if (!factor_family(j, parents, k, L, z, var)) return false;
+  if (base) *base = score_of_variance(var, k);
+  const std::size_t d = d_;
+  const auto col = static_cast<std::size_t>(j);
+  const double sjj = cov_[col * d + col];
+  const int ki = static_cast<int>(k);
+  if (with && m > 0) {
+    // U = L^-1 S_{P,extra} (k x m, row-major) in one triangular solve; then for x = extra[i]:
+    // S_xx|P = S_xx - |U_i|^2, S_xj|P = S_xj - U_i . z, var(j | P + x) = var - S_xj|P^2 / S_xx|P.
+    std::vector<double> U(k * m);
+    for (std::size_t a = 0; a < k; ++a) {
+      const double* row = &cov_[static_cast<std::size_t>(parents[a]) * d];
+      for (std::size_t i = 0; i < m; ++i) U[a * m + i] = row[static_cast<std::size_t>(extra[i])];
     }
-    out[i] = score_of_variance(var + beta_i * beta_i / inv_ii, k - 1);
+    if (k > 0) blas::trsm_left_lower(ki, static_cast<int>(m), L.data(), ki, U.data(), static_cast<int>(m));
+    for (std::size_t i = 0; i < m; ++i) {
+      const auto x = static_cast<std::size_t>(extra[i]);
+      double rx = cov_[x * d + x], cxj = cov_[x * d + col];
+      for (std::size_t a = 0; a < k; ++a) {
+        const double u = U[a * m + i];
+        rx -= u * u;
+        cxj -= u * z[a];
+      }
+      const double v = var - cxj * cxj / rx;
+      with[i] = rx > cov_[x * d + x] * 1e-12 && v > sjj * kResidualFloor ? score_of_variance(v, k + 1)
+                                                                          : std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  if (without && k > 0) {
+    if (blas::trtri('L', 'N', ki, L.data(), ki) != 0) return false;  // L <- L^-1
+    // Dropping regressor i raises the residual variance by beta_i^2 / (S_PP^-1)_ii, with
+    // S_PP^-1 = L^-T L^-1 and beta = L^-T z: both read column i of L^-1 (rows r >= i).
+    for (std::size_t i = 0; i < k; ++i) {
+      double inv_ii = 0.0, beta_i = 0.0;
+      for (std::size_t r = i; r < k; ++r) {
+        const double l = L[r * k + i];
+        inv_ii += l * l;
+        beta_i += l * z[r];
+      }
+      without[i] = score_of_variance(var + beta_i * beta_i / inv_ii, k - 1);
+    }
   }
   return true;
+}
+
+bool GaussianBICScore::drop_one_scores(std::int32_t j, const std::int32_t* parents, std::size_t k,
+                                       double* out) const {
+  return family_scores(j, parents, k, nullptr, 0, nullptr, out, nullptr);
 }
 
 // ------------------------------------------------------------------------------------------------- BGe

@@ -122,21 +122,29 @@ void bind_scores(py::module_& m) {
              return out;
            })
       .def(
-          "drop_one_scores",
-          [](const GaussianBICScore& s, std::int32_t j, const std::vector<std::int32_t>& parents) {
+          "family_scores",
+          [](const GaussianBICScore& s, std::int32_t j, const std::vector<std::int32_t>& parents,
+             const std::vector<std::int32_t>& extra) {
             // Tests: validated like local_score, then scored without the cache.
             const auto d = static_cast<std::int64_t>(s.n_nodes());
-            if (parents.empty() || j < 0 || j >= d)
-              throw std::invalid_argument("drop_one_scores needs a node in range and at least one parent");
+            if (j < 0 || j >= d) throw std::invalid_argument("node " + std::to_string(j) + " out of range");
             for (std::size_t a = 0; a < parents.size(); ++a)
               if (parents[a] < 0 || parents[a] >= d || parents[a] == j || (a > 0 && parents[a] <= parents[a - 1]))
                 throw std::invalid_argument("parents must be sorted, distinct, in range and not the node");
-            carray<double> out(static_cast<py::ssize_t>(parents.size()));
-            if (!s.drop_one_scores(j, parents.data(), parents.size(), out.mutable_data())) return py::object(py::none());
-            return py::object(out);
+            for (std::int32_t x : extra)
+              if (x < 0 || x >= d || x == j || std::binary_search(parents.begin(), parents.end(), x))
+                throw std::invalid_argument("extra nodes must be in range, not the node and not parents");
+            double base = 0.0;
+            carray<double> without(static_cast<py::ssize_t>(parents.size()));
+            carray<double> with(static_cast<py::ssize_t>(extra.size()));
+            if (!s.family_scores(j, parents.data(), parents.size(), extra.data(), extra.size(), &base,
+                                 parents.empty() ? nullptr : without.mutable_data(), with.mutable_data()))
+              return py::object(py::none());
+            return py::object(py::make_tuple(base, without, with));
           },
-          py::arg("j"), py::arg("parents"),
-          "Scores of j without each parent in turn (None when the full set is singular).");
+          py::arg("j"), py::arg("parents"), py::arg("extra") = std::vector<std::int32_t>{},
+          "(score of j given parents, scores without each parent, scores with each extra node added; NaN "
+          "where undefined) from one factorisation; None when the parents alone are singular.");
 
   py::class_<BGeScore, DecomposableScore>(m, "BGeScore")
       .def(py::init([](const carray<double>& X, double iss_mu, double iss_w, std::optional<carray<double>> nu) {

@@ -36,6 +36,10 @@ inline int trtri(char uplo, char diag, int n, double* a, int lda) {
   const char other = (uplo == 'L' || uplo == 'l') ? 'U' : 'L';
   return scipy_LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, other, diag, n, a, lda);
 }
+/// B <- L^-1 B for a row-major lower-triangular L (n x n) and a row-major B (n x m).
+inline void trsm_left_lower(int n, int m, const double* l, int ldl, double* b, int ldb) {
+  scipy_cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, m, 1.0, l, ldl, b, ldb);
+}
 /// Triangular solve A x = b in place (row-major A).
 inline void trsv(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, CBLAS_DIAG diag, int n, const double* a, int lda, double* x,
                  int incx) {

@@ -156,6 +156,15 @@ class GaussianBICScore final : public DecomposableScore {
   /// when the full set fails compute()'s singularity tests (every smaller set then passes them).
   /// Preconditions as compute's: k >= 1, parents sorted, distinct, in range, none equal to j.
   bool drop_one_scores(std::int32_t j, const std::int32_t* parents, std::size_t k, double* out) const;
+  /// The scores around one family, from one factorisation of the parents' covariance: *base = the
+  /// local score of j given parents[0..k); without[i] = without parents[i] (as drop_one_scores);
+  /// with[i] = with extra[i] added, for i < m (one triangular solve for all of them: O(k^3 + k^2 m)
+  /// instead of m fits), NaN where that family fails compute()'s tests (extra[i] collinear with the
+  /// parents, or j fitted to the floor). Null outputs are skipped. Returns false, outputs untouched,
+  /// when the parents alone fail the tests. Preconditions: parents as compute's (k >= 0, k >= 1 for
+  /// without); each extra[i] in range, not j and not among the parents.
+  bool family_scores(std::int32_t j, const std::int32_t* parents, std::size_t k, const std::int32_t* extra,
+                     std::size_t m, double* base, double* without, double* with) const;
   std::size_t min_cached_parents() const override { return kGaussianMinCachedParents; }
 
   /// A family is undefined when its residual variance is at most kResidualFloor times the node's
@@ -178,6 +187,10 @@ class GaussianBICScore final : public DecomposableScore {
   GaussianBICScore(std::size_t n, std::size_t d, double penalty_discount);
   /// The BIC of a node with k parents and residual variance var (MLE covariance scale).
   double score_of_variance(double var, std::size_t k) const;
+  /// L (row-major lower, k x k) = chol(S_PP), z = L^-1 S_Pj and var = S_jj|P, with compute()'s
+  /// singularity tests; false when one fails.
+  bool factor_family(std::int32_t j, const std::int32_t* parents, std::size_t k, std::vector<double>& L,
+                     std::vector<double>& z, double& var) const;
   std::vector<double> cov_;
   double penalty_discount_;
 };

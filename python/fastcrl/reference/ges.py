@@ -65,9 +65,10 @@ def ges(
     ``forbidden[i, j]`` / ``required[i, j]``: the edge ``i -> j`` is forbidden / required.
     A ``local_score`` that raises ``ArithmeticError`` makes that operator unavailable.
 
-    ``turning``: after the backward phase, reverse the best edge ``a -> b`` of the consistent
-    extension (``pdag_to_dag``) that raises the score and keeps it acyclic, while one exists;
-    then rerun both phases; repeat until no reversal helps.
+    ``turning``: after the backward phase, reverse the best edge ``a -> b`` of a consistent
+    extension that raises the score and keeps it acyclic, while one exists (the extension is
+    ``pdag_to_dag``'s at the start of a pass, then that DAG with each reversal applied: a member
+    of the new class); then rerun both phases; repeat until no reversal helps.
 
     Returns ``(cpdag uint8 (d, d), score, history)`` with history entries
     ``("insert" | "delete" | "turn", x, y, set, delta)`` (a turn: ``y -> x`` became ``x -> y``).
@@ -214,9 +215,10 @@ def ges(
     run_phases()
     while turning:
         n_turns = 0
-        while (op := best_turn(pdag_to_dag(P).astype(bool))) is not None:
-            delta, a, b, E = op
-            P = _normalise(E, forbidden, required)
+        D = pdag_to_dag(P).astype(bool)  # one extension per pass, then kept with each reversal
+        while (op := best_turn(D)) is not None:
+            delta, a, b, D = op
+            P = _normalise(D, forbidden, required)
             total += delta
             history.append(("turn", b, a, [], delta))
             n_turns += 1
