@@ -2,17 +2,18 @@
 #include "fastcrl/ges.hpp"
 
 #include <algorithm>
-#include <memory>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <cmath>
+#include <deque>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <unordered_set>
 #include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "fastcrl/errors.hpp"
@@ -1404,6 +1405,8 @@ class GesSearch {
       return static_cast<std::size_t>(std::lower_bound(list.begin(), list.end(), u) - list.begin());
     };
     std::vector<Turn> turns;
+    std::unordered_map<std::int64_t, std::vector<std::int32_t>> cycles;  // (a, b) -> a path a ... b
+    std::vector<std::int32_t> witness;
     while (config.max_iter < 0 || applied < config.max_iter) {
       if (interrupt_.poll()) break;
       turns.clear();
@@ -1427,10 +1430,19 @@ class GesSearch {
         std::pop_heap(turns.begin(), turns.end(), worse_turn);
         t = turns.back();
         turns.pop_back();
-        if (!dag_path_avoiding_edge(dag, t.a, t.b, scratch)) {
-          chosen = true;
-          break;
+        // The best gains often belong to reversals that would close a cycle, popped again after
+        // every reversal: a path found once is kept and re-checked edge by edge, a search over
+        // the extension (most of a dense class) only when one of its edges was reversed.
+        const auto key = static_cast<std::int64_t>(t.a) * static_cast<std::int64_t>(d_) + t.b;
+        const auto known = cycles.find(key);
+        if (known != cycles.end() && path_present(dag, known->second)) continue;
+        if (other_path(nodes, t.a, t.b, scratch, witness)) {
+          cycles[key] = witness;
+          continue;
         }
+        if (known != cycles.end()) cycles.erase(known);
+        chosen = true;
+        break;
       }
       if (!chosen) break;
       turn(dag, t.a, t.b);
@@ -1460,22 +1472,34 @@ class GesSearch {
     return applied;
   }
 
-  /// Whether the DAG has a directed path a ... b other than the edge a -> b itself (reversing that
-  /// edge would then close a cycle).
-  bool dag_path_avoiding_edge(const std::vector<std::uint8_t>& dag, std::int32_t a, std::int32_t b,
-                              Scratch& s) const {
+  /// Whether the extension (children lists of `nodes`) has a directed path a ... b other than the
+  /// edge a -> b itself (reversing that edge would then close a cycle); if so, `path` gets one.
+  bool other_path(const std::vector<TurnNode>& nodes, std::int32_t a, std::int32_t b, Scratch& s,
+                  std::vector<std::int32_t>& path) const {
     s.start(a);
     for (std::size_t head = 0; head < s.queue.size(); ++head) {
       const std::int32_t u = s.queue[head];
-      for (std::int32_t w : adj_[u]) {
-        if (!dag[static_cast<std::size_t>(u) * d_ + w] || s.mark[w] == s.stamp) continue;
-        if (u == a && w == b) continue;
-        if (w == b) return true;
+      for (std::int32_t w : nodes[static_cast<std::size_t>(u)].children) {
+        if (s.mark[w] == s.stamp || (u == a && w == b)) continue;
+        s.prev[w] = u;
+        if (w == b) {
+          path.assign(1, b);
+          for (std::int32_t v = b; v != a;) path.push_back(v = s.prev[v]);
+          std::reverse(path.begin(), path.end());
+          return true;
+        }
         s.mark[w] = s.stamp;
         s.queue.push_back(w);
       }
     }
     return false;
+  }
+
+  /// Whether every edge of the path is still in the DAG.
+  bool path_present(const std::vector<std::uint8_t>& dag, const std::vector<std::int32_t>& path) const {
+    for (std::size_t i = 0; i + 1 < path.size(); ++i)
+      if (!dag[static_cast<std::size_t>(path[i]) * d_ + static_cast<std::size_t>(path[i + 1])]) return false;
+    return true;
   }
 
   // ------------------------------------------------------------------------------------------- phases
