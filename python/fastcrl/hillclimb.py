@@ -67,7 +67,11 @@ class HillClimb(BaseEstimator):
     are updated on every move.  With a tabu list the search walks on through non-improving moves
     (never undoing a recent one) for up to ``tabu_patience`` moves, then returns to the best DAG it
     saw.  Each restart applies ``perturb`` random legal moves to the best DAG so far and climbs
-    again (iterated local search); the best DAG over all climbs is kept.
+    again (iterated local search); the best DAG over all climbs is kept.  Moves (and
+    perturbations) to a family whose score is undefined are skipped: collinear parents, or a
+    Gaussian family that leaves at most 1e-10 of its node's variance (100x the score's own floor,
+    so that ``score_`` is always defined; nodes get there with about as many parents as samples,
+    and the fit then warns with ``SampleSizeWarning``).
 
     Parameters
     ----------
