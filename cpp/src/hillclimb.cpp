@@ -294,9 +294,12 @@ class ClimbState {
           if (i != j) delta_[i * d_ + j] = kInvalid;
           continue;
         }
+        // An addition enlarges the family: it must clear the searches' floor (for_search); a
+        // deletion leaves a subset of a defined family.
         const auto k = static_cast<std::size_t>(offsets_[b + 1] - offsets_[b]);
-        const double with = score_.for_search(static_cast<std::int32_t>(j), k, values_[b++]);
-        delta_[i * d_ + j] = std::isnan(with) ? kInvalid : with - local_[j];
+        const double value = values_[b++];
+        const double toggled = adj_[i * d_ + j] ? value : score_.for_search(static_cast<std::int32_t>(j), k, value);
+        delta_[i * d_ + j] = std::isnan(toggled) ? kInvalid : toggled - local_[j];
       }
       dirty_[j] = 0;
     }
