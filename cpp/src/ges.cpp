@@ -1175,6 +1175,7 @@ class GesSearch {
       }
     }
     best_[y] = std::move(b);
+    if (insert) n_broken_[y] = 0;  // a new list: nothing flagged (targets differ across threads)
   }
 
   bool insert_valid(std::int32_t y, const Candidate& cand, const std::vector<std::int32_t>& N, Scratch& scratch,
@@ -1234,6 +1235,10 @@ class GesSearch {
       for (std::size_t k = 0; k + 1 < p.size(); ++k)
         if (p[k] == a && p[k + 1] == b) {
           blocked.broken = true;
+          if (n_broken_[r.y]++ == 0 && !listed_broken_[r.y]) {
+            listed_broken_[r.y] = 1;
+            broken_targets_.push_back(r.y);
+          }
           break;
         }
     }
@@ -1819,6 +1824,9 @@ class GesSearch {
     best_.assign(d_, Best{});
     through_.assign(d_, {});
     best_version_.assign(d_, 0u);
+    n_broken_.assign(d_, 0);
+    listed_broken_.assign(d_, 0);
+    broken_targets_.clear();
     std::vector<std::int32_t> dirty(d_);
     for (std::size_t i = 0; i < d_; ++i) dirty[i] = static_cast<std::int32_t>(i);
     std::vector<std::uint8_t> fresh(d_, 0), in_dirty(d_, 0);
@@ -1841,19 +1849,28 @@ class GesSearch {
         // Only an edge that lost a direction can unblock one: a blocked Insert whose path still
         // exists stays blocked.
         std::vector<std::int32_t> recheck;
-        if (insert)
-          for (std::size_t y = 0; y < d_; ++y) {
-            if (fresh[y]) continue;
-            for (Blocked& b : best_[y].blocked) {
-              if (b.delta < bar || !(b.delta > 0)) break;
-              if (!b.broken) continue;
-              if (!path_intact(b.path)) {
-                recheck.push_back(static_cast<std::int32_t>(y));
-                break;
+        if (insert) {
+          std::size_t kept = 0;
+          for (const std::int32_t y : broken_targets_) {
+            if (!fresh[y] && n_broken_[y] > 0)
+              for (Blocked& b : best_[y].blocked) {
+                if (b.delta < bar || !(b.delta > 0)) break;
+                if (!b.broken) continue;
+                if (!path_intact(b.path)) {
+                  recheck.push_back(y);
+                  break;
+                }
+                b.broken = false;  // its steps came back (a later loss flags it again)
+                --n_broken_[y];
               }
-              b.broken = false;  // its steps came back (a later loss flags it again)
-            }
+            if (n_broken_[y] > 0)
+              broken_targets_[kept++] = y;
+            else
+              listed_broken_[y] = 0;
           }
+          broken_targets_.resize(kept);
+          std::sort(recheck.begin(), recheck.end());
+        }
         if (!recheck.empty()) {
           evaluate(recheck, insert);
           for (std::int32_t y : recheck) fresh[y] = 1;
@@ -1943,6 +1960,11 @@ class GesSearch {
   std::vector<Best> best_;
   std::vector<std::vector<PathRef>> through_;  // blocked paths by the tail node of each step
   std::vector<std::uint32_t> best_version_;
+  // Targets with blocked Inserts flagged by step_lost (n_broken_ > 0; listed once, dropped lazily),
+  // so that the phase's recheck visits those targets instead of every target after every operator.
+  std::vector<std::int32_t> n_broken_;
+  std::vector<std::int32_t> broken_targets_;
+  std::vector<std::uint8_t> listed_broken_;
   int threads_ = 1;
   const GaussianBICScore* gaussian_ = nullptr;
   bool has_knowledge_ = false;
