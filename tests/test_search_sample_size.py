@@ -66,7 +66,9 @@ def test_hill_climb_matches_reference_when_moves_are_undefined():
     expected = ref_hc.hill_climb(score, F, R, **kw)
     np.testing.assert_array_equal(out["adjacency"], expected["adjacency"])
     assert out["score"] == pytest.approx(expected["score"], rel=1e-12)
-    assert np.asarray(out["adjacency"]).sum(axis=0).max() >= 3  # families reach the floor
+    # Families reach 4 parents for n = 6: every fifth parent would fit its node exactly (the
+    # centred data have rank 5), so those candidates were undefined and skipped.
+    assert np.asarray(out["adjacency"]).sum(axis=0).max() >= 4
 
 
 def test_exact_search_warns_on_families_near_n():
