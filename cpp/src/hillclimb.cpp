@@ -290,8 +290,9 @@ class ClimbState {
       }
       local_[j] = values_[b++];
       for (std::size_t i = 0; i < d_; ++i) {
-        if (i == j || !toggle_needed(i, j)) {
-          if (i != j) delta_[i * d_ + j] = kInvalid;
+        if (i == j) continue;
+        if (!toggle_needed(i, j)) {
+          delta_[i * d_ + j] = kInvalid;
           continue;
         }
         // An addition enlarges the family: it must clear the searches' floor (for_search); a
