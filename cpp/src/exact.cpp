@@ -211,7 +211,8 @@ std::vector<Mask> gaussian_items(std::size_t d, std::size_t depth) {
 class GaussianEnumerator {
  public:
   GaussianEnumerator(const GaussianBICScore& score, const Masks& masks, double* table)
-      : masks_(masks),
+      : score_(score),
+        masks_(masks),
         d_(masks.d),
         half_(std::size_t(1) << (masks.d - 1)),
         S_(score.covariance().data()),
@@ -220,7 +221,6 @@ class GaussianEnumerator {
         E_((masks.limit + 1) * masks.d, 0.0) {
     const double n = static_cast<double>(score.n_samples());
     half_n_ = 0.5 * n;
-    penalty_ = score.penalty_discount() * std::log(n) / 2.0;
   }
 
   std::uint64_t n_scored() const { return n_scored_; }
@@ -283,7 +283,7 @@ class GaussianEnumerator {
   void emit(Mask P, std::size_t size) {
     if (size > masks_.limit) return;
     const double* E = E_.data() + size * d_;
-    const double penalty = penalty_ * static_cast<double>(size + 1);
+    const double penalty = score_.penalty(size);
     for (std::size_t j = 0; j < d_; ++j) {
       // forbidden[j] holds j, so this also skips the members of P
       if ((P & masks_.forbidden[j]) || (P & masks_.required[j]) != masks_.required[j]) continue;
@@ -297,6 +297,7 @@ class GaussianEnumerator {
     }
   }
 
+  const GaussianBICScore& score_;
   const Masks& masks_;
   std::size_t d_;
   std::size_t half_;
@@ -305,7 +306,6 @@ class GaussianEnumerator {
   std::vector<double> W_;  // limit x d: rows of the forward solve along the current path
   std::vector<double> E_;  // (limit + 1) x d: explained variance of every node by the first m members
   double half_n_ = 0.0;
-  double penalty_ = 0.0;
   std::uint64_t n_scored_ = 0;
   std::uint64_t visits_ = 0;
 };

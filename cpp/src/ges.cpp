@@ -449,7 +449,7 @@ class GesSearch {
     if (!(f.var > syy * GaussianBICScore::kSearchResidualFloor)) return;
     f.ok = true;
     const double n = static_cast<double>(n_samples_);
-    f.score = -0.5 * n * std::log(f.var) - gaussian_->penalty_discount() * static_cast<double>(k + 1) * std::log(n) / 2.0;
+    f.score = gaussian_->score_of_variance(f.var, k);
     // delta > 0  <=>  -(n/2) log(var / f.var) > penalty log(n) / 2  <=>  var < f.var n^(-penalty/n)
     f.gain_below = f.var * std::exp(-gaussian_->penalty_discount() * std::log(n) / n) * (1.0 + 1e-12);
   }
@@ -476,8 +476,7 @@ class GesSearch {
     const double var = f.var - cxy * cxy / rx;
     if (!(var > syy * GaussianBICScore::kSearchResidualFloor)) return std::numeric_limits<double>::quiet_NaN();
     if (var >= f.gain_below) return -std::numeric_limits<double>::infinity();  // no gain: skip the log
-    const double n = static_cast<double>(n_samples_);
-    return -0.5 * n * std::log(var) - gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
+    return gaussian_->score_of_variance(var, k + 1);
   }
 
   /// Residuals of every x in [begin, end) given the base B of factor f, by the triangular solve
@@ -535,14 +534,14 @@ class GesSearch {
     const auto first = static_cast<std::size_t>(begin), R = static_cast<std::size_t>(end - begin);
     const double syy = S[static_cast<std::size_t>(y) * d_ + static_cast<std::size_t>(y)];
     const double n = static_cast<double>(n_samples_);
-    const double with_score_base = -gaussian_->penalty_discount() * static_cast<double>(k + 2) * std::log(n) / 2.0;
+    const double with_penalty = gaussian_->penalty(k + 1);
     for (std::size_t i = 0; i < R; ++i) {
       double with = std::numeric_limits<double>::quiet_NaN();
       if (rx[i] > diag_[first + i] * 1e-12) {
         const double var = f.var - cxy[i] * cxy[i] / rx[i];
         if (var > syy * GaussianBICScore::kSearchResidualFloor)
           with = var >= f.gain_below ? -std::numeric_limits<double>::infinity()
-                                     : -0.5 * n * std::log(var) + with_score_base;
+                                     : -0.5 * n * std::log(var) - with_penalty;
       }
       swept[i] = with;
     }

@@ -381,15 +381,10 @@ double GaussianBICScore::compute(std::int32_t j, const std::int32_t* parents, st
   return score_of_variance(var, k);
 }
 
-double GaussianBICScore::score_of_variance(double var, std::size_t k) const {
-  const double n = static_cast<double>(n_);
-  return -0.5 * n * std::log(var) - penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0;
-}
-
 double GaussianBICScore::for_search(std::int32_t j, std::size_t k, double score) const {
   if (!std::isfinite(score)) return score;
   const double n = static_cast<double>(n_);
-  const double log_var = -2.0 / n * (score + penalty_discount_ * static_cast<double>(k + 1) * std::log(n) / 2.0);
+  const double log_var = -2.0 / n * (score + penalty(k));
   const auto col = static_cast<std::size_t>(j);
   return log_var > std::log(cov_[col * d_ + col] * kSearchResidualFloor) ? score
                                                                           : std::numeric_limits<double>::quiet_NaN();

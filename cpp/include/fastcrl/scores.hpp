@@ -3,6 +3,7 @@
 /// of node j given a parent set P, evaluated one at a time or in parallel batches, with a thread-safe
 /// cache of local scores keyed by (j, sorted P).
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -179,14 +180,21 @@ class GaussianBICScore final : public DecomposableScore {
   /// NaN when the residual variance behind `score` (recovered from it to ~1e-13 relative) is at
   /// most kSearchResidualFloor of node j's variance.
   double for_search(std::int32_t j, std::size_t k, double score) const override;
+  /// The BIC of a node with k parents and residual variance var (MLE covariance scale): the one
+  /// formula the searches' incremental updates share with compute().
+  double score_of_variance(double var, std::size_t k) const {
+    return -0.5 * static_cast<double>(n_) * std::log(var) - penalty(k);
+  }
+  /// The BIC penalty of a family of k parents: penalty_discount (k + 1) log(n) / 2.
+  double penalty(std::size_t k) const {
+    return penalty_discount_ * static_cast<double>(k + 1) * std::log(static_cast<double>(n_)) / 2.0;
+  }
 
  protected:
   double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;
 
  private:
   GaussianBICScore(std::size_t n, std::size_t d, double penalty_discount);
-  /// The BIC of a node with k parents and residual variance var (MLE covariance scale).
-  double score_of_variance(double var, std::size_t k) const;
   /// L (row-major lower, k x k) = chol(S_PP), z = L^-1 S_Pj and var = S_jj|P, with compute()'s
   /// singularity tests; false when one fails.
   bool factor_family(std::int32_t j, const std::int32_t* parents, std::size_t k, std::vector<double>& L,
