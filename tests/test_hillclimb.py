@@ -347,6 +347,26 @@ def test_batch_scorer_gives_the_same_climb(seed):
         _assert_same(batched, _core.hill_climb(sc._kernel, F, R, 3, **kw))
 
 
+def test_collinear_pair_is_an_error_as_in_ges():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    X[:, 4] = 3.0 * X[:, 1] + 1.0  # no search can use this pair: say so, as GES does
+    for est in (fastcrl.HillClimb(), fastcrl.GES()):
+        with pytest.raises(fastcrl.NumericalError, match="duplicates or exactly collinear"):
+            est.fit(X)
+    forbidden, required = _masks(5)
+    with pytest.raises(fastcrl.NumericalError, match="duplicates or exactly collinear"):
+        ref.hill_climb(fastcrl.scores.GaussianBIC(X), forbidden, required)
+    # a pair that knowledge keeps apart is never scored together: no error
+    k = fastcrl.Knowledge(n_nodes=5).forbid(1, 4).forbid(4, 1)
+    fitted = fastcrl.HillClimb(knowledge=k).fit(X)
+    assert not fitted.adjacency_[1, 4] and not fitted.adjacency_[4, 1]
+    # collinear with several parents only (X4 = X0 - X2): those families are skipped, no error
+    Y = rng.normal(size=(200, 5))
+    Y[:, 4] = Y[:, 0] - Y[:, 2]
+    assert np.isfinite(fastcrl.HillClimb().fit(Y).score_)
+
+
 def test_batch_scorer_errors():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 3))

@@ -856,12 +856,6 @@ class GesSearch {
     }
   }
 
-  /// The score of y with the single parent x is undefined: no search can use these two columns.
-  static void single_parent_undefined(std::int32_t y, std::int32_t x) {
-    throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " + std::to_string(x) +
-                         " is undefined: the two columns are duplicates or exactly collinear; drop one of them");
-  }
-
   /// Scores each candidate at once and keeps those with a positive delta.
   struct ImmediateInserts {
     GesSearch& g;
@@ -870,7 +864,7 @@ class GesSearch {
     std::int64_t& evaluated;
     void keep(double with, double without, bool base_empty, std::int32_t x, std::int32_t order,
               const std::vector<std::int32_t>& T) {
-      if (base_empty && std::isnan(with)) single_parent_undefined(y, x);
+      if (base_empty && std::isnan(with)) throw_single_parent_undefined(y, x);
       ++evaluated;
       const double delta = with - without;
       if (delta > 0) out.push_back(Candidate{delta, x, order, T});
@@ -1067,7 +1061,7 @@ class GesSearch {
         for (; at < pending.size() && pending[at].y == y; ++at) {
           const PendingInsert& p = pending[at];
           const double with = scores[static_cast<std::size_t>(p.with)];
-          if (p.base_empty && std::isnan(with)) single_parent_undefined(y, p.x);
+          if (p.base_empty && std::isnan(with)) throw_single_parent_undefined(y, p.x);
           const double delta = with - scores[static_cast<std::size_t>(p.without)];
           if (delta > 0) cands.push_back(Candidate{delta, p.x, p.order, p.T});
         }

@@ -299,6 +299,8 @@ class ClimbState {
         // deletion leaves a subset of a defined family.
         const auto k = static_cast<std::size_t>(offsets_[b + 1] - offsets_[b]);
         const double value = values_[b++];
+        if (k == 1 && !adj_[i * d_ + j] && std::isnan(value))  // j has no parents yet, as GES checks
+          throw_single_parent_undefined(static_cast<std::int32_t>(j), static_cast<std::int32_t>(i));
         const double toggled = adj_[i * d_ + j] ? value : score_.for_search(static_cast<std::int32_t>(j), k, value);
         delta_[i * d_ + j] = std::isnan(toggled) ? kInvalid : toggled - local_[j];
       }

@@ -9,7 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "fastcrl/errors.hpp"
+
 namespace fastcrl {
+
+/// The score of y with the single parent x is undefined: no search can use these two columns, and
+/// every search says so instead of quietly keeping them apart.
+[[noreturn]] inline void throw_single_parent_undefined(std::int32_t y, std::int32_t x) {
+  throw NumericalError("the score of node " + std::to_string(y) + " with the single parent " + std::to_string(x) +
+                       " is undefined: the two columns are duplicates or exactly collinear; drop one of them");
+}
 
 /// Scores many families at once (the GPU): out[b] = local score of (nodes[b], the sorted parents
 /// parents[offsets[b] .. offsets[b+1])), NaN where undefined; `out` arrives sized to the batch.

@@ -86,20 +86,32 @@ def _local_or_nan(score, A, j):
     return value if kernel is None else kernel.for_search(j, len(parents), value)
 
 
+def _gained(score, A, B, j, new_parent):
+    """The change of j's local score from A to B (B gives j the extra parent ``new_parent``);
+    NaN when B's family is undefined, an error when that is the single parent (as the kernel)."""
+    gained = _local_or_nan(score, B, j) - _local(score, A, j)
+    if np.isnan(gained) and not A[:, j].any():
+        raise NumericalError(
+            f"the score of node {j} with the single parent {new_parent} is undefined: the two "
+            "columns are duplicates or exactly collinear; drop one of them"
+        )
+    return gained
+
+
 def _delta(score, A, move):
     """The move's score change; -inf when it makes a family undefined (the move is skipped)."""
     kind, i, j = move
     B = A.copy()
     if kind == "add":
         B[i, j] = 1
-        gained = _local_or_nan(score, B, j) - _local(score, A, j)
+        gained = _gained(score, A, B, j, i)
         return -np.inf if np.isnan(gained) else gained
     B[i, j] = 0
     removed = _local(score, B, j) - _local(score, A, j)
     if kind == "delete":
         return removed
     B[j, i] = 1
-    gained = _local_or_nan(score, B, i) - _local(score, A, i)
+    gained = _gained(score, A, B, i, j)
     return -np.inf if np.isnan(gained) else removed + gained
 
 
