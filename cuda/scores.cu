@@ -61,9 +61,12 @@ __device__ void gaussian_family_score(const double* __restrict__ M, int64_t d, i
     }
     __syncthreads();
   }
+  // Every thread reads `bad` for the loop test above before thread 0 resets it below.
+  const int failed = bad;
+  __syncthreads();
   if (t == 0) {
     double result = quiet_nan();
-    if (!bad) {
+    if (!failed) {
       double logdet = 0.0, explained = 0.0;
       for (int c = 0; c < k; ++c) {  // z <- L^{-1} M_Pj
         double y = z[c];

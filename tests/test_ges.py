@@ -503,3 +503,14 @@ def test_incremental_reorientation_equals_rebuild_from_scratch():
         out = _core.ges(score._kernel, f, r, lim, True, True, True, -1, None, None, True)
         runs += len(out["history"])
     assert runs > 2000  # operators checked
+
+
+def test_declared_discrete_overrides_detection():
+    A = simulate_dag(6, 7, random_state=1)
+    X, _ = simulate_discrete_bn(A, 400, random_state=1)
+    kind = lambda est: type(est.score_object_).__name__  # noqa: E731
+    assert kind(GES().fit(X)) == "BDeu"  # detected
+    assert kind(GES(discrete=False).fit(X)) == "GaussianBIC"  # declared continuous
+    assert kind(GES(discrete=True).fit(X)) == "BDeu"
+    with pytest.raises(ValueError, match="declared/detected discrete"):
+        GES(score="bic", discrete=True).fit(X)

@@ -104,7 +104,7 @@ void correlation_from_covariance(const T* cov, std::size_t d, T* corr) {
     const T v = cov[j * d + j];
     if (!(v > T(0)) || !std::isfinite(v))
       throw NumericalError("correlation is undefined: variance of column " + std::to_string(j) +
-                           " is not positive (" + std::to_string(static_cast<double>(v)) + ")");
+                           " is not positive and finite (" + std::to_string(static_cast<double>(v)) + ")");
     inv_sd[j] = T(1) / std::sqrt(v);
   }
   for (std::size_t i = 0; i < d; ++i) {

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import scores as _scores
+from ._backend import as_device_array, is_device_array
 from ._errors import SampleSizeWarning
 from ._validation import _is_dataframe, check_int, format_bytes, parse_memory
 
@@ -39,6 +40,11 @@ def looks_discrete(X: Any, max_levels: int = 32) -> bool:
         A = np.column_stack(
             [X[c].cat.codes.to_numpy() if hasattr(X[c], "cat") else X[c].to_numpy() for c in X]
         )
+    elif is_device_array(X):
+        # CuPy data: the dtype decides without a copy; integer codes come to the host to count
+        if np.dtype(X.dtype).kind not in "biu":
+            return False
+        A = as_device_array(X).get()
     else:
         A = np.asarray(X)
         if A.dtype.kind not in "biu":
@@ -283,12 +289,18 @@ def check_search_memory(
 
 
 def check_fit_memory(
-    method: str, X: Any, score: Any, score_params: dict | None, restarts: int, memory_limit: Any
+    method: str,
+    X: Any,
+    score: Any,
+    score_params: dict | None,
+    restarts: int,
+    memory_limit: Any,
+    discrete: bool | None = None,
 ) -> int:
     """:func:`check_search_memory` for a fit on ``X`` (or a ready-made score), before any work.
 
-    The data's shape and dtype decide: integer, bool or categorical columns count as discrete (their
-    statistics are small), anything else as continuous.
+    Unless declared, the data's shape and dtype decide: integer, bool or categorical columns count
+    as discrete (their statistics are small), anything else as continuous.
     """
     if isinstance(score, _scores._LocalScore):
         d, n, cache_limit = score.n_nodes, score.n_samples, score.cache_limit
@@ -300,10 +312,13 @@ def check_fit_memory(
         n, d = int(shape[0]), int(shape[1])
         if _is_dataframe(X):
             kinds = {"c" if hasattr(t, "categories") else np.dtype(t).kind for t in X.dtypes}
+        elif hasattr(X, "dtype"):  # NumPy or CuPy (which refuses np.asarray)
+            kinds = {np.dtype(X.dtype).kind}
         else:
             kinds = {np.asarray(X[:0]).dtype.kind}
         name = score.lower() if isinstance(score, str) else ""
-        discrete = name in DISCRETE_SCORES or (name == "auto" and kinds <= set("biuc"))
+        if discrete is None:
+            discrete = name in DISCRETE_SCORES or (name == "auto" and kinds <= set("biuc"))
         cache_limit = (score_params or {}).get("cache_limit")
     if n < 1 or d < 1:
         return 0

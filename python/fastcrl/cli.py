@@ -44,7 +44,7 @@ SEARCH_METHODS = ("ges", "hc", "exact")
 SCORE_NAMES = ("auto", "bic", "bge", "bdeu", "discrete-bic")
 
 
-def _search_estimator(args: argparse.Namespace, knowledge: Any) -> Any:
+def _search_estimator(args: argparse.Namespace, knowledge: Any, discrete: bool) -> Any:
     from .exact import ExactSearch
     from .ges import GES
     from .hillclimb import HillClimb
@@ -52,6 +52,7 @@ def _search_estimator(args: argparse.Namespace, knowledge: Any) -> Any:
     cls = {"ges": GES, "hc": HillClimb, "exact": ExactSearch}[args.method]
     kwargs: dict[str, Any] = {
         "score": args.score,
+        "discrete": discrete,  # decided here on the host (the data may go to a GPU)
         "knowledge": knowledge,
         "max_parents": args.max_parents,
         "verbose": args.verbose,
@@ -113,7 +114,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
                     f"{args.data}: discrete data must hold category codes 0, 1, 2, ... in every column"
                 )
             X = X.astype(np.int64)
-        est = _search_estimator(args, knowledge)
+        est = _search_estimator(args, knowledge, discrete)
     elif args.score != "auto" or args.discrete or args.max_parents is not None:
         raise ValueError(
             "--score/--discrete/--max-parents apply to the score-based methods (ges, hc, exact)"

@@ -74,6 +74,8 @@ class GES(BaseEstimator):
         and may be None).
     score_params : dict, optional
         Keyword arguments of the score, e.g. ``{"penalty_discount": 2.0}`` or ``{"ess": 10}``.
+    discrete : bool, optional
+        Declare the data discrete or continuous (default: detected, see ``fastcrl._search``).
     max_parents : int, optional
         Largest parent set scored for a node (``|Pa(Y) u NA u T| + 1`` for an Insert).
     knowledge : fastcrl.Knowledge, optional
@@ -87,8 +89,9 @@ class GES(BaseEstimator):
         Then reverse single edges of a consistent extension while that raises the score (a
         turning phase in the spirit of Hauser & Buehlmann 2012, which moves between classes that
         GES's Insert/Delete cannot reach in one step; the extension is made once per round and
-        kept with each reversal applied) and rerun both phases; repeat until no reversal helps. On by default: greedy GES often stops at a lower score than the true
-        DAG's in finite samples, and the turning rounds recover much of that gap.
+        kept with each reversal applied) and rerun both phases; repeat until no reversal helps.
+        On by default: greedy GES often stops at a lower score than the true DAG's in finite
+        samples, and the turning rounds recover much of that gap.
     restarts : int or None, default=None
         Then polish: a tabu hill climb over DAGs (:class:`fastcrl.HillClimb`'s search, with the same
         score, knowledge and ``max_parents``) started from ``dag_`` with this many perturbation
@@ -187,6 +190,7 @@ class GES(BaseEstimator):
         score: Any = "auto",
         *,
         score_params: dict[str, Any] | None = None,
+        discrete: bool | None = None,
         max_parents: int | None = None,
         knowledge: Any = None,
         forward: bool = True,
@@ -200,6 +204,7 @@ class GES(BaseEstimator):
     ) -> None:
         self.score = score
         self.score_params = score_params
+        self.discrete = discrete
         self.max_parents = max_parents
         self.knowledge = knowledge
         self.forward = forward
@@ -221,7 +226,7 @@ class GES(BaseEstimator):
         model of :func:`estimate_memory` and ``fastcrl._search.estimate_search_seconds`` (fitted
         on sparse ER-1 data; denser results take longer). Returns ``{"memory_bytes", "seconds"}``.
         """
-        score = make_score(X, self.score, score_params=self.score_params)
+        score = make_score(X, self.score, discrete=self.discrete, score_params=self.score_params)
         return estimate_fit("ges", score, self._restarts(score.n_nodes))
 
     def _restarts(self, d: int) -> int:
@@ -254,7 +259,7 @@ class GES(BaseEstimator):
         )
         restarts = self._restarts(d_in)
         needed = check_fit_memory(
-            "ges", X, self.score, self.score_params, restarts, self.memory_limit
+            "ges", X, self.score, self.score_params, restarts, self.memory_limit, self.discrete
         )
         if hasattr(self.score, "_kernel"):
             score = make_score(X, self.score, score_params=self.score_params)
@@ -269,7 +274,10 @@ class GES(BaseEstimator):
                     raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {X.shape}")
                 n_features = X.shape[1]
             node_names = node_names_from(X, n_features, names)
-            score = make_score(X, self.score, names=node_names, score_params=self.score_params)
+            score = make_score(
+                X, self.score, names=node_names, discrete=self.discrete,
+                score_params=self.score_params,
+            )
         restarts = self._restarts(len(node_names))  # X given as a list has no shape above
         forbidden, required, limit = search_constraints(
             self.knowledge, node_names, self.max_parents

@@ -252,7 +252,7 @@ class HillClimb(BaseEstimator):
         if self.max_parents is not None:
             check_int(self.max_parents, "max_parents", low=0)
         needed = check_fit_memory(
-            "hc", X, self.score, self.score_params, restarts, self.memory_limit
+            "hc", X, self.score, self.score_params, restarts, self.memory_limit, self.discrete
         )
 
         if isinstance(self.score, _LocalScore):

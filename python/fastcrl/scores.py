@@ -705,6 +705,8 @@ class _DiscreteScore(_LocalScore):
             with cupy.cuda.Device(device_id):
                 self._device_codes = cupy.ascontiguousarray(cupy.asarray(codes.T))
                 self._device_card = cupy.asarray(card)
+                # later launches may run on another stream (or thread): the copies must be done
+                cupy.cuda.get_current_stream().synchronize()
 
     def _device_array(self):
         return self._device_codes

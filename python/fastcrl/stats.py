@@ -49,13 +49,17 @@ def _device_call(name: str, X, out_shapes, *args, workspace: str | None = None):
 
 
 def _check_device_variances(cov) -> None:
-    """Raise NumericalError for a non-positive variance, as the CPU kernel does (one small sync)."""
+    """Raise NumericalError for a variance that is not positive and finite (an overflowing
+    float32 sum gives inf), as the CPU kernel does (one small sync)."""
+    import cupy
+
     diag = cov.diagonal()
-    bad = ~(diag > 0)
+    bad = ~((diag > 0) & cupy.isfinite(diag))
     if bool(bad.any()):
         j = int(bad.argmax())
         raise NumericalError(
-            f"correlation is undefined: variance of column {j} is not positive ({float(diag[j])})"
+            f"correlation is undefined: variance of column {j} is not positive and finite "
+            f"({float(diag[j])})"
         )
 
 

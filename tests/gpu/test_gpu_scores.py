@@ -92,10 +92,9 @@ def test_runs_on_the_current_stream_and_empty_batch(cp, rng):
     assert isinstance(empty, cp.ndarray) and empty.shape == (0,)
     only_empty_sets = gpu.local_scores([0, 1], [[], []])
     np.testing.assert_allclose(only_empty_sets.get(), cpu.local_scores([0, 1], [[], []]), rtol=RTOL)
-    # the batched path bypasses the cache; the scalar path still caches
+    # the batched path bypasses the cache (Gaussian scores cache families of 16+ parents only)
     assert gpu.cache_info()["size"] == 0
-    gpu.local_score(0, [1])
-    assert gpu.cache_info()["size"] == 1
+    assert gpu.local_score(0, [1]) == pytest.approx(cpu.local_score(0, [1]), rel=RTOL)
 
 
 def test_device_errors(cp, rng):
@@ -328,28 +327,81 @@ def test_ges_on_the_gpu_matches_the_cpu(cp, rng, kind):
     assert gpu.score_ == pytest.approx(cpu.score_, rel=1e-10)
 
 
+def _reaches(A, a, b):
+    """Whether the DAG A (``A[i, j]``: ``i -> j``) has a directed path a ... b."""
+    seen, stack = {a}, [a]
+    while stack:
+        u = stack.pop()
+        if u == b:
+            return True
+        for w in np.flatnonzero(A[u]):
+            if int(w) not in seen:
+                seen.add(int(w))
+                stack.append(int(w))
+    return False
+
+
+def _best_move_gain(score, A):
+    """The largest score gain of one edge addition, deletion or reversal of the DAG A (acyclic
+    results only; a move to an undefined family is no move), on ``score``."""
+
+    def local(B, j):
+        try:
+            return score.local_score(j, np.flatnonzero(B[:, j]).tolist())
+        except fastcrl.NumericalError:
+            return -np.inf
+
+    best = -np.inf
+    for i in range(A.shape[0]):
+        for j in range(A.shape[0]):
+            if i == j:
+                continue
+            B = A.copy()
+            if A[i, j]:
+                B[i, j] = 0
+                best = max(best, local(B, j) - local(A, j))
+                if not _reaches(B, i, j):  # i -> j was the only path: reversing keeps a DAG
+                    B[j, i] = 1
+                    best = max(best, local(B, j) - local(A, j) + local(B, i) - local(A, i))
+            elif not A[j, i] and not _reaches(A, j, i):
+                B[i, j] = 1
+                best = max(best, local(B, j) - local(A, j))
+    return best
+
+
 @pytest.mark.parametrize("kind", ["bic", "bdeu"])
 def test_hill_climb_on_the_gpu_matches_the_cpu(cp, rng, kind):
     from fastcrl import HillClimb
 
     if kind == "bdeu":
         X = _discrete_data(rng, 2000, [2, 3, 2, 4, 3, 2, 2, 3, 2, 3, 2, 2])
+        cpu_score = scores.BDeu(X)
     else:
         X = fastcrl.simulate.simulate_dataset(25, 1000, edges_per_node=2, random_state=6).X
+        cpu_score = scores.GaussianBIC(X)
+    # Not the CPU climb's exact DAG: score-equivalent moves (i -> j, j -> i) tie, and the last bit
+    # of the GPU's sums picks one, which can steer the climb elsewhere. A greedy climb on the GPU
+    # must end where no move raises the CPU's score, and report its DAG's score.
+    greedy = HillClimb(score=kind, tabu_length=0, restarts=0).fit(cp.asarray(X))
+    assert greedy.device_ == "cuda"
+    assert greedy.score_ == pytest.approx(cpu_score.score(greedy.adjacency_), rel=1e-10)
+    assert _best_move_gain(cpu_score, greedy.adjacency_) < 1e-6
     gpu = HillClimb(score=kind, random_state=0).fit(cp.asarray(X))
     cpu = HillClimb(score=kind, random_state=0).fit(X)
-    assert gpu.device_ == "cuda" and cpu.device_ == "cpu"
-    np.testing.assert_array_equal(gpu.adjacency_, cpu.adjacency_)
-    assert gpu.score_ == pytest.approx(cpu.score_, rel=1e-10)
+    assert cpu.device_ == "cpu"
+    assert gpu.score_ == pytest.approx(cpu_score.score(gpu.adjacency_), rel=1e-10)
+    assert gpu.score_ >= greedy.score_ - 1e-6 * abs(greedy.score_)
+    if not np.array_equal(gpu.adjacency_, cpu.adjacency_):  # a tie went the other way
+        assert gpu.score_ == pytest.approx(cpu.score_, rel=1e-3)
 
 
 def test_searches_on_the_gpu_report_collinear_data(cp, rng):
     from fastcrl import GES, HillClimb
 
     X = rng.normal(size=(200, 5))
-    X[:, 4] = X[:, 0] - X[:, 2]
+    X[:, 4] = 3.0 * X[:, 1] + 1.0  # a pair no search can use
     for est in (GES(), HillClimb()):
-        with pytest.raises(fastcrl.NumericalError):
+        with pytest.raises(fastcrl.NumericalError, match="duplicates or exactly collinear"):
             est.fit(cp.asarray(X))
 
 
