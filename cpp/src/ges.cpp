@@ -278,57 +278,96 @@ class GesSearch {
   struct Scratch {
     std::vector<std::uint32_t> mark;
     std::uint32_t stamp = 0;
-    std::vector<std::int32_t> queue, prev;
-    explicit Scratch(std::size_t d) : mark(d, 0), prev(d, -1) {}
-    /// A fresh visit mark (cleared only when the counter wraps) and a queue holding `source`, marked.
-    void start(std::int32_t source) {
-      if (++stamp == 0) {
+    std::vector<std::int32_t> queue, prev, back_queue, next;
+    explicit Scratch(std::size_t d) : mark(d, 0), prev(d, -1), next(d, -1) {}
+    /// The first of `count` mark values no node holds yet (marks are cleared only when the
+    /// counter wraps); stamp is the last of them.
+    std::uint32_t fresh(std::uint32_t count) {
+      if (stamp > std::numeric_limits<std::uint32_t>::max() - count) {
         std::fill(mark.begin(), mark.end(), 0u);
-        stamp = 1;
+        stamp = 0;
       }
+      const std::uint32_t first = stamp + 1;
+      stamp += count;
+      return first;
+    }
+    /// A fresh visit mark (`stamp`) and a queue holding `source`, marked.
+    void start(std::int32_t source) {
+      mark[source] = fresh(1);
       queue.assign(1, source);
-      mark[source] = stamp;
     }
   };
 
-  /// Whether every semi-directed path from y to x passes through `blocked` (breadth-first search
-  /// from y that never enters a blocked node). When not, `witness` gets one such path y ... x.
+  /// Whether every semi-directed path from y to x passes through `blocked`. Breadth-first from
+  /// both ends (steps forwards from y, backwards from x), always growing the side with the smaller
+  /// frontier, never entering a blocked node: in a dense class the two sides meet after a few
+  /// hundred steps where a search from y alone visits most of the graph, and when there is no path
+  /// the smaller of the two reachable sets runs out first. When not, `witness` gets one such path
+  /// y ... x. build_steps() ran since the graph last changed.
   bool paths_blocked(std::int32_t y, std::int32_t x, const std::vector<std::int32_t>& blocked, Scratch& s,
                      std::vector<std::int32_t>* witness = nullptr) const {
-    s.start(y);
-    for (std::int32_t b : blocked) s.mark[b] = s.stamp;
-    for (std::size_t head = 0; head < s.queue.size(); ++head) {
-      const std::int32_t u = s.queue[head];
-      for (std::int32_t w : steps_[u]) {  // build_steps() ran since the graph last changed
-        if (s.mark[w] == s.stamp) continue;
-        s.prev[w] = u;
-        if (w == x) {
-          if (witness) {
-            witness->clear();
-            for (std::int32_t v = x; v != y; v = s.prev[v]) witness->push_back(v);
-            witness->push_back(y);
-            std::reverse(witness->begin(), witness->end());
-          }
-          return false;
+    const std::uint32_t kBlocked = s.fresh(3), kFore = kBlocked + 1, kBack = kBlocked + 2;
+    for (std::int32_t b : blocked) s.mark[b] = kBlocked;
+    if (s.mark[x] == kBlocked) return true;
+    s.mark[y] = kFore;
+    s.mark[x] = kBack;
+    s.queue.assign(1, y);
+    s.back_queue.assign(1, x);
+    // The step u -> w joins the forward tree (y ... u) to the backward one (w ... x).
+    auto meet = [&](std::int32_t u, std::int32_t w) {
+      if (witness) {
+        witness->clear();
+        for (std::int32_t v = u; v != y; v = s.prev[v]) witness->push_back(v);
+        witness->push_back(y);
+        std::reverse(witness->begin(), witness->end());
+        for (std::int32_t v = w; v != x; v = s.next[v]) witness->push_back(v);
+        witness->push_back(x);
+      }
+      return false;
+    };
+    std::size_t fore = 0, back = 0;
+    while (fore < s.queue.size() && back < s.back_queue.size()) {
+      if (s.queue.size() - fore <= s.back_queue.size() - back) {
+        const std::int32_t u = s.queue[fore++];
+        for (std::int32_t w : steps_[u]) {
+          const std::uint32_t m = s.mark[w];
+          if (m == kBack) return meet(u, w);
+          if (m == kFore || m == kBlocked) continue;
+          s.mark[w] = kFore;
+          s.prev[w] = u;
+          s.queue.push_back(w);
         }
-        s.mark[w] = s.stamp;
-        s.queue.push_back(w);
+      } else {
+        const std::int32_t v = s.back_queue[back++];
+        for (std::int32_t u : steps_into_[v]) {
+          const std::uint32_t m = s.mark[u];
+          if (m == kFore) return meet(u, v);
+          if (m == kBack || m == kBlocked) continue;
+          s.mark[u] = kBack;
+          s.next[u] = v;
+          s.back_queue.push_back(u);
+        }
       }
     }
-    return true;
+    return true;  // one side ran out without meeting the other
   }
 
-  /// The semi-directed steps u -> w (u -> w or u -- w) of each node, for the path searches (no
-  /// probing of the d x d matrix at every step). Rows are refreshed only for nodes whose edges
-  /// changed since the last call (all of them after a rebuild from scratch).
+  /// The semi-directed steps u -> w (u -> w or u -- w) of each node, and the same steps by their
+  /// head (steps_into_[w] holds u), for the path searches (no probing of the d x d matrix at every
+  /// step). Both rows of a node depend on its own edges only, so they are refreshed only for nodes
+  /// whose edges changed since the last call (all of them after a rebuild from scratch).
   void build_steps() {
     auto build_row = [&](std::size_t u) {
       steps_[u].clear();
-      for (std::int32_t w : adj_[u])
+      steps_into_[u].clear();
+      for (std::int32_t w : adj_[u]) {
         if (mark(u, static_cast<std::size_t>(w))) steps_[u].push_back(w);
+        if (mark(static_cast<std::size_t>(w), u)) steps_into_[u].push_back(w);
+      }
     };
     if (steps_all_stale_) {
       steps_.resize(d_);
+      steps_into_.resize(d_);
       for (std::size_t u = 0; u < d_; ++u) build_row(u);
       steps_all_stale_ = false;
     } else {
@@ -1967,7 +2006,7 @@ class GesSearch {
   BatchScorer batch_scores_;  // when set, Insert candidates are scored through it in batches
   bool check_orientation_ = false;
   // build_steps()'s rows, and the nodes whose rows are stale
-  std::vector<std::vector<std::int32_t>> steps_;
+  std::vector<std::vector<std::int32_t>> steps_, steps_into_;
   std::vector<std::uint8_t> row_stale_ = std::vector<std::uint8_t>(d_, 0);
   std::vector<std::int32_t> stale_rows_;
   bool steps_all_stale_ = true;  // compare every incremental re-orientation with rebuild() (tests)
