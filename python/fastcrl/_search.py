@@ -7,7 +7,7 @@ One place builds the score object from data and a score name, resolves ``fastcrl
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from . import scores as _scores
 from ._backend import as_device_array, is_device_array
 from ._errors import SampleSizeWarning
+from .knowledge import resolve_knowledge
 from ._validation import _is_dataframe, check_int, format_bytes, parse_memory
 
 # Score names accepted by the searches and the CLI. A factory takes (X, names, **params).
@@ -34,11 +35,17 @@ def looks_discrete(X: Any, max_levels: int = 32) -> bool:
     with at most ``max_levels`` distinct values per column; float data is continuous.
     """
     if _is_dataframe(X):
-        kinds = {np.dtype(t).kind if not hasattr(t, "categories") else "c" for t in X.dtypes}
+        # numpy and pandas (nullable, categorical) dtypes alike have a kind
+        kinds = {"c" if hasattr(t, "categories") else t.kind for t in X.dtypes}
         if not kinds <= set("biuc"):
             return False
+        if any(X[c].isna().any() for c in X):
+            return False  # missing values: validation names them
         A = np.column_stack(
-            [X[c].cat.codes.to_numpy() if hasattr(X[c], "cat") else X[c].to_numpy() for c in X]
+            [
+                X[c].cat.codes.to_numpy() if hasattr(X[c], "cat") else X[c].to_numpy(np.int64)
+                for c in X
+            ]
         )
     elif is_device_array(X):
         # CuPy data: the dtype decides without a copy; integer codes come to the host to count
@@ -68,6 +75,18 @@ def device_batch_scorer(score: Any):
     return batch
 
 
+def score_params_dict(score_params: Any) -> dict[str, Any]:
+    """``score_params`` as a new dict (None: empty); anything but a mapping is a TypeError."""
+    if score_params is None:
+        return {}
+    if not isinstance(score_params, Mapping):
+        raise TypeError(
+            "score_params must be a dict of score keyword arguments (e.g. "
+            f"{{'penalty_discount': 2.0}}); got {type(score_params).__name__} {score_params!r}"
+        )
+    return dict(score_params)
+
+
 def make_score(
     X: Any,
     score: Any = "auto",
@@ -92,6 +111,7 @@ def make_score(
         Keyword arguments of the score (``penalty_discount``, ``ess``, ...), and ``cache_limit``
         (the most local scores its cache keeps; see ``fastcrl.scores.GaussianBIC.cache_limit``).
     """
+    score_params = score_params_dict(score_params)
     if isinstance(score, _scores._LocalScore):
         if score_params:
             raise ValueError("score_params cannot be used with a ready-made score object")
@@ -115,7 +135,7 @@ def make_score(
         )
     if not discrete and key in DISCRETE_SCORES and not looks_discrete(X, max_levels=2**31):
         raise ValueError(f"score {key!r} needs integer-coded categorical data")
-    params = dict(score_params or {})
+    params = score_params
     cache_limit = params.pop("cache_limit", None)
     out = SCORE_FACTORIES[key](X, names, **params)
     if cache_limit is not None:
@@ -136,12 +156,8 @@ def search_constraints(
     forbidden = np.eye(d, dtype=bool)
     required = np.zeros((d, d), dtype=bool)
     limit = -1 if max_parents is None else check_int(max_parents, "max_parents", low=0)
-    if knowledge is not None:
-        if not hasattr(knowledge, "resolve"):
-            raise TypeError(
-                f"knowledge must be a fastcrl.Knowledge or None; got {type(knowledge).__name__}"
-            )
-        rk = knowledge.resolve(list(names))
+    rk = resolve_knowledge(knowledge, names)
+    if rk is not None:
         forbidden |= rk.forbidden_mask()
         required = rk.required_mask()
         if rk.max_indegree is not None:
@@ -311,7 +327,7 @@ def check_fit_memory(
             return 0  # validation further on names the problem
         n, d = int(shape[0]), int(shape[1])
         if _is_dataframe(X):
-            kinds = {"c" if hasattr(t, "categories") else np.dtype(t).kind for t in X.dtypes}
+            kinds = {"c" if hasattr(t, "categories") else t.kind for t in X.dtypes}
         elif hasattr(X, "dtype"):  # NumPy or CuPy (which refuses np.asarray)
             kinds = {np.dtype(X.dtype).kind}
         else:
@@ -319,7 +335,7 @@ def check_fit_memory(
         name = score.lower() if isinstance(score, str) else ""
         if discrete is None:
             discrete = name in DISCRETE_SCORES or (name == "auto" and kinds <= set("biuc"))
-        cache_limit = (score_params or {}).get("cache_limit")
+        cache_limit = score_params_dict(score_params).get("cache_limit")
     if n < 1 or d < 1:
         return 0
     return check_search_memory(

@@ -62,6 +62,16 @@ def node_names_from(X: Any, n_features: int, names: Sequence[str] | None = None)
     return names
 
 
+def frame_values(df: Any) -> np.ndarray:
+    """A DataFrame's values as a NumPy array. pandas' nullable columns (``Int64``, ``Float64``,
+    ``boolean``: their ``to_numpy()`` is an object array) come as float64 with NaN where a value
+    is missing, so that validation names the missing values instead of the dtype."""
+    nullable = [t for t in df.dtypes if not isinstance(t, np.dtype)]
+    if nullable and all(getattr(t, "kind", "O") in "biuf" for t in nullable):
+        return df.to_numpy(dtype=np.float64, na_value=np.nan)
+    return df.to_numpy()
+
+
 def _as_float_array(X: Any, name: str, dtype: Any):
     """Convert to a float array of an accepted dtype, explicitly and visibly.
 
@@ -78,7 +88,7 @@ def _as_float_array(X: Any, name: str, dtype: Any):
             raise TypeError(
                 f"{name} has non-numeric columns {bad[:5]}; encode them as numbers first"
             )
-        X = X.to_numpy()
+        X = frame_values(X)
     xp = _xp_of(X)
     if xp is np:
         X = np.asarray(X)
@@ -105,12 +115,16 @@ def check_data(
     min_features: int = 1,
     allow_constant: bool = False,
     allow_nan: bool = False,
+    moment_power: int = 2,
 ):
     """Validate a data matrix of shape ``(n_samples, n_features)``.
 
     Returns a C-contiguous float64/float32 array on the input's device
     (NumPy stays NumPy, CuPy stays CuPy).  Float32 input stays float32 unless
     ``dtype`` says otherwise; integer and boolean input becomes float64.
+    ``moment_power``: the highest power of the data's magnitude the caller's arithmetic forms
+    (2 for sums of squares; 4 for Gaussian scores, which multiply covariances); values whose
+    power over- or underflows the dtype are refused with a request to rescale.
     """
     X = _as_float_array(X, name, dtype)
     if X.ndim != 2:
@@ -128,15 +142,37 @@ def check_data(
         if not bool(finite.all()):
             bad_cols = np.flatnonzero(~np.asarray(_to_host(finite.all(axis=0))))
             raise ValueError(f"{name} contains NaN or inf in columns {bad_cols[:10].tolist()}")
-    if not allow_constant and n > 0:
-        spread = X.max(axis=0) - X.min(axis=0)
-        const = np.flatnonzero(np.asarray(_to_host(spread)) == 0)
-        if const.size:
-            raise ValueError(
-                f"{name} has constant columns {const[:10].tolist()}; remove them (they carry no information "
-                "and make scale-based scores undefined)"
-            )
+    if n > 0:
+        high = np.asarray(_to_host(X.max(axis=0)))
+        low = np.asarray(_to_host(X.min(axis=0)))
+        if not allow_constant:
+            const = np.flatnonzero(high - low == 0)
+            if const.size:
+                raise ValueError(
+                    f"{name} has constant columns {const[:10].tolist()}; remove them (they carry no "
+                    "information and make scale-based scores undefined)"
+                )
+        _check_magnitude(np.maximum(np.abs(high), np.abs(low)), n, X.dtype, name, moment_power)
     return X
+
+
+def _check_magnitude(magnitude: np.ndarray, n: int, dtype: Any, name: str, power: int) -> None:
+    """Sums over n rows of the data's `power`-th powers must neither overflow nor underflow the
+    dtype (a covariance of inf, or a variance of 0 for a column that is not constant): values
+    beyond about (max / n)^(1/power), or all below tiny^(1/power) but not all zero, need
+    rescaling first."""
+    info = np.finfo(dtype)
+    for bad, what in (
+        (magnitude > (info.max / (4.0 * n)) ** (1.0 / power), "large: its moments overflow"),
+        ((magnitude > 0) & (magnitude < info.tiny ** (1.0 / power)), "small: its moments underflow"),
+    ):
+        cols = np.flatnonzero(bad)
+        if cols.size:
+            j = int(cols[0])
+            raise ValueError(
+                f"{name} column {j} (values up to {magnitude[j]:.3g} in magnitude) is too {what} "
+                f"{info.dtype}; rescale the data (e.g. divide each column by its standard deviation)"
+            )
 
 
 def check_new_data(X: Any, n_features_in: int, name: str = "X") -> np.ndarray:

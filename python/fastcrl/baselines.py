@@ -16,6 +16,7 @@ import numpy as np
 
 from ._base import BaseEstimator
 from ._validation import check_data, check_float, check_int, check_option, node_names_from
+from .knowledge import resolve_knowledge
 from .regression import lasso_path_gram
 from .stats import covariance
 
@@ -120,8 +121,8 @@ def _knowledge_masks(knowledge: Any, names: list[str]):
     required = np.zeros((d, d), dtype=bool)
     tiers: list[list[int]] = []
     max_indegree = None
-    if knowledge is not None:
-        resolved = knowledge.resolve(names)
+    resolved = resolve_knowledge(knowledge, names)
+    if resolved is not None:
         forbidden = resolved.forbidden_mask()
         required = resolved.required_mask()
         tiers = [list(t) for t in resolved.tiers]

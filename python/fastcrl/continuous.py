@@ -33,6 +33,7 @@ from ._validation import (
     node_names_from,
 )
 from .graph import Graph, find_cycle
+from .knowledge import resolve_knowledge
 from .stats import covariance
 
 __all__ = ["DAGMA", "NOTEARS"]
@@ -79,12 +80,8 @@ class _ContinuousEstimator(BaseEstimator):
         forbidden = np.eye(d, dtype=bool)
         required = np.zeros((d, d), dtype=bool)
         max_indegree = None
-        if self.knowledge is not None:
-            if not hasattr(self.knowledge, "resolve"):
-                raise TypeError(
-                    f"knowledge must be a fastcrl.Knowledge or None; got {type(self.knowledge).__name__}"
-                )
-            rk = self.knowledge.resolve(self.node_names_)
+        rk = resolve_knowledge(self.knowledge, self.node_names_)
+        if rk is not None:
             forbidden |= rk.forbidden_mask()
             required = rk.required_mask()
             max_indegree = rk.max_indegree

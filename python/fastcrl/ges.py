@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._base import BaseEstimator
+from ._errors import SampleSizeWarning
 from ._search import (
     check_fit_memory,
     device_batch_scorer,
@@ -344,14 +346,17 @@ class GES(BaseEstimator):
         """The class of a hill climb from P's extension when it scores higher, else P."""
         from .hillclimb import HillClimb
 
-        hc = HillClimb(
-            score=score,
-            max_parents=self.max_parents,
-            knowledge=self.knowledge,
-            start=self.dag_,
-            restarts=restarts,
-            random_state=0 if self.random_state is None else self.random_state,
-        ).fit(None)
+        with warnings.catch_warnings():
+            # the fit warns about the result it returns (below), as GES, not the climb
+            warnings.simplefilter("ignore", SampleSizeWarning)
+            hc = HillClimb(
+                score=score,
+                max_parents=self.max_parents,
+                knowledge=self.knowledge,
+                start=self.dag_,
+                restarts=restarts,
+                random_state=0 if self.random_state is None else self.random_state,
+            ).fit(None)
         if not hc.score_ > self.ges_score_ + 1e-9 * max(1.0, abs(self.ges_score_)):
             return P
         C = dag_to_cpdag(hc.adjacency_).astype(bool)

@@ -1086,3 +1086,15 @@ class Knowledge:
             f"forbidden={len(self._forbidden)}, required={len(self._required)}, tiers={tiers}, "
             f"forbid_within_tier={self._fwt}, max_indegree={self._max_indegree})"
         )
+
+
+def resolve_knowledge(knowledge: Any, names: Sequence[str]) -> ResolvedKnowledge | None:
+    """An estimator's ``knowledge`` argument resolved for data with these node names: None for
+    None, a TypeError for anything but a :class:`Knowledge`."""
+    if knowledge is None:
+        return None
+    if not isinstance(knowledge, Knowledge):
+        raise TypeError(
+            f"knowledge must be a fastcrl.Knowledge or None; got {type(knowledge).__name__}"
+        )
+    return knowledge.resolve(list(names))

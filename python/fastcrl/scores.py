@@ -66,7 +66,7 @@ import numpy as np
 from . import _core
 from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
 from ._errors import NumericalError
-from ._validation import _is_dataframe, check_data, check_float, node_names_from
+from ._validation import _is_dataframe, check_data, check_float, frame_values, node_names_from
 from .graph import Graph, _pattern, _require_acyclic
 
 __all__ = ["GaussianBIC", "BGe", "BDeu", "DiscreteBIC"]
@@ -75,6 +75,10 @@ __all__ = ["GaussianBIC", "BGe", "BDeu", "DiscreteBIC"]
 #: Default bound of every score's local-score cache (entries) and the heap bytes of one entry.
 DEFAULT_CACHE_LIMIT: int = 2**22
 CACHE_BYTES_PER_ENTRY: int = int(_core.DecomposableScore.cache_bytes_per_entry)
+#: Largest imaginary sample size (BDeu ``ess``, BGe ``iss_mu`` and ``iss_w``): the scores are
+#: differences of log-gamma values of about that size, which keep ~1e-7 absolute precision up to
+#: 1e8 and none near 1e16.
+MAX_PRIOR_SIZE: float = 1e8
 
 # Exact types the vectorised batch path accepts as indices (bool, a subclass of int, is not one).
 _INDEX_TYPES = frozenset({int, np.int64, np.int32, np.intp, np.uint32})
@@ -337,8 +341,8 @@ class _LocalScore:
     def cache_limit(self, value: Any) -> None:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"cache_limit must be a positive int; got {value!r}")
-        if value < 1:
-            raise ValueError(f"cache_limit must be >= 1; got {value}")
+        if not 1 <= value <= 2**62:
+            raise ValueError(f"cache_limit must be between 1 and 2**62; got {value}")
         self._kernel.cache_limit = int(value)
 
     #: Heap bytes of one cached local score (for memory estimates).
@@ -393,7 +397,9 @@ class GaussianBIC(_LocalScore):
         if is_device_array(X):
             from .stats import covariance
 
-            Xd = check_data(as_device_array(X), "X", dtype=np.float64, min_samples=2)
+            Xd = check_data(
+                as_device_array(X), "X", dtype=np.float64, min_samples=2, moment_power=4
+            )
             _raise_duplicates(
                 _duplicate_columns_device(Xd),
                 "their covariance is singular, so the Gaussian score is undefined",
@@ -404,7 +410,8 @@ class GaussianBIC(_LocalScore):
                 self._device_matrix.get(), Xd.shape[0], self.penalty_discount
             )
             return
-        Xv = check_data(X, "X", dtype=np.float64, min_samples=2)
+        # products of covariances: fourth powers of the data
+        Xv = check_data(X, "X", dtype=np.float64, min_samples=2, moment_power=4)
         dup = _duplicate_columns(Xv)
         if dup is not None:
             raise ValueError(
@@ -440,10 +447,12 @@ class BGe(_LocalScore):
     X : array-like of shape (n_samples, n_features)
         Continuous data (DataFrame column names become node names); converted to float64.
     iss_mu : float, default=1.0
-        Imaginary sample size of the normal prior on the mean (bnlearn's ``iss.mu``); > 0.
+        Imaginary sample size of the normal prior on the mean (bnlearn's ``iss.mu``); > 0 and
+        at most ``MAX_PRIOR_SIZE``.
     iss_w : float, optional
         Degrees of freedom of the Wishart prior (bnlearn's ``iss.w``); default ``n_features + 2``.
-        Must exceed ``n_features + 1`` so that the prior scale ``t`` below is positive.
+        Must exceed ``n_features + 1`` so that the prior scale ``t`` below is positive, and be
+        at most ``MAX_PRIOR_SIZE`` (1e8): beyond, the log-gamma differences lose their precision.
     nu : array-like of shape (n_features,), optional
         Prior mean (bnlearn's ``nu``); default the column means of ``X``.
     names : sequence of str, optional
@@ -510,7 +519,9 @@ class BGe(_LocalScore):
         nu: Any = None,
         names: Sequence[str] | None = None,
     ):
-        self.iss_mu = check_float(iss_mu, "iss_mu", low=0.0, low_inclusive=False)
+        self.iss_mu = check_float(
+            iss_mu, "iss_mu", low=0.0, low_inclusive=False, high=MAX_PRIOR_SIZE
+        )
         on_device = is_device_array(X)
         Xv = check_data(
             as_device_array(X) if on_device else X,
@@ -518,12 +529,15 @@ class BGe(_LocalScore):
             dtype=np.float64,
             min_samples=2,
             allow_constant=True,
+            moment_power=4,
         )
         n, d = Xv.shape
         if iss_w is None:
             self.iss_w_used = float(d + 2)
         else:
-            self.iss_w_used = check_float(iss_w, "iss_w", low=d + 1.0, low_inclusive=False)
+            self.iss_w_used = check_float(
+                iss_w, "iss_w", low=d + 1.0, low_inclusive=False, high=MAX_PRIOR_SIZE
+            )
         self.iss_w = iss_w
         nu_v = None
         if nu is not None:
@@ -631,7 +645,7 @@ def _check_discrete(X: Any, cardinalities: Any, names: Sequence[str] | None):
     names_out = None
     if _is_dataframe(X):
         names_out = node_names_from(X, X.shape[1], names)
-        X = X.to_numpy()
+        X = frame_values(X)
     A = np.asarray(X)
     if A.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {A.shape}")
@@ -753,7 +767,8 @@ class BDeu(_DiscreteScore):
     X_discrete : array-like of shape (n_samples, n_features)
         Integer category codes ``0..r_j - 1`` (DataFrame column names become node names).
     ess : float, default=1.0
-        Equivalent (imaginary) sample size; ``alpha_ijk = ess / (q_j r_j)``.
+        Equivalent (imaginary) sample size; ``alpha_ijk = ess / (q_j r_j)``; at most
+        ``MAX_PRIOR_SIZE`` (1e8): beyond, the log-gamma differences lose their precision.
     cardinalities : sequence of int, optional
         ``r_j`` per column (default: max code + 1).
     names : sequence of str, optional
@@ -787,7 +802,7 @@ class BDeu(_DiscreteScore):
         cardinalities: Any = None,
         names: Sequence[str] | None = None,
     ):
-        self.ess = check_float(ess, "ess", low=0.0, low_inclusive=False)
+        self.ess = check_float(ess, "ess", low=0.0, low_inclusive=False, high=MAX_PRIOR_SIZE)
         super().__init__(X_discrete, self.ess, cardinalities, names)
 
 

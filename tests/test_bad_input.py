@@ -1,0 +1,99 @@
+"""Bad input found by adversarial testing: each case gets a clear exception that names the
+problem (or, for pandas' nullable dtypes, simply works)."""
+
+from __future__ import annotations
+
+import warnings
+
+import fastcrl
+import numpy as np
+import pandas as pd
+import pytest
+from fastcrl import scores
+
+
+def _data(n=60, d=4, seed=0):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    X[:, 1] += X[:, 0]
+    X[:, 2] += 0.5 * X[:, 1]
+    return X
+
+
+ESTIMATORS = [fastcrl.SortNRegress, fastcrl.NOTEARS, fastcrl.DAGMA, fastcrl.GES, fastcrl.HillClimb]
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+@pytest.mark.parametrize("factor,what", [(1e160, "too large"), (1e-200, "too small")])
+def test_magnitudes_beyond_float64_moments_ask_for_rescaling(make, factor, what):
+    with pytest.raises(ValueError, match=f"column 0 .* is {what}.*rescale"):
+        make().fit(_data() * factor)
+
+
+def test_gaussian_scores_need_fourth_moments_but_sums_of_squares_do_not():
+    X = _data() * 1e100  # squares fine, products of covariances overflow
+    assert np.isfinite(fastcrl.covariance(X)).all()
+    for make in (scores.GaussianBIC, scores.BGe):
+        with pytest.raises(ValueError, match="too large: its moments overflow"):
+            make(X)
+    with pytest.raises(ValueError, match="too large"):
+        fastcrl.covariance(_data() * 1e300)
+    # float32 bounds follow the dtype
+    with pytest.raises(ValueError, match="overflow float32"):
+        fastcrl.covariance((_data() * 1e18).astype(np.float32))
+    # a zero column is constant (not "too small"), and moderate scales are fine
+    Z = _data()
+    Z[:, 3] = 0.0
+    with pytest.raises(ValueError, match="constant columns \\[3\\]"):
+        fastcrl.GES().fit(Z)
+    assert np.isfinite(fastcrl.GES().fit(_data() * 1e60).score_)
+
+
+def test_pandas_nullable_columns():
+    X = _data()
+    frame = pd.DataFrame(X, columns=list("abcd")).astype("Float64")
+    for make in (fastcrl.GES, fastcrl.NOTEARS, fastcrl.SortNRegress):
+        assert make().fit(frame).node_names_ == list("abcd")
+    frame.loc[3, "b"] = pd.NA
+    for make in (fastcrl.GES, fastcrl.NOTEARS):
+        with pytest.raises(ValueError, match="NaN or inf in columns \\[1\\]"):
+            make().fit(frame)
+    codes = pd.DataFrame(np.random.default_rng(1).integers(0, 3, (200, 3)), columns=list("xyz"))
+    est = fastcrl.GES().fit(codes.astype("Int64"))
+    assert type(est.score_object_).__name__ == "BDeu"  # nullable integers are still codes
+    missing = codes.astype("Int64")
+    missing.loc[2, "y"] = pd.NA
+    with pytest.raises(ValueError, match="NaN"):
+        fastcrl.GES(score="bdeu").fit(missing)
+
+
+def test_prior_sizes_beyond_their_precision():
+    D = np.random.default_rng(0).integers(0, 3, (100, 4))
+    assert np.isfinite(scores.BDeu(D, ess=scores.MAX_PRIOR_SIZE).local_score(0, [1]))
+    with pytest.raises(ValueError, match="ess must be <="):
+        scores.BDeu(D, ess=1e16)
+    with pytest.raises(ValueError, match="iss_w must be <="):
+        scores.BGe(_data(), iss_w=1e17)
+    with pytest.raises(ValueError, match="iss_mu must be <="):
+        scores.BGe(_data(), iss_mu=1e17)
+
+
+def test_argument_types():
+    X = _data()
+    for make in (fastcrl.GES, fastcrl.HillClimb, fastcrl.ExactSearch):
+        with pytest.raises(TypeError, match="score_params must be a dict"):
+            make(score_params="bic").fit(X)
+    for make in ESTIMATORS:
+        with pytest.raises(TypeError, match="knowledge must be a fastcrl.Knowledge"):
+            make(knowledge={"forbid": [(0, 1)]}).fit(X)
+    s = scores.GaussianBIC(X)
+    with pytest.raises(ValueError, match="cache_limit must be between"):
+        s.cache_limit = 2**70
+
+
+def test_ges_warns_once_about_its_own_result():
+    X = np.random.default_rng(0).standard_normal((12, 30))  # d > n: chance parents everywhere
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fastcrl.GES(score_params={"penalty_discount": 0.5}).fit(X)
+    sample_size = [w for w in caught if issubclass(w.category, fastcrl.SampleSizeWarning)]
+    assert sample_size and all(str(w.message).startswith("GES") for w in sample_size)
