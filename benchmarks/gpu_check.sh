@@ -17,10 +17,11 @@
 #
 # Results go to stdout and, when $OUT is set, to $OUT/gpu_check.md, $OUT/pytest.log and $OUT/build.log.
 # FASTCRL_GPU_CHECK_SKIP=exact,ges,ivae (any of them) skips those timing blocks, to fit a short lease.
-# Exit status: 0 when the build, the GPU tests and the sanitizer run all passed.
+# Exit status: 0 when the build, the GPU tests (run, not skipped) and the sanitizer runs all passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export FASTCRL_REQUIRE_GPU=1  # tests/gpu fail (not skip) when the extension cannot use the GPU
 py=${PYTHON:-python3}
 out=${OUT:-/tmp/gpu_check}
 mkdir -p "$out"
@@ -60,10 +61,22 @@ assert i["cuda_devices"] >= 1, "the CUDA extension sees no device"' || status=1
 cd - >/dev/null
 
 step "tests (GPU tests must run, not skip)"
-"$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py \
+# -rs lists every skip with its reason (shown again below, past the tail); the JUnit report counts
+# the tests of tests/gpu that ran.  On this machine (a GPU is visible) a "no CUDA device" skip, or no
+# GPU test run at all, fails the check; a missing or broken CUDA extension already fails the tests.
+"$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" --junitxml="$out/pytest.xml" \
+  tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py \
   2>&1 | tee "$out/pytest.log" | tail -n 15
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+grep -E "^SKIPPED .*tests/gpu/" "$out/pytest.log" | head -n 10
 if grep -q "no CUDA device" "$out/pytest.log"; then echo "GPU TESTS SKIPPED"; status=1; fi
+"$py" - "$out/pytest.xml" <<'PY' || { echo "GPU TESTS SKIPPED: none of tests/gpu ran"; status=1; }
+import sys, xml.etree.ElementTree as ET
+cases = [c for c in ET.parse(sys.argv[1]).iter("testcase") if c.get("classname", "").startswith("tests.gpu.")]
+ran = sum(c.find("skipped") is None for c in cases)
+print(f"tests/gpu: {ran} of {len(cases)} tests ran")
+sys.exit(0 if ran else 1)
+PY
 
 step "compute-sanitizer memcheck (small shapes, both dtypes)"
 cat >/tmp/fastcrl_small.py <<'PY'
@@ -398,7 +411,7 @@ for dt in (np.float64, np.float32):
         net = nn.MLP([3, 33, 2], activation=act, dtype=dt, random_state=0).to_device()
         net.forward(cp.asarray(rng.normal(size=(5, 3)).astype(dt)))
         net.backward(cp.ones((5, 2), dtype=dt))
-    for d in (1, 4):
+    for d in (1, 4, 64):  # 64: the Cholesky kernels' per-thread arrays used to the last entry
         P = d * (d + 1) // 2
         x, mu, lv = (cp.asarray(rng.normal(size=(7, d)).astype(dt)) for _ in range(3))
         raw = cp.asarray(0.3 * rng.normal(size=(7, P)).astype(dt))

@@ -92,6 +92,11 @@ BlasHandle::BlasHandle(int device, cudaStream_t stream) {
     FASTCRL_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
     slot.handle = handle;
   }
+  // One handle for every stream of the device, re-pointed before each use, is the pattern of the cuBLAS
+  // guide ("Parallelism with Streams").  cublasSetStream also resets the workspace to cuBLAS's default
+  // pool (no cublasSetWorkspace here), from which the library itself gives routines on concurrent
+  // streams their workspaces; the cost is only that bitwise reproducibility is not promised while two
+  // streams run at once ("Results Reproducibility"), so no per-stream workspace is needed for safety.
   FASTCRL_CUBLAS_CHECK(cublasSetStream(slot.handle, stream));
   handle_ = slot.handle;
 }

@@ -6,16 +6,19 @@ CPU kernels bound in ``python/bindings/bind_nn.cpp``), so code written against t
 picks the pair.  The checks mirror the CPU bindings' (dtype shared by all arguments, C-contiguity,
 shapes); finiteness is checked by the public wrappers in :mod:`fastcrl.nn`, not on this hot path.
 Outputs and workspaces come from CuPy's memory pool; kernels are queued on CuPy's current stream
-(no host synchronisation).
+(no host synchronisation).  Each function runs on the device of its first array argument
+(:func:`on_input_device`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Any
 
 import numpy as np
 
-from ._backend import as_device_array, current_stream_ptr, require_cuda
+from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
 
 _ACT_CODES = {"identity": 0, "leaky_relu": 1, "tanh": 2, "xtanh": 3, "elu": 4}
 _TRANSFORM_CODES = {"exp": 0, "softplus": 1}
@@ -23,6 +26,37 @@ _TRANSFORM_CODES = {"exp": 0, "softplus": 1}
 
 def _cuda():
     return require_cuda("fastcrl.nn on CuPy arrays")
+
+
+def device_of(a: Any):
+    """A context that makes the CUDA device holding ``a`` current; a no-op for host arrays.
+
+    CuPy allocates (``empty``, ``zeros_like``, contiguous copies) on the current device, not on the
+    device of its input, and keeps one current stream per device: work on device arrays runs inside
+    this context so that outputs, workspaces and the stream all belong to the data's device.
+    """
+    if not is_device_array(a):
+        return contextlib.nullcontext()
+    try:  # as CuPy on its own device (not cupy.asarray, which copies to the current one)
+        dev = getattr(as_device_array(a), "device", None)
+    except ImportError:  # no CuPy: nothing to enter; the argument checks then say so
+        return contextlib.nullcontext()
+    # a stand-in for CuPy (the CPU tests of the GPU code paths) has no device to enter
+    return dev if hasattr(dev, "__enter__") else contextlib.nullcontext()
+
+
+def on_input_device(fn):
+    """Decorator: run ``fn`` inside :func:`device_of` its first device-array argument."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        for a in (*args, *kwargs.values()):
+            if is_device_array(a):
+                with device_of(a):
+                    return fn(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return run
 
 
 def _shape_str(shape) -> str:
@@ -109,6 +143,7 @@ def _mlp_common(spec, params, X, workspace):
     return params, X, workspace, dtype, n
 
 
+@on_input_device
 def mlp_forward(spec, params, X, workspace, out=None, training=True):
     """``out (n, sizes[-1]) = MLP(X)``; keeps what :func:`mlp_backward` needs when ``training``."""
     import cupy
@@ -118,16 +153,18 @@ def mlp_forward(spec, params, X, workspace, out=None, training=True):
     if out is None:
         out = cupy.empty(shape, dtype=dtype)
     else:
-        (out,), _ = _check({"out": out}, writable=("out",))
+        (out,), odt = _check({"out": out}, writable=("out",))
+        if odt != dtype:  # the kernel writes n * sizes[-1] elements of params' dtype
+            raise TypeError(f"out has dtype {odt} but params is {dtype}")
         _same(out, "out", shape)
-    with cupy.cuda.Device(X.device.id):
-        _cuda().nn_mlp_forward(
-            *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(out), _ptr(workspace),
-            bool(training), dtype.itemsize, current_stream_ptr(),
-        )  # fmt: skip
+    _cuda().nn_mlp_forward(
+        *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(out), _ptr(workspace), bool(training),
+        dtype.itemsize, current_stream_ptr(),
+    )  # fmt: skip
     return out
 
 
+@on_input_device
 def mlp_backward(
     spec, params, X, workspace, grad_out, grad_params=None, need_grad_input=True, accumulate=False
 ):
@@ -139,6 +176,8 @@ def mlp_backward(
     if gdt != dtype:
         raise TypeError(f"grad_out has dtype {gdt} but params is {dtype}")
     _same(grad_out, "grad_out", (n, int(spec.sizes[-1])))
+    if accumulate and grad_params is None:  # as the CPU binding: nothing to add to
+        raise ValueError("accumulate=True needs grad_params")
     if grad_params is None:
         grad_params = cupy.zeros(int(spec.n_params), dtype=dtype)
     else:
@@ -147,11 +186,10 @@ def mlp_backward(
             raise TypeError(f"grad_params has dtype {gpdt} but params is {dtype}")
         _same(grad_params, "grad_params", (int(spec.n_params),))
     grad_X = cupy.empty_like(X) if need_grad_input else None
-    with cupy.cuda.Device(X.device.id):
-        _cuda().nn_mlp_backward(
-            *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(grad_out), _ptr(workspace),
-            _ptr(grad_params), _ptr(grad_X), bool(accumulate), dtype.itemsize, current_stream_ptr(),
-        )  # fmt: skip
+    _cuda().nn_mlp_backward(
+        *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(grad_out), _ptr(workspace),
+        _ptr(grad_params), _ptr(grad_X), bool(accumulate), dtype.itemsize, current_stream_ptr(),
+    )  # fmt: skip
     return grad_params, grad_X
 
 
@@ -163,11 +201,8 @@ def _same_shapes(arrs, names, shape) -> None:
         _same(a, name, shape)
 
 
-def _run(fn_name: str, device_of, *args) -> None:
-    import cupy
-
-    with cupy.cuda.Device(device_of.device.id):
-        getattr(_cuda(), fn_name)(*args, current_stream_ptr())
+def _run(fn_name: str, *args) -> None:
+    getattr(_cuda(), fn_name)(*args, current_stream_ptr())
 
 
 def _g_vec(g, n, dtype):
@@ -182,6 +217,7 @@ def _g_vec(g, n, dtype):
     return g
 
 
+@on_input_device
 def diag_gaussian_logpdf(x, mu, logvar):
     import cupy
 
@@ -189,12 +225,11 @@ def diag_gaussian_logpdf(x, mu, logvar):
     n, d = _rows(x, "x")
     _same_shapes((mu, logvar), ("mu", "logvar"), x.shape)
     out = cupy.empty(n, dtype=dt)
-    _run(
-        "nn_diag_gaussian_logpdf", x, _ptr(x), _ptr(mu), _ptr(logvar), n, d, _ptr(out), dt.itemsize
-    )
+    _run("nn_diag_gaussian_logpdf", _ptr(x), _ptr(mu), _ptr(logvar), n, d, _ptr(out), dt.itemsize)
     return out
 
 
+@on_input_device
 def diag_gaussian_logpdf_backward(x, mu, logvar, g):
     import cupy
 
@@ -204,12 +239,13 @@ def diag_gaussian_logpdf_backward(x, mu, logvar, g):
     g = _g_vec(g, n, dt)
     gx, gmu, glv = (cupy.empty_like(x) for _ in range(3))
     _run(
-        "nn_diag_gaussian_logpdf_backward", x, _ptr(x), _ptr(mu), _ptr(logvar), _ptr(g), n, d,
+        "nn_diag_gaussian_logpdf_backward", _ptr(x), _ptr(mu), _ptr(logvar), _ptr(g), n, d,
         _ptr(gx), _ptr(gmu), _ptr(glv), dt.itemsize,
     )  # fmt: skip
     return gx, gmu, glv
 
 
+@on_input_device
 def diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
     import cupy
 
@@ -221,7 +257,6 @@ def diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
     out = cupy.empty(n, dtype=dt)
     _run(
         "nn_diag_gaussian_kl",
-        mq,
         _ptr(mq),
         _ptr(lvq),
         _ptr(mp),
@@ -234,6 +269,7 @@ def diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
     return out
 
 
+@on_input_device
 def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p, logvar_p, g):
     import cupy
 
@@ -245,12 +281,13 @@ def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p, logvar_p, g):
     g = _g_vec(g, n, dt)
     outs = [cupy.empty_like(mq) for _ in range(4)]
     _run(
-        "nn_diag_gaussian_kl_backward", mq, _ptr(mq), _ptr(lvq), _ptr(mp), _ptr(lvp), _ptr(g), n, d,
+        "nn_diag_gaussian_kl_backward", _ptr(mq), _ptr(lvq), _ptr(mp), _ptr(lvp), _ptr(g), n, d,
         *(_ptr(o) for o in outs), dt.itemsize,
     )  # fmt: skip
     return tuple(outs)
 
 
+@on_input_device
 def diag_gaussian_sample(mu, logvar, eps):
     import cupy
 
@@ -258,12 +295,11 @@ def diag_gaussian_sample(mu, logvar, eps):
     n, d = _rows(mu, "mu")
     _same_shapes((logvar, eps), ("logvar", "eps"), mu.shape)
     z = cupy.empty_like(mu)
-    _run(
-        "nn_diag_gaussian_sample", mu, _ptr(mu), _ptr(logvar), _ptr(eps), n, d, _ptr(z), dt.itemsize
-    )
+    _run("nn_diag_gaussian_sample", _ptr(mu), _ptr(logvar), _ptr(eps), n, d, _ptr(z), dt.itemsize)
     return z
 
 
+@on_input_device
 def diag_gaussian_sample_backward(logvar, eps, gz):
     import cupy
 
@@ -272,7 +308,7 @@ def diag_gaussian_sample_backward(logvar, eps, gz):
     _same_shapes((eps, gz), ("eps", "gz"), logvar.shape)
     gmu, glv = cupy.empty_like(logvar), cupy.empty_like(logvar)
     _run(
-        "nn_diag_gaussian_sample_backward", logvar, _ptr(logvar), _ptr(eps), _ptr(gz), n, d,
+        "nn_diag_gaussian_sample_backward", _ptr(logvar), _ptr(eps), _ptr(gz), n, d,
         _ptr(gmu), _ptr(glv), dt.itemsize,
     )  # fmt: skip
     return gmu, glv
@@ -282,6 +318,7 @@ def _packed(raw, name: str, n: int, d: int) -> None:
     _same(raw, name, (n, d * (d + 1) // 2))
 
 
+@on_input_device
 def cholesky_unpack(raw, d, transform="exp"):
     import cupy
 
@@ -292,10 +329,11 @@ def cholesky_unpack(raw, d, transform="exp"):
     n, _ = _rows(raw, "raw")
     _packed(raw, "raw", n, d)
     L = cupy.empty((n, d, d), dtype=dt)
-    _run("nn_cholesky_unpack", raw, _ptr(raw), n, d, _transform(transform), _ptr(L), dt.itemsize)
+    _run("nn_cholesky_unpack", _ptr(raw), n, d, _transform(transform), _ptr(L), dt.itemsize)
     return L
 
 
+@on_input_device
 def chol_gaussian_logpdf(x, mu, raw, transform="exp"):
     import cupy
 
@@ -305,12 +343,13 @@ def chol_gaussian_logpdf(x, mu, raw, transform="exp"):
     _packed(raw, "raw", n, d)
     out = cupy.empty(n, dtype=dt)
     _run(
-        "nn_chol_gaussian_logpdf", x, _ptr(x), _ptr(mu), _ptr(raw), n, d, _transform(transform),
+        "nn_chol_gaussian_logpdf", _ptr(x), _ptr(mu), _ptr(raw), n, d, _transform(transform),
         _ptr(out), dt.itemsize,
     )  # fmt: skip
     return out
 
 
+@on_input_device
 def chol_gaussian_logpdf_backward(x, mu, raw, g, transform="exp"):
     import cupy
 
@@ -321,12 +360,13 @@ def chol_gaussian_logpdf_backward(x, mu, raw, g, transform="exp"):
     g = _g_vec(g, n, dt)
     gx, gmu, graw = cupy.empty_like(x), cupy.empty_like(x), cupy.empty_like(raw)
     _run(
-        "nn_chol_gaussian_logpdf_backward", x, _ptr(x), _ptr(mu), _ptr(raw), _ptr(g), n, d,
+        "nn_chol_gaussian_logpdf_backward", _ptr(x), _ptr(mu), _ptr(raw), _ptr(g), n, d,
         _transform(transform), _ptr(gx), _ptr(gmu), _ptr(graw), dt.itemsize,
     )  # fmt: skip
     return gx, gmu, graw
 
 
+@on_input_device
 def chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, transform="exp"):
     import cupy
 
@@ -338,12 +378,13 @@ def chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, transform="exp"):
     _packed(raw, "raw_q", n, d)
     out = cupy.empty(n, dtype=dt)
     _run(
-        "nn_chol_gaussian_kl", mq, _ptr(mq), _ptr(raw), _ptr(mp), _ptr(lvp), n, d,
+        "nn_chol_gaussian_kl", _ptr(mq), _ptr(raw), _ptr(mp), _ptr(lvp), n, d,
         _transform(transform), _ptr(out), dt.itemsize,
     )  # fmt: skip
     return out
 
 
+@on_input_device
 def chol_gaussian_kl_backward(mu_q, raw_q, mu_p, logvar_p, g, transform="exp"):
     import cupy
 
@@ -358,12 +399,13 @@ def chol_gaussian_kl_backward(mu_q, raw_q, mu_p, logvar_p, g, transform="exp"):
         cupy.empty_like(mq), cupy.empty_like(raw), cupy.empty_like(mq), cupy.empty_like(mq)
     )  # fmt: skip
     _run(
-        "nn_chol_gaussian_kl_backward", mq, _ptr(mq), _ptr(raw), _ptr(mp), _ptr(lvp), _ptr(g), n, d,
+        "nn_chol_gaussian_kl_backward", _ptr(mq), _ptr(raw), _ptr(mp), _ptr(lvp), _ptr(g), n, d,
         _transform(transform), _ptr(gmq), _ptr(graw), _ptr(gmp), _ptr(glvp), dt.itemsize,
     )  # fmt: skip
     return gmq, graw, gmp, glvp
 
 
+@on_input_device
 def chol_gaussian_sample(mu, raw, eps, transform="exp"):
     import cupy
 
@@ -373,12 +415,13 @@ def chol_gaussian_sample(mu, raw, eps, transform="exp"):
     _packed(raw, "raw", n, d)
     z = cupy.empty_like(mu)
     _run(
-        "nn_chol_gaussian_sample", mu, _ptr(mu), _ptr(raw), _ptr(eps), n, d, _transform(transform),
+        "nn_chol_gaussian_sample", _ptr(mu), _ptr(raw), _ptr(eps), n, d, _transform(transform),
         _ptr(z), dt.itemsize,
     )  # fmt: skip
     return z
 
 
+@on_input_device
 def chol_gaussian_sample_backward(raw, eps, gz, transform="exp"):
     import cupy
 
@@ -388,7 +431,7 @@ def chol_gaussian_sample_backward(raw, eps, gz, transform="exp"):
     _packed(raw, "raw", n, d)
     gmu, graw = cupy.empty_like(eps), cupy.empty_like(raw)
     _run(
-        "nn_chol_gaussian_sample_backward", eps, _ptr(raw), _ptr(eps), _ptr(gz), n, d,
+        "nn_chol_gaussian_sample_backward", _ptr(raw), _ptr(eps), _ptr(gz), n, d,
         _transform(transform), _ptr(gmu), _ptr(graw), dt.itemsize,
     )  # fmt: skip
     return gmu, graw
@@ -397,6 +440,7 @@ def chol_gaussian_sample_backward(raw, eps, gz, transform="exp"):
 # ---- Adam and random numbers ---------------------------------------------------------------------
 
 
+@on_input_device
 def adam_update(
     params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
     decoupled=False,
@@ -412,12 +456,13 @@ def adam_update(
         if a.shape != params.shape:
             raise ValueError(f"{name} must have shape {params.shape}; got {a.shape}")
     _run(
-        "nn_adam_update", params, _ptr(params), _ptr(grads), _ptr(m), _ptr(v), int(params.size),
+        "nn_adam_update", _ptr(params), _ptr(grads), _ptr(m), _ptr(v), int(params.size),
         int(step), float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
         bool(decoupled), params.dtype.itemsize,
     )  # fmt: skip
 
 
+@on_input_device
 def _fill(out, seed, offset, normal: bool) -> None:
     import cupy
 
@@ -430,7 +475,7 @@ def _fill(out, seed, offset, normal: bool) -> None:
     seed, offset = int(seed), int(offset)
     if not 0 <= seed < 2**64 or not 0 <= offset < 2**64 or offset + out.size > 2**64:
         raise ValueError("seed and offset must lie in [0, 2^64) and offset + size <= 2^64")
-    _run("nn_random_fill", out, _ptr(out), int(out.size), seed, offset, normal, out.dtype.itemsize)
+    _run("nn_random_fill", _ptr(out), int(out.size), seed, offset, normal, out.dtype.itemsize)
 
 
 def random_normal_fill(out, seed, offset=0) -> None:

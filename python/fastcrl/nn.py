@@ -31,6 +31,7 @@ import numpy as np
 
 from . import _core
 from ._backend import as_device_array, is_device_array
+from ._gpu_nn import on_input_device
 from ._validation import FLOAT_DTYPES, check_float, check_int, check_option, check_random_state
 
 __all__ = [
@@ -143,10 +144,14 @@ def _device_arrays(named: dict[str, Any], dtype: Any) -> list:
             raise TypeError(
                 f"{k} has dtype {a.dtype} but the other arguments are {dtype}; convert explicitly"
             )
-        a = cupy.ascontiguousarray(cupy.asarray(a, dtype=dtype))
-        if not bool(cupy.isfinite(a).all()):
-            raise ValueError(f"{k} contains NaN or inf")
-        out.append(a)
+        out.append(cupy.ascontiguousarray(cupy.asarray(a, dtype=dtype)))
+    # One host sync per call: a sum is NaN/inf when an entry is, so one reduction per argument and
+    # one transfer clear them all; the exact test runs only then, to name the argument (or to clear
+    # a sum that merely overflowed).
+    if not np.isfinite(float(sum(a.sum(dtype=np.float64) for a in out))):
+        for k, a in zip(arrs, out, strict=True):
+            if not bool(cupy.isfinite(a).all()):
+                raise ValueError(f"{k} contains NaN or inf")
     return out
 
 
@@ -399,6 +404,7 @@ class MLP:
             raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}); got {X.shape}")
         return X
 
+    @on_input_device
     def forward(self, X: Any, *, training: bool = True) -> np.ndarray:
         """Output ``(n_samples, sizes[-1])``; with ``training`` it keeps what :meth:`backward` needs."""
         X = self._check_X(X)
@@ -411,6 +417,7 @@ class MLP:
 
     __call__ = forward
 
+    @on_input_device
     def backward(
         self, grad_out: Any, *, need_grad_input: bool = True, accumulate: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -495,6 +502,7 @@ class Adam:
     ``params`` may be a NumPy or a CuPy array; the moments live on the same device.
     """
 
+    @on_input_device
     def __init__(
         self,
         params: np.ndarray,
@@ -549,6 +557,7 @@ class Adam:
 # ---- random numbers ----------------------------------------------------------------------------------
 
 
+@on_input_device
 def _random(kind: str, shape, seed, offset, dtype, like=None) -> np.ndarray:
     if isinstance(shape, numbers.Integral):
         shape = (int(shape),)
@@ -609,15 +618,17 @@ def random_uniform(
 # ---- Gaussians ---------------------------------------------------------------------------------------
 
 
-def _g(g, n, dtype, xp=np):
-    if g is None:
-        return xp.ones(n, dtype=dtype)
-    (g,) = _arrays({"g": g}, dtype=dtype)
-    if _module_of(g) is not xp:
-        raise TypeError("g must live on the same device (NumPy or CuPy) as the other arguments")
-    return g
+def _with_g(named: dict[str, Any], g) -> dict[str, Any]:
+    """``named`` and the row weights ``g`` when given, validated together (one NaN check)."""
+    return named if g is None else {**named, "g": g}
 
 
+def _g(g: list, x):
+    """The validated ``g`` (``[]`` or ``[g]``), or ones: one weight per row of ``x``."""
+    return g[0] if g else _module_of(x).ones(x.shape[0], dtype=x.dtype)
+
+
+@on_input_device
 def diag_gaussian_logpdf(x, mu, logvar) -> np.ndarray:
     """``log N(x_i; mu_i, diag(exp(logvar_i)))`` per row; arrays ``(n, d)`` (mu, logvar may broadcast).
 
@@ -628,15 +639,15 @@ def diag_gaussian_logpdf(x, mu, logvar) -> np.ndarray:
     return _kernels_of(x).diag_gaussian_logpdf(x, mu, logvar)
 
 
+@on_input_device
 def diag_gaussian_logpdf_backward(x, mu, logvar, g=None):
     """Gradients ``(d/dx, d/dmu, d/dlogvar)`` of ``sum(g * diag_gaussian_logpdf)`` (g defaults to 1)."""
-    x, mu, logvar = _arrays({"x": x, "mu": mu, "logvar": logvar})
+    x, mu, logvar, *g = _arrays(_with_g({"x": x, "mu": mu, "logvar": logvar}, g))
     mu, logvar = _broadcast_rows(mu, "mu", x.shape), _broadcast_rows(logvar, "logvar", x.shape)
-    return _kernels_of(x).diag_gaussian_logpdf_backward(
-        x, mu, logvar, _g(g, x.shape[0], x.dtype, _module_of(x))
-    )
+    return _kernels_of(x).diag_gaussian_logpdf_backward(x, mu, logvar, _g(g, x))
 
 
+@on_input_device
 def diag_gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> np.ndarray:
     """``KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p)))`` per row (prior may broadcast)."""
     mu_q, logvar_q, mu_p, logvar_p = _arrays(
@@ -649,26 +660,27 @@ def diag_gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> np.ndarray:
     return _kernels_of(mu_q).diag_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
 
 
+@on_input_device
 def diag_gaussian_kl_backward(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0, g=None):
     """Gradients ``(d/dmu_q, d/dlogvar_q, d/dmu_p, d/dlogvar_p)`` of ``sum(g * KL)``, all ``(n, d)``."""
-    mu_q, logvar_q, mu_p, logvar_p = _arrays(
-        {"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    mu_q, logvar_q, mu_p, logvar_p, *g = _arrays(
+        _with_g({"mu_q": mu_q, "logvar_q": logvar_q, "mu_p": mu_p, "logvar_p": logvar_p}, g)
     )
     mu_p, logvar_p = (
         _broadcast_rows(mu_p, "mu_p", mu_q.shape),
         _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
     )
-    return _kernels_of(mu_q).diag_gaussian_kl_backward(
-        mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q.shape[0], mu_q.dtype, _module_of(mu_q))
-    )
+    return _kernels_of(mu_q).diag_gaussian_kl_backward(mu_q, logvar_q, mu_p, logvar_p, _g(g, mu_q))
 
 
+@on_input_device
 def diag_gaussian_sample(mu, logvar, eps) -> np.ndarray:
     """Reparameterised sample ``mu + exp(logvar / 2) * eps`` (eps e.g. from :func:`random_normal`)."""
     mu, logvar, eps = _arrays({"mu": mu, "logvar": logvar, "eps": eps})
     return _kernels_of(mu).diag_gaussian_sample(mu, logvar, eps)
 
 
+@on_input_device
 def diag_gaussian_sample_backward(logvar, eps, gz):
     """Gradients ``(d/dmu, d/dlogvar)`` of ``sum(gz * z)``."""
     logvar, eps, gz = _arrays({"logvar": logvar, "eps": eps, "gz": gz})
@@ -679,6 +691,7 @@ def _transform(t):
     return check_option(t, "transform", _TRANSFORMS)
 
 
+@on_input_device
 def cholesky_unpack(raw, d: int, transform: str = "exp") -> np.ndarray:
     """Dense lower-triangular factors ``(n, d, d)`` from packed raw parameters ``(n, d(d+1)/2)``.
 
@@ -689,20 +702,21 @@ def cholesky_unpack(raw, d: int, transform: str = "exp") -> np.ndarray:
     return _kernels_of(raw).cholesky_unpack(raw, check_int(d, "d", low=1), _transform(transform))
 
 
+@on_input_device
 def chol_gaussian_logpdf(x, mu, raw, transform: str = "exp") -> np.ndarray:
     """``log N(x_i; mu_i, L_i L_i^T)`` per row; x, mu ``(n, d)``, raw ``(n, d(d+1)/2)``."""
     x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
     return _kernels_of(x).chol_gaussian_logpdf(x, mu, raw, _transform(transform))
 
 
+@on_input_device
 def chol_gaussian_logpdf_backward(x, mu, raw, g=None, transform: str = "exp"):
     """Gradients ``(d/dx, d/dmu, d/draw)`` of ``sum(g * chol_gaussian_logpdf)``."""
-    x, mu, raw = _arrays({"x": x, "mu": mu, "raw": raw})
-    return _kernels_of(x).chol_gaussian_logpdf_backward(
-        x, mu, raw, _g(g, x.shape[0], x.dtype, _module_of(x)), _transform(transform)
-    )
+    x, mu, raw, *g = _arrays(_with_g({"x": x, "mu": mu, "raw": raw}, g))
+    return _kernels_of(x).chol_gaussian_logpdf_backward(x, mu, raw, _g(g, x), _transform(transform))
 
 
+@on_input_device
 def chol_gaussian_kl(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, transform: str = "exp") -> np.ndarray:
     """``KL(N(mu_q, L L^T) || N(mu_p, diag(exp(logvar_p))))`` per row (prior may broadcast)."""
     mu_q, raw_q, mu_p, logvar_p = _arrays(
@@ -715,31 +729,29 @@ def chol_gaussian_kl(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, transform: str = "exp"
     return _kernels_of(mu_q).chol_gaussian_kl(mu_q, raw_q, mu_p, logvar_p, _transform(transform))
 
 
+@on_input_device
 def chol_gaussian_kl_backward(mu_q, raw_q, mu_p=0.0, logvar_p=0.0, g=None, transform: str = "exp"):
     """Gradients ``(d/dmu_q, d/draw_q, d/dmu_p, d/dlogvar_p)`` of ``sum(g * KL)``."""
-    mu_q, raw_q, mu_p, logvar_p = _arrays(
-        {"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p}
+    mu_q, raw_q, mu_p, logvar_p, *g = _arrays(
+        _with_g({"mu_q": mu_q, "raw_q": raw_q, "mu_p": mu_p, "logvar_p": logvar_p}, g)
     )
     mu_p, logvar_p = (
         _broadcast_rows(mu_p, "mu_p", mu_q.shape),
         _broadcast_rows(logvar_p, "logvar_p", mu_q.shape),
     )
     return _kernels_of(mu_q).chol_gaussian_kl_backward(
-        mu_q,
-        raw_q,
-        mu_p,
-        logvar_p,
-        _g(g, mu_q.shape[0], mu_q.dtype, _module_of(mu_q)),
-        _transform(transform),
+        mu_q, raw_q, mu_p, logvar_p, _g(g, mu_q), _transform(transform)
     )
 
 
+@on_input_device
 def chol_gaussian_sample(mu, raw, eps, transform: str = "exp") -> np.ndarray:
     """Reparameterised sample ``z = mu + L eps`` per row."""
     mu, raw, eps = _arrays({"mu": mu, "raw": raw, "eps": eps})
     return _kernels_of(mu).chol_gaussian_sample(mu, raw, eps, _transform(transform))
 
 
+@on_input_device
 def chol_gaussian_sample_backward(raw, eps, gz, transform: str = "exp"):
     """Gradients ``(d/dmu, d/draw)`` of ``sum(gz * z)``."""
     raw, eps, gz = _arrays({"raw": raw, "eps": eps, "gz": gz})

@@ -64,6 +64,18 @@ def test_gpu_partial_fit_and_random_init(cp, data):
         gpu.transform(Xd, data.env)
 
 
+def test_gpu_fit_on_another_device(cp, data):
+    """The fit follows X's device (model, moments, minibatches), not the current device."""
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two CUDA devices")
+    kw = dict(FAST, dtype="float64", random_state=3)
+    ref = IVAE(3, **kw).fit(cp.asarray(data.X), data.env)
+    with cp.cuda.Device(1):
+        Xd = cp.asarray(data.X)
+    other = IVAE(3, **kw).fit(Xd, data.env).partial_fit(Xd, data.env)
+    np.testing.assert_allclose(other.history_["loss"][:-1], ref.history_["loss"], rtol=1e-7)
+
+
 def test_gpu_fit_bad_input(cp, data):
     bad = cp.asarray(data.X).copy()
     bad[2, 1] = cp.nan

@@ -53,8 +53,12 @@ def test_mlp_forward_backward(cp, dtype, act):
     gp2_d, gx2_d = gpu.backward(cp.asarray(G), accumulate=True, need_grad_input=False)
     assert gx2_d is None
     close(gp2_d, gp2, dtype)
+    # one Adam step on each (eps large enough that rounding-level gradient gaps stay that small in
+    # the step), then the updated parameters come back to the host
+    for net in (cpu, gpu):
+        nn.Adam(net.params, lr=1e-2, eps=1e-3).step(net.grad)
     gpu.to_host()
-    np.testing.assert_array_equal(gpu.params, cpu.params)
+    close(gpu.params, cpu.params, dtype)
 
 
 def test_mlp_rejects_mixed_devices(cp):
@@ -124,7 +128,18 @@ def test_diag_gaussians(cp, dtype, d):
 @pytest.mark.parametrize("d", [1, 2, 5, 10])
 def test_cholesky_gaussians(cp, dtype, d, transform):
     rng = np.random.default_rng(10 * d + len(transform))
-    x, mu, lv, raw, g = _gauss_inputs(rng, 203, d, dtype)
+    _compare_cholesky(cp, dtype, d, transform, *_gauss_inputs(rng, 203, d, dtype))
+
+
+def test_cholesky_gaussians_at_the_dimension_limit(cp, cuda_ext, dtype):
+    """d = nn_max_cholesky_dim (64) fills the kernels' per-thread arrays to the last entry."""
+    d = int(cuda_ext.nn_max_cholesky_dim)
+    x, mu, lv, raw, g = _gauss_inputs(np.random.default_rng(64), 37, d, dtype)
+    raw = (raw / np.sqrt(d)).astype(dtype)  # L = I + O(1/sqrt(d)) stays well conditioned
+    _compare_cholesky(cp, dtype, d, "softplus", x, mu, lv, raw, g)
+
+
+def _compare_cholesky(cp, dtype, d, transform, x, mu, lv, raw, g):
     xd, mud, lvd, rawd, gd = (cp.asarray(a) for a in (x, mu, lv, raw, g))
     t = transform
     close(nn.cholesky_unpack(rawd, d, t), nn.cholesky_unpack(raw, d, t), dtype)
@@ -223,6 +238,80 @@ def test_kernel_argument_checks(cp):
         _backend._cuda.nn_random_fill(host.ctypes.data, 4, 0, 0, True, 8, 0)
     with pytest.raises(ValueError, match="itemsize"):
         _backend._cuda.nn_random_fill(int(x.data.ptr), 4, 0, 0, True, 2, 0)
+
+
+def test_mlp_out_and_accumulate_checks(cp):
+    """Refused as by the CPU binding: an out of another dtype (the kernel would write past its
+    end) and accumulate=True without a buffer to add to."""
+    from fastcrl import _gpu_nn
+
+    spec = _core.MLPSpec([3, 4], ["identity"], 0.01, 1.0)
+    params, X = cp.zeros(spec.n_params), cp.ones((5, 3))
+    ws = cp.empty(spec.workspace_size(5))
+    with pytest.raises(TypeError, match="out has dtype float32 but params is float64"):
+        _gpu_nn.mlp_forward(spec, params, X, ws, cp.empty((5, 4), cp.float32))
+    with pytest.raises(TypeError):
+        _core.mlp_forward(spec, params.get(), X.get(), ws.get(), np.empty((5, 4), np.float32))
+    _gpu_nn.mlp_forward(spec, params, X, ws, None, True)
+    with pytest.raises(ValueError, match="accumulate=True needs grad_params"):
+        _gpu_nn.mlp_backward(spec, params, X, ws, cp.ones((5, 4)), None, True, True)
+
+
+_SPIN = r"""
+extern "C" __global__ void spin(long long cycles) {
+    const long long t0 = clock64();
+    while (clock64() - t0 < cycles) {}
+}
+"""
+
+
+def test_kernels_run_on_the_current_stream(cp, dtype):
+    """Under a non-default, non-blocking stream the kernels queue behind the caller's work: the
+    input is written only after a busy kernel on that stream, so a launch on any other stream
+    would read it unwritten.  Through fastcrl._gpu_nn, which never synchronises (fastcrl.nn's
+    NaN check would wait for the stream and hide a wrong one)."""
+    from fastcrl import _gpu_nn
+
+    rng = np.random.default_rng(5)
+    spec = _core.MLPSpec([7, 33, 5], ["tanh", "identity"], 0.01, 1.0)
+    params = (0.3 * rng.normal(size=spec.n_params)).astype(dtype)
+    X, mu, lv = (rng.normal(size=(129, 7)).astype(dtype) for _ in range(3))
+    ws = np.empty(spec.workspace_size(129), dtype)
+    want = _core.mlp_forward(spec, params, X, ws, None, False)
+    want_lp = nn.diag_gaussian_logpdf(X, mu, lv)
+    spin = cp.RawKernel(_SPIN, "spin")
+    src, pd, mud, lvd = (cp.asarray(a) for a in (X, params, mu, lv))
+    cp.cuda.Device().synchronize()  # the non-blocking stream does not wait for the null stream
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        Xd = cp.zeros_like(src)
+        spin((1,), (1,), (np.int64(50_000_000),))  # some 25 ms of GPU time before the write
+        Xd[...] = src
+        out = _gpu_nn.mlp_forward(spec, pd, Xd, cp.empty(spec.workspace_size(129), dtype))
+        lp = _gpu_nn.diag_gaussian_logpdf(Xd, mud, lvd)
+    stream.synchronize()
+    close(out, want, dtype)
+    close(lp, want_lp, dtype)
+
+
+def test_arrays_on_another_device(cp):
+    """Outputs, workspaces and the stream follow the inputs' device, not the current one."""
+    if cp.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two CUDA devices")
+    rng = np.random.default_rng(6)
+    X, mu, lv = (rng.normal(size=(50, 3)) for _ in range(3))
+    net = nn.MLP([3, 8, 2], dtype="float64", random_state=0)
+    want = net.forward(X)
+    with cp.cuda.Device(1):
+        Xd, mud, lvd = (cp.asarray(a) for a in (X, mu, lv))
+        net.to_device()
+    with cp.cuda.Device(0):
+        out = net.forward(Xd)
+        lp = nn.diag_gaussian_logpdf(Xd, mud, lvd)
+        z = nn.random_normal(7, 3, like=Xd)
+    assert out.device.id == lp.device.id == z.device.id == 1
+    close(out, want, np.float64)
+    close(lp, nn.diag_gaussian_logpdf(X, mu, lv), np.float64)
 
 
 def test_large_batch_and_core_interface(cp):

@@ -21,6 +21,7 @@ from .. import _core
 from .._backend import is_device_array, require_cuda
 from .._base import BaseEstimator
 from .._errors import NumericalError
+from .._gpu_nn import device_of
 from .._validation import (
     FLOAT_DTYPES,
     check_data,
@@ -684,28 +685,32 @@ class IVAE(BaseEstimator):
         train, val = self._split(seg, counts, p, rng)
         t0 = time.perf_counter()
         self._model.init_random(rng)
-        xp, Xs_dev, seg_dev = self._device_data(X_input, Xs, seg)
-        try:
-            self._on(xp)
+        # GPU input: CuPy allocates on the current device, so the whole fit runs on X's device
+        with device_of(X_input):
+            xp, Xs_dev, seg_dev = self._device_data(X_input, Xs, seg)
             try:
-                if p["init"] == "ica":
-                    self._warm_start(Xs[train], seg[train], rng)
-            except KeyboardInterrupt:
-                self.interrupted_ = True
-                raise
+                self._on(xp)
+                try:
+                    if p["init"] == "ica":
+                        self._warm_start(Xs[train], seg[train], rng)
+                except KeyboardInterrupt:
+                    self.interrupted_ = True
+                    raise
+                finally:
+                    self.pretrain_time_ = time.perf_counter() - t0
+                    self._publish()
+                steps = int(math.ceil(train.size / min(p["batch_size"], train.size)))
+                total = steps * p["max_epochs"]
+                if p["lr_schedule"] == "one_cycle":
+                    schedule = lambda t: _one_cycle_lr(t, total, p["lr"])  # noqa: E731
+                else:
+                    schedule = lambda t: p["lr"]  # noqa: E731
+                self._train(
+                    Xs_dev, seg_dev, train, val, p["max_epochs"], schedule, p["early_stopping"]
+                )
             finally:
-                self.pretrain_time_ = time.perf_counter() - t0
-                self._publish()
-            steps = int(math.ceil(train.size / min(p["batch_size"], train.size)))
-            total = steps * p["max_epochs"]
-            if p["lr_schedule"] == "one_cycle":
-                schedule = lambda t: _one_cycle_lr(t, total, p["lr"])  # noqa: E731
-            else:
-                schedule = lambda t: p["lr"]  # noqa: E731
-            self._train(Xs_dev, seg_dev, train, val, p["max_epochs"], schedule, p["early_stopping"])
-        finally:
-            # a fitted IVAE lives on the host: inference, save and load are CPU code
-            self._on(np)
+                # a fitted IVAE lives on the host: inference, save and load are CPU code
+                self._on(np)
         return self
 
     def partial_fit(self, X: Any, u: Any, *, epochs: int = 1, lr: float | None = None) -> IVAE:
@@ -734,12 +739,13 @@ class IVAE(BaseEstimator):
         rate = self.lr / 10 if lr is None else check_float(lr, "lr", low=0, low_inclusive=False)
         Xs = self._standardized(X)
         rows = np.arange(X.shape[0])
-        xp, Xs_dev, seg_dev = self._device_data(X_input, Xs, seg)
-        try:
-            self._on(xp)
-            self._train(Xs_dev, seg_dev, rows, rows[:0], epochs, lambda t: rate, False)
-        finally:
-            self._on(np)
+        with device_of(X_input):  # as in fit: on X's device
+            xp, Xs_dev, seg_dev = self._device_data(X_input, Xs, seg)
+            try:
+                self._on(xp)
+                self._train(Xs_dev, seg_dev, rows, rows[:0], epochs, lambda t: rate, False)
+            finally:
+                self._on(np)
         return self
 
     def _split(self, seg, counts, p, rng) -> tuple[np.ndarray, np.ndarray]:
