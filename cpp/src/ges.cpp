@@ -325,28 +325,30 @@ class GesSearch {
       }
       return false;
     };
+    // Visits the unvisited neighbours (in `rows`) of the next node of one side; returns the
+    // neighbour that belongs to the other side, or -1.
+    auto grow = [&](std::vector<std::int32_t>& queue, std::size_t& head, const std::vector<std::vector<std::int32_t>>& rows,
+                    std::uint32_t own, std::uint32_t other, std::vector<std::int32_t>& link, std::int32_t& from) {
+      from = queue[head++];
+      for (std::int32_t w : rows[static_cast<std::size_t>(from)]) {
+        const std::uint32_t m = s.mark[w];
+        if (m == other) return w;
+        if (m == own || m == kBlocked) continue;
+        s.mark[w] = own;
+        link[w] = from;
+        queue.push_back(w);
+      }
+      return std::int32_t{-1};
+    };
     std::size_t fore = 0, back = 0;
+    std::int32_t from = -1;
     while (fore < s.queue.size() && back < s.back_queue.size()) {
       if (s.queue.size() - fore <= s.back_queue.size() - back) {
-        const std::int32_t u = s.queue[fore++];
-        for (std::int32_t w : steps_[u]) {
-          const std::uint32_t m = s.mark[w];
-          if (m == kBack) return meet(u, w);
-          if (m == kFore || m == kBlocked) continue;
-          s.mark[w] = kFore;
-          s.prev[w] = u;
-          s.queue.push_back(w);
-        }
+        const std::int32_t w = grow(s.queue, fore, steps_, kFore, kBack, s.prev, from);
+        if (w >= 0) return meet(from, w);
       } else {
-        const std::int32_t v = s.back_queue[back++];
-        for (std::int32_t u : steps_into_[v]) {
-          const std::uint32_t m = s.mark[u];
-          if (m == kFore) return meet(u, v);
-          if (m == kBack || m == kBlocked) continue;
-          s.mark[u] = kBack;
-          s.next[u] = v;
-          s.back_queue.push_back(u);
-        }
+        const std::int32_t u = grow(s.back_queue, back, steps_into_, kBack, kFore, s.next, from);
+        if (u >= 0) return meet(u, from);
       }
     }
     return true;  // one side ran out without meeting the other
