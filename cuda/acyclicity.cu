@@ -227,26 +227,51 @@ __global__ void square_entries(const T* __restrict__ W, std::size_t n, U divisor
   }
 }
 
-/// colsum[b * d + j] = sum_i A[b, i, j] (accumulated in double): block (32 columns x 8 rows).
+/// colsum[b * d + j] = sum_i A[b, i, j] (accumulated in double): block (32 columns x 8 rows), the
+/// matrices grid-stride on the y axis (at most 65535 blocks there).
 template <class T>
-__global__ void column_sums(const T* __restrict__ A, int64_t d, double* __restrict__ colsum) {
+__global__ void column_sums(const T* __restrict__ A, int64_t batch, int64_t d, double* __restrict__ colsum) {
   __shared__ double acc[8][33];
-  const int64_t b = blockIdx.y;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
-  const T* Ab = A + b * d * d;
-  double s = 0.0;
-  if (j < d)
-    for (int64_t i = threadIdx.y; i < d; i += 8) s += static_cast<double>(Ab[i * d + j]);
-  acc[threadIdx.y][threadIdx.x] = s;
-  __syncthreads();
-  if (threadIdx.y == 0 && j < d) {
-    double t = 0.0;
-    for (int k = 0; k < 8; ++k) t += acc[k][threadIdx.x];
-    colsum[b * d + j] = t;
+  for (int64_t b = blockIdx.y; b < batch; b += gridDim.y) {  // uniform per block: barriers are safe
+    const T* Ab = A + b * d * d;
+    double s = 0.0;
+    if (j < d)
+      for (int64_t i = threadIdx.y; i < d; i += 8) s += static_cast<double>(Ab[i * d + j]);
+    acc[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < d) {
+      double t = 0.0;
+      for (int k = 0; k < 8; ++k) t += acc[k][threadIdx.x];
+      colsum[b * d + j] = t;
+    }
+    __syncthreads();  // acc is rewritten for the next matrix
   }
 }
 
-/// out[0] = max of v[0..n) (one block).  fmax ignores NaN, but the sums of squares cannot be NaN.
+/// norms[b] = ||A_b||_1 = max_j colsum[b, j], one block per matrix (grid-stride).  A matrix whose
+/// norm exceeds max_value or is NaN (a non-finite W) is marked kAcyclicityOverflow and gets norm 0,
+/// so that it does not set the scaling of the others.
+__global__ void matrix_norms(const double* __restrict__ colsum, int64_t batch, int64_t d, double max_value,
+                             double* __restrict__ norms, std::int32_t* __restrict__ status) {
+  __shared__ double sh[kThreads];
+  for (int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
+    double m = 0.0, bad = 0.0;
+    for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+      const double c = colsum[b * d + j];
+      if (c <= max_value) m = fmax(m, c);
+      else bad = 1.0;  // also NaN
+    }
+    m = block_max(m, sh);
+    bad = block_max(bad, sh);
+    if (threadIdx.x == 0) {
+      norms[b] = bad > 0.0 ? 0.0 : m;
+      if (bad > 0.0) status[b] = kAcyclicityOverflow;
+    }
+  }
+}
+
+/// out[0] = max of v[0..n) (one block); v holds no NaN (matrix_norms zeroes those norms).
 __global__ void max_of(const double* __restrict__ v, std::size_t n, double* __restrict__ out) {
   __shared__ double sh[kThreads];
   double m = 0.0;
@@ -345,13 +370,17 @@ __global__ void trace_value(const T* __restrict__ F, const T* __restrict__ W, in
 
 // --- log-det
 
+/// M = sI - W∘W; square_bad[b] = 1 (zeroed before) where a square overflows or W is not finite, which
+/// the CPU kernel reports as "W∘W overflows" whatever the domain policy.
 template <class T>
-__global__ void form_mmatrix(const T* __restrict__ W, int64_t d, std::size_t n, T s, T* __restrict__ M) {
+__global__ void form_mmatrix(const T* __restrict__ W, int64_t d, std::size_t n, T s, T max_value,
+                             int* __restrict__ square_bad, T* __restrict__ M) {
   const std::size_t dd = static_cast<std::size_t>(d) * d;
   for (std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; k < n;
        k += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     const std::size_t r = k % dd;
     const T a = W[k] * W[k];
+    if (!(a <= max_value)) square_bad[k / dd] = 1;  // every writer stores 1: no atomic needed
     M[k] = (r / d == r % d) ? -a + s : -a;
   }
 }
@@ -367,9 +396,11 @@ __global__ void set_identity(T* __restrict__ X, int64_t d, std::size_t n) {
 }
 
 /// Domain test and h from the LU pivots (the diagonal of U): every pivot above min_pivot, else the
-/// matrix is outside the domain; h = -sum log(pivot / s) in double, as the CPU kernel.
+/// matrix is outside the domain; h = -sum log(pivot / s) in double, as the CPU kernel.  A matrix with
+/// square_bad set is kAcyclicityOverflow whatever its pivots (the CPU kernel checks W∘W first).
 template <class T>
-__global__ void logdet_from_pivots(const T* __restrict__ LU, int64_t d, double s, T min_pivot, T* __restrict__ h,
+__global__ void logdet_from_pivots(const T* __restrict__ LU, int64_t d, double s, T min_pivot,
+                                   const int* __restrict__ square_bad, T* __restrict__ h,
                                    std::int32_t* __restrict__ status) {
   __shared__ double sh[kThreads];
   const int64_t b = blockIdx.x;
@@ -383,7 +414,9 @@ __global__ void logdet_from_pivots(const T* __restrict__ LU, int64_t d, double s
   sum = block_sum(sum, sh);
   bad = block_max(bad, sh);
   if (threadIdx.x == 0) {
-    if (bad > 0.0) {
+    if (square_bad[b]) {
+      status[b] = kAcyclicityOverflow;  // h is set by logdet_grad
+    } else if (bad > 0.0) {
       status[b] = kAcyclicityOutsideDomain;
       h[b] = static_cast<T>(INFINITY);
     } else {
@@ -402,17 +435,20 @@ __global__ void flag_nonfinite(const T* __restrict__ X, int64_t d, std::size_t n
       atomicMax(status + k / dd, static_cast<std::int32_t>(kAcyclicityOverflow));
 }
 
-/// grad = 2 W ∘ Y (Y holds (sI - A)^{-T} row-major); flagged matrices get NaN and h = +inf.
+/// grad = 2 W ∘ Y (Y holds (sI - A)^{-T} row-major); flagged matrices get NaN and h = +inf, or
+/// h = NaN where W∘W overflows, so that a caller reading only h can tell that error from leaving
+/// the domain (the GPU optimisers: one host read per step).
 template <class T>
 __global__ void logdet_grad(const T* __restrict__ W, const T* __restrict__ Y, int64_t d, std::size_t n,
-                            const std::int32_t* __restrict__ status, T* __restrict__ grad, T* __restrict__ h) {
+                            const std::int32_t* __restrict__ status, const int* __restrict__ square_bad,
+                            T* __restrict__ grad, T* __restrict__ h) {
   const std::size_t dd = static_cast<std::size_t>(d) * d;
   for (std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; k < n;
        k += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     const std::size_t b = k / dd;
     if (status[b] != kAcyclicityOk) {
       grad[k] = static_cast<T>(NAN);
-      if (k % dd == 0) h[b] = static_cast<T>(INFINITY);
+      if (k % dd == 0) h[b] = square_bad[b] ? static_cast<T>(NAN) : static_cast<T>(INFINITY);
     } else {
       grad[k] = T(2) * W[k] * Y[k];
     }
@@ -502,6 +538,39 @@ __global__ void power_grad(const T* __restrict__ W, const double* __restrict__ x
   }
 }
 
+/// P = the zero pattern of A = W∘W (squared in double, as square_entries<T, double>) as 0/1 floats.
+template <class T>
+__global__ void square_pattern(const T* __restrict__ W, std::size_t n, float* __restrict__ P) {
+  for (std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; k < n;
+       k += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const double w = static_cast<double>(W[k]);
+    P[k] = w * w > 0.0 ? 1.0f : 0.0f;
+  }
+}
+
+__global__ void binarize(float* __restrict__ P, std::size_t n) {
+  for (std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; k < n;
+       k += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    P[k] = P[k] > 0.0f ? 1.0f : 0.0f;
+}
+
+/// Unconverged matrices whose pattern P (of A^(2^k), 2^k >= d) is empty are nilpotent: rho = 0
+/// exactly, lo = hi = 0 (so power_finish and power_grad give 0), status ok.  One block per matrix.
+__global__ void accept_nilpotent(const float* __restrict__ P, int64_t batch, int64_t d, double* __restrict__ lo,
+                                 double* __restrict__ hi, std::int32_t* __restrict__ status) {
+  __shared__ double sh[kThreads];
+  const std::size_t dd = static_cast<std::size_t>(d) * d;
+  for (int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
+    double any = 0.0;
+    for (std::size_t r = threadIdx.x; r < dd; r += blockDim.x) any = fmax(any, static_cast<double>(P[b * dd + r]));
+    any = block_max(any, sh);
+    if (threadIdx.x == 0 && any == 0.0 && status[b] == kAcyclicityNotConverged) {
+      lo[b] = hi[b] = 0.0;
+      status[b] = kAcyclicityOk;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Taylor degree and scaling for exp(A / 2^s) - I.
 
@@ -557,9 +626,10 @@ void launch_lincomb(cudaStream_t stream, const LinComb<T>& lc, int64_t d, std::s
 
 std::size_t expm_workspace_bytes(int64_t batch, int64_t d, std::size_t itemsize) {
   const std::size_t n = stack_elems(batch, d);
-  // Powers B..B^m (m <= 6), the Horner accumulator and its successor; column sums; the norm.
+  // Powers B..B^m (m <= 6), the Horner accumulator and its successor; column sums; the norms of
+  // the matrices; their maximum.
   return (kMaxPowers + 2) * align_up(n * itemsize) + align_up(static_cast<std::size_t>(batch * d) * sizeof(double)) +
-         kAlign;
+         align_up(static_cast<std::size_t>(batch) * sizeof(double)) + kAlign;
 }
 
 std::size_t poly_workspace_bytes(int64_t batch, int64_t d, std::size_t itemsize) {
@@ -573,6 +643,12 @@ std::size_t spectral_radius_workspace_bytes(int64_t batch, int64_t d, std::size_
 }
 
 namespace {
+/// M and Y (n elements each), getrf's work array, its info per matrix, the square_bad flags.
+std::size_t logdet_need(std::size_t n, int64_t batch, int lwork, std::size_t itemsize) {
+  return 2 * align_up(n * itemsize) + align_up(static_cast<std::size_t>(std::max(lwork, 1)) * itemsize) +
+         2 * align_up(static_cast<std::size_t>(batch) * sizeof(int));
+}
+
 template <class T>
 std::size_t logdet_bytes(const Launch& launch, const void* W, int64_t batch, int64_t d) {
   const std::size_t n = stack_elems(batch, d);
@@ -584,8 +660,7 @@ std::size_t logdet_bytes(const Launch& launch, const void* W, int64_t batch, int
     T* A = static_cast<T*>(const_cast<void*>(W));
     FASTCRL_CUSOLVER_CHECK(getrf_buffer(solver.get(), static_cast<int>(d), A, &lwork));
   }
-  return 2 * align_up(n * sizeof(T)) + align_up(static_cast<std::size_t>(std::max(lwork, 1)) * sizeof(T)) +
-         align_up(static_cast<std::size_t>(batch) * sizeof(int));
+  return logdet_need(n, batch, lwork, sizeof(T));
 }
 }  // namespace
 
@@ -599,9 +674,6 @@ template <class T>
 void expm_constraint(const Launch& launch, const T* W, int64_t batch, int64_t d, T* h, T* grad, std::int32_t* status,
                      void* workspace, std::size_t workspace_bytes) {
   const std::size_t n = stack_elems(batch, d);
-  // column_sums puts the batch on the grid's y axis.
-  require(batch <= 65535, "expm_constraint on the GPU takes at most 65535 matrices per call; got " +
-                              std::to_string(batch));
   check_workspace(workspace_bytes, expm_workspace_bytes(batch, d, sizeof(T)), "expm_constraint");
   detail::DeviceScope scope(launch.device);
   cudaStream_t stream = detail::as_stream(launch.stream);
@@ -611,26 +683,27 @@ void expm_constraint(const Launch& launch, const T* W, int64_t batch, int64_t d,
   T* P = ws.template take<T>(n);
   T* C = ws.template take<T>(n);
   auto* colsum = ws.template take<double>(static_cast<std::size_t>(batch * d));
+  auto* norms = ws.template take<double>(static_cast<std::size_t>(batch));
   auto* norm_dev = ws.template take<double>(1);
 
   fill_status<<<1, kThreads, 0, stream>>>(status, batch, kAcyclicityOk);
   FASTCRL_CUDA_CHECK_LAUNCH("fill_status");
   square_entries<T, T><<<grid_for(n), kThreads, 0, stream>>>(W, n, T(1), pw[1]);
   FASTCRL_CUDA_CHECK_LAUNCH("square_entries");
-  column_sums<T><<<dim3(static_cast<unsigned>((d + 31) / 32), static_cast<unsigned>(batch)), dim3(32, 8), 0, stream>>>(
-      pw[1], d, colsum);
+  column_sums<T><<<dim3(static_cast<unsigned>((d + 31) / 32), static_cast<unsigned>(std::min<int64_t>(batch, 65535))),
+                   dim3(32, 8), 0, stream>>>(pw[1], batch, d, colsum);
   FASTCRL_CUDA_CHECK_LAUNCH("column_sums");
-  max_of<<<1, kThreads, 0, stream>>>(colsum, static_cast<std::size_t>(batch * d), norm_dev);
+  // A matrix whose ||A||_1 overflows is flagged alone (its exp overflows too); the others are
+  // planned from the largest finite norm, as if they had been passed without it.
+  matrix_norms<<<static_cast<unsigned>(std::min<int64_t>(batch, 65535)), kThreads, 0, stream>>>(
+      colsum, batch, d, static_cast<double>(std::numeric_limits<T>::max()), norms, status);
+  FASTCRL_CUDA_CHECK_LAUNCH("matrix_norms");
+  max_of<<<1, kThreads, 0, stream>>>(norms, static_cast<std::size_t>(batch), norm_dev);
   FASTCRL_CUDA_CHECK_LAUNCH("max_of");
   // The one host synchronisation: the degree and the scaling depend on ||A||_1.
   double norm = 0.0;
   FASTCRL_CUDA_CHECK(cudaMemcpyAsync(&norm, norm_dev, sizeof(double), cudaMemcpyDeviceToHost, stream));
   FASTCRL_CUDA_CHECK(cudaStreamSynchronize(stream));
-  if (!(norm <= static_cast<double>(std::numeric_limits<T>::max()))) {
-    fill_status<<<1, kThreads, 0, stream>>>(status, batch, kAcyclicityOverflow);
-    FASTCRL_CUDA_CHECK_LAUNCH("fill_status");
-    return;
-  }
   const TaylorPlan plan = plan_taylor(norm, std::numeric_limits<T>::epsilon() / 2);
   if (plan.s > 0) {
     // 2^-s is exact: the scaled matrix carries no new rounding (unless entries underflow).
@@ -708,24 +781,25 @@ void logdet_constraint(const Launch& launch, const T* W, int64_t batch, int64_t 
   SolverHandle solver(launch.device, stream);  // taken before the cuBLAS handle: one lock order everywhere
   int lwork = 0;
   FASTCRL_CUSOLVER_CHECK(getrf_buffer(solver.get(), di, const_cast<T*>(W), &lwork));
-  const std::size_t need = 2 * align_up(n * sizeof(T)) +
-                           align_up(static_cast<std::size_t>(std::max(lwork, 1)) * sizeof(T)) +
-                           align_up(static_cast<std::size_t>(batch) * sizeof(int));
-  check_workspace(workspace_bytes, need, "logdet_constraint");
+  check_workspace(workspace_bytes, logdet_need(n, batch, lwork, sizeof(T)), "logdet_constraint");
   Carver ws(workspace, workspace_bytes);
   T* M = ws.template take<T>(n);
   T* Y = ws.template take<T>(n);
   T* work = ws.template take<T>(static_cast<std::size_t>(std::max(lwork, 1)));
   int* info = ws.template take<int>(static_cast<std::size_t>(batch));
+  int* square_bad = ws.template take<int>(static_cast<std::size_t>(batch));
 
   // Row-major M = sI - A is M^T column-major; det and the no-pivoting pivots of M^T equal M's.
-  form_mmatrix<T><<<grid_for(n), kThreads, 0, stream>>>(W, d, n, static_cast<T>(s), M);
+  FASTCRL_CUDA_CHECK(cudaMemsetAsync(square_bad, 0, static_cast<std::size_t>(batch) * sizeof(int), stream));
+  form_mmatrix<T><<<grid_for(n), kThreads, 0, stream>>>(W, d, n, static_cast<T>(s), std::numeric_limits<T>::max(),
+                                                        square_bad, M);
   FASTCRL_CUDA_CHECK_LAUNCH("form_mmatrix");
   for (int64_t b = 0; b < batch; ++b)
     FASTCRL_CUSOLVER_CHECK(getrf_nopivot(solver.get(), di, M + b * dd, work, info + b));
   // The margin of the CPU kernel: pivots within 2 (d + 1) eps s of 0 count as outside the domain.
   const T min_pivot = static_cast<T>(2.0 * static_cast<double>(d + 1) * std::numeric_limits<T>::epsilon() * s);
-  logdet_from_pivots<T><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(M, d, s, min_pivot, h, status);
+  logdet_from_pivots<T><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(M, d, s, min_pivot, square_bad, h,
+                                                                                status);
   FASTCRL_CUDA_CHECK_LAUNCH("logdet_from_pivots");
   // Y with (M^T)^T Y = I column-major, i.e. Y = M^{-1} column-major = M^{-T} row-major: solve
   // U^T Z = I, then L^T Y = Z (M^T = L U).  The factors of an M-matrix have non-positive
@@ -741,7 +815,7 @@ void logdet_constraint(const Launch& launch, const T* W, int64_t batch, int64_t 
   }
   flag_nonfinite<T><<<grid_for(n), kThreads, 0, stream>>>(Y, d, n, status);
   FASTCRL_CUDA_CHECK_LAUNCH("flag_nonfinite");
-  logdet_grad<T><<<grid_for(n), kThreads, 0, stream>>>(W, Y, d, n, status, grad, h);
+  logdet_grad<T><<<grid_for(n), kThreads, 0, stream>>>(W, Y, d, n, status, square_bad, grad, h);
   FASTCRL_CUDA_CHECK_LAUNCH("logdet_grad");
 }
 
@@ -846,6 +920,31 @@ void spectral_radius(const Launch& launch, const T* W, int64_t batch, int64_t d,
       if (std::all_of(host_status.begin(), host_status.end(), [](std::int32_t s) { return s == kAcyclicityOk; }))
         break;
     }
+  }
+  if (std::any_of(host_status.begin(), host_status.end(),
+                  [](std::int32_t s) { return s == kAcyclicityNotConverged; })) {
+    // The bracket closes only for irreducible A.  Acyclic graphs, where the CPU kernel returns 0
+    // exactly, are recognised exactly: A >= 0 is nilpotent iff the zero pattern of A^(2^k) is empty
+    // for 2^k >= d, and boolean squaring (products of 0/1 floats, whose sums of non-negative terms
+    // cannot cancel to 0) computes those patterns in ceil(log2 d) products.  A is no longer needed:
+    // its n doubles hold the two float patterns.
+    float* P = reinterpret_cast<float*>(A);
+    float* Q = P + n;
+    square_pattern<T><<<grid_for(n), kThreads, 0, stream>>>(W, n, P);
+    FASTCRL_CUDA_CHECK_LAUNCH("square_pattern");
+    {
+      detail::BlasHandle blas(launch.device, stream);
+      const float onef = 1.0f, zerof = 0.0f;
+      for (int64_t span = 1; span < d; span *= 2) {  // P holds the pattern of A^span
+        FASTCRL_CUBLAS_CHECK(gemm_batched(blas.get(), di, &onef, P, P, &zerof, Q, bi));
+        binarize<<<grid_for(n), kThreads, 0, stream>>>(Q, n);
+        FASTCRL_CUDA_CHECK_LAUNCH("binarize");
+        std::swap(P, Q);
+      }
+    }
+    accept_nilpotent<<<static_cast<unsigned>(std::min<int64_t>(batch, 65535)), kThreads, 0, stream>>>(P, batch, d,
+                                                                                                       lo, hi, status);
+    FASTCRL_CUDA_CHECK_LAUNCH("accept_nilpotent");
   }
   power_finish<T><<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(x, v, d, lo, hi, rho, dots);
   FASTCRL_CUDA_CHECK_LAUNCH("power_finish");

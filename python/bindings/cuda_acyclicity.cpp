@@ -179,9 +179,11 @@ void bind_cuda_acyclicity(py::module_& m) {
   m.def("logdet_constraint", &logdet_py, py::arg("W"), py::arg("batch"), py::arg("d"), py::arg("itemsize"),
         py::arg("s"), py::arg("h"), py::arg("grad"), py::arg("status"), py::arg("workspace"),
         py::arg("workspace_bytes"), py::arg("stream"),
-        "-log det(sI - W∘W) + d log s and its gradient, queued on `stream`; status 2 outside the domain.");
+        "-log det(sI - W∘W) + d log s and its gradient, queued on `stream`; status 2 outside the domain, "
+        "status 1 with h = NaN where W∘W overflows (or W is not finite).");
   m.def("spectral_radius", &spectral_radius_py, py::arg("W"), py::arg("batch"), py::arg("d"), py::arg("itemsize"),
         py::arg("max_iter"), py::arg("tol"), py::arg("rho"), py::arg("lo"), py::arg("hi"), py::arg("iters"),
         py::arg("grad"), py::arg("status"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("stream"),
-        "Power iteration for rho(W∘W) with Collatz-Wielandt bracket; grad may be 0 (none).");
+        "Power iteration for rho(W∘W) with Collatz-Wielandt bracket (rho = 0 exactly for acyclic W); grad may "
+        "be 0 (none).");
 }

@@ -1,10 +1,10 @@
 """The one place that decides CPU vs GPU.
 
 NumPy arrays go to the C++ extension ``fastcrl._core``.  Arrays on a CUDA device — anything exposing
-``__cuda_array_interface__`` (CuPy, Numba) or a CUDA ``__dlpack__`` (PyTorch, JAX; wrapped as CuPy
-without a copy) — go to ``fastcrl._cuda`` as raw pointers together with CuPy's current stream, so no
-host copies happen and kernels queue behind the caller's own work.  Results come back on the input's
-device as the input's array type (CuPy for device input).
+``__cuda_array_interface__`` (CuPy, Numba, PyTorch) or a CUDA ``__dlpack__`` (JAX), the foreign
+ones wrapped as CuPy without a copy — go to ``fastcrl._cuda`` as raw pointers together with CuPy's
+current stream, so no host copies happen and kernels queue behind the caller's own work.  Results
+come back on the input's device as CuPy arrays.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _core
 
-# The CUDA extension is optional: absent when built without CUDA, unloadable without cuBLAS at run time.
+# The CUDA extension is optional: absent when built without CUDA, unloadable without cuBLAS at run
+# time.
 _cuda = None
 _CUDA_BUILT = importlib.util.find_spec(f"{__package__}._cuda") is not None
 _CUDA_IMPORT_ERROR: str | None = None
@@ -68,7 +69,8 @@ _DLPACK_CUDA = 2  # kDLCUDA in DLPack's DLDeviceType
 
 
 def is_device_array(x: Any) -> bool:
-    """True for arrays living on a CUDA device (CUDA array interface, or DLPack on a CUDA device)."""
+    """True for arrays living on a CUDA device (CUDA array interface, or DLPack on a CUDA
+    device)."""
     if type(x) is np.ndarray:  # the common case, first: training loops call this every step
         return False
     if hasattr(x, "__cuda_array_interface__"):
@@ -83,16 +85,27 @@ def is_device_array(x: Any) -> bool:
 
 
 def as_device_array(x: Any):
-    """Wrap a CUDA DLPack array as CuPy without copying; CuPy/CAI arrays pass through."""
-    if hasattr(x, "__cuda_array_interface__"):
-        return x
+    """``x`` as a CuPy array without copying: CuPy arrays pass through, other CUDA arrays (Numba,
+    PyTorch, JAX) are wrapped through their CUDA array interface or DLPack, so callers can rely on
+    CuPy's attributes (``dtype``, ``device``, ``data.ptr``)."""
     import cupy
 
-    return cupy.from_dlpack(x)
+    if isinstance(x, cupy.ndarray):
+        return x
+    if not hasattr(x, "__cuda_array_interface__"):
+        return cupy.from_dlpack(x)
+    # cupy.asarray wraps the memory in place only when its device is current (it copies from any
+    # other), so make the array's own device current for the wrap.
+    ptr = x.__cuda_array_interface__["data"][0]
+    runtime = cupy.cuda.runtime
+    device = runtime.pointerGetAttributes(ptr).device if ptr else runtime.getDevice()
+    with cupy.cuda.Device(device):
+        return cupy.asarray(x)
 
 
 def xp_of(*arrays: Any):
-    """The array module (numpy or cupy) shared by ``arrays``; mixing host and device raises TypeError."""
+    """The array module (numpy or cupy) shared by ``arrays``; mixing host and device raises
+    TypeError."""
     on_device = [is_device_array(a) for a in arrays if a is not None]
     if any(on_device) and not all(on_device):
         raise TypeError(
@@ -116,8 +129,9 @@ def require_cuda(what: str = "this function"):
             )
         else:
             hint = (
-                "this fastcrl was built without CUDA; rebuild with the CUDA toolkit and cuBLAS present: "
-                "`pip install nvidia-cublas nvidia-cusolver scikit-build-core pybind11 scipy-openblas32 && "
+                "this fastcrl was built without CUDA; rebuild with the CUDA toolkit and cuBLAS "
+                "present: `pip install nvidia-cublas nvidia-cusolver scikit-build-core pybind11 "
+                "scipy-openblas32 && "
                 "pip install --no-build-isolation -Ccmake.define.FASTCRL_CUDA=ON .`"
             )
         raise RuntimeError(
@@ -172,8 +186,8 @@ def build_info() -> dict:
     Returns
     -------
     dict
-        ``version``, ``compiler``, ``blas`` (library and build configuration), ``blas_core`` (the CPU
-        kernel OpenBLAS chose at run time), ``openmp`` (version macro), ``num_threads``,
+        ``version``, ``compiler``, ``blas`` (library and build configuration), ``blas_core`` (the
+        CPU kernel OpenBLAS chose at run time), ``openmp`` (version macro), ``num_threads``,
         ``blas_threads``, ``cuda`` (bool: extension built and loadable), ``cuda_architectures``,
         ``cuda_toolkit`` (nvcc version), ``cuda_driver`` (None without a driver), ``cuda_cublas``
         (the loaded libcublas), ``cuda_devices`` (0 without a GPU), and ``cuda_error`` when the

@@ -10,7 +10,10 @@ check the driver against the C++ estimators on machines without a GPU.
 L-BFGS-B is fastcrl's own (``_core.lbfgsb_minimize``, the solver the C++ loops use) driven from the
 host with the objective and the C++ loops' Hessian-diagonal preconditioners evaluated on the device,
 so the driver follows the C++ iterates to round-off.  Adam runs entirely on the device, one host
-synchronisation per step (the domain test ``isfinite(h)`` that decides the next step).
+synchronisation per step (the domain test ``isfinite(h)`` that decides the next step): its steps
+take only the loss's gradient, and the constraints go straight to the kernels
+(``_gpu_acyclicity.Kernels``: the iterates are valid by construction, so no validation, and the
+workspaces are kept from step to step).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _gpu_acyclicity
 from ._backend import as_device_array, require_cuda
 from ._errors import NumericalError
 from .acyclicity import expm_constraint, logdet_constraint, poly_constraint
@@ -41,10 +44,15 @@ class Problem:
     ``S`` (d, d) for the l2 loss or ``X`` (n, d) 0/1 data for the logistic loss; ``free`` (d, d)
     bool, ``penalty`` (d, d) float.  ``GL`` and ``Gh`` hold the last gradients, as the C++ loops'
     scratch vectors.
+
+    With CuPy the constraints call the kernels directly (``_gpu_acyclicity.Kernels``); a
+    non-finite ``W`` (a wild trial step) then counts as an overflow, NumericalError, as in the C++
+    loops' kernels.
     """
 
     def __init__(self, xp, S, X, free, penalty):
         self.xp = xp
+        self.kernels = None if xp is np else _gpu_acyclicity.Kernels()
         self.S, self.X = S, X
         self.d = (S if S is not None else X).shape[1]
         self.free = free
@@ -60,38 +68,63 @@ class Problem:
             self.loss_curv = 0.25 * (X * X).mean(axis=0)
 
     def loss(self, W) -> float:
+        """The loss at ``W`` (a host read), its gradient in ``GL``."""
         xp = self.xp
         if self.S is not None:
             # R = S (I - W); loss = 0.5 <I - W, R>; grad = -R.
             R = self.S - self.S @ W
             self.GL = -R
             return 0.5 * float(((self.eye - W) * R).sum())
-        n = self.X.shape[0]
-        M = self.X @ W
+        M = self._logistic_grad(W)
         softplus = xp.where(M > 0, M + xp.log1p(xp.exp(-xp.abs(M))), xp.log1p(xp.exp(-xp.abs(M))))
+        return float((softplus - self.X * M).sum()) / self.X.shape[0]
+
+    def loss_grad(self, W) -> None:
+        """Only the gradient, in ``GL`` (the same arithmetic as :meth:`loss`): Adam's steps need no
+        loss value, and reading one would wait for the device."""
+        if self.S is not None:
+            self.GL = -(self.S - self.S @ W)
+        else:
+            self._logistic_grad(W)
+
+    def _logistic_grad(self, W):
+        """Sets ``GL`` for the logistic loss; returns ``M = X W``."""
+        xp = self.xp
+        M = self.X @ W
         ex = xp.exp(-xp.abs(M))
         sig = xp.where(M >= 0, 1.0 / (1.0 + ex), ex / (1.0 + ex))
-        self.GL = (self.X.T @ (sig - self.X)) / n
-        return float((softplus - self.X * M).sum()) / n
+        self.GL = (self.X.T @ (sig - self.X)) / self.X.shape[0]
+        return M
 
     def l1(self, W) -> float:
         return float((self.pen * self.xp.abs(W)).sum())
 
     def logdet(self, W, s: float) -> float:
-        h, self.Gh = logdet_constraint(W, s, check_domain="flag")
-        return float(h)
+        """h_s(W), +inf outside the domain; NumericalError when W o W overflows (as the CPU kernel
+        with check_domain="flag")."""
+        if self.kernels is None:
+            h, self.Gh = logdet_constraint(W, s, check_domain="flag")
+            return float(h)
+        h, self.Gh = self.kernels.logdet(W, s)
+        v = float(h)  # the one host read of an Adam step
+        if math.isnan(v):
+            raise NumericalError("W∘W overflows in float64: the weights are too large")
+        return v
 
     def constraint(self, kind: str, W) -> float:
-        if kind == "expm":
-            h, self.Gh = expm_constraint(W)
-        elif kind == "poly":
-            h, self.Gh = poly_constraint(W)
-        else:
+        if kind == "logdet":
             return self.logdet(W, 1.0)
+        if self.kernels is not None:
+            h, self.Gh = self.kernels.expm(W) if kind == "expm" else self.kernels.poly(W)
+        elif kind == "expm":
+            h, self.Gh = expm_constraint(W)
+        else:
+            h, self.Gh = poly_constraint(W)
         return float(h)
 
     def constraint_or_inf(self, kind: str, W) -> float:
-        """``constraint`` with an overflow of exp(W o W) reported as +inf (a rejected trial step)."""
+        """``constraint`` with an overflow (of exp(W o W), of W o W, or a non-finite W on the
+        GPU) reported as +inf (a rejected trial step), as the C++ loop catches NumericalError."""
         try:
             return self.constraint(kind, W)
         except NumericalError:
@@ -297,7 +330,7 @@ def _dagma_adam(prob: Problem, W, mu, s, lr, cap, lambda1, beta_1, beta_2, check
                 return W, True, converged, iterations, lr
             W = W - lr * step
             hv = prob.logdet(W, s)
-        prob.loss(W)
+        prob.loss_grad(W)
         b1t *= b1
         b2t *= b2
         # Fixed (non-free) entries get G = 0, so their moments and steps stay exactly 0.

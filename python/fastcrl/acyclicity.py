@@ -311,6 +311,9 @@ def spectral_radius(W: Any, *, n_iter: int = 1000, tol: float = 1e-8, return_gra
     ------
     ValueError, TypeError
         Bad ``W`` (see :func:`expm_constraint`), ``n_iter < 1``, ``tol`` outside (0, 1).
+    fastcrl.NumericalError
+        If ``W∘W`` overflows float64 (weights above about ``1e154``; on the CPU only weights on a
+        cycle count, on the GPU any weight), or ``rho`` overflows W's dtype.
 
     Warns
     -----
@@ -333,6 +336,15 @@ def spectral_radius(W: Any, *, n_iter: int = 1000, tol: float = 1e-8, return_gra
 
     Cost: ``O(d^2)`` per step (one matrix-vector product, two with ``return_grad``), computed in
     float64 for either dtype.
+
+    On a CUDA device (CuPy input) the iteration runs on the whole matrix, without the split into
+    strongly connected components.  It matches the CPU on strongly connected graphs and on acyclic
+    ones: an acyclic graph is recognised exactly once the ``n_iter`` steps are spent (by
+    ``ceil(log2 d)`` boolean squarings of the zero pattern of ``W∘W``) and gives ``rho = 0`` and a
+    zero gradient.  On other reducible graphs the bracket usually does not close (its lower end
+    stays at a smaller component's root, 0 when a node has no out-edge): the result is then the
+    midpoint of the rigorous bracket ``[lo, hi]``, with the RuntimeWarning, and the gradient is not
+    the dominant component's.  Pass a NumPy array for those graphs.
 
     References
     ----------

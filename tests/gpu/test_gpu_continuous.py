@@ -7,9 +7,12 @@ The GPU and CPU kernels agree to round-off, so short runs give the same iterates
 
 from __future__ import annotations
 
+import math
+
 import fastcrl
 import numpy as np
 import pytest
+from fastcrl import _gpu_continuous as driver
 
 pytestmark = pytest.mark.filterwarnings("ignore::fastcrl.ConvergenceWarning")
 
@@ -46,7 +49,6 @@ def test_dagma_adam_matches_cpu(cp, rng):
 def test_dagma_lbfgs_matches_cpu(cp, rng):
     X, _ = _sem(rng)
     cpu, gpu = _both(cp, fastcrl.DAGMA(solver="lbfgs", T=2), X)
-    # Same minimiser, different paths: the C++ solver is diagonally preconditioned, the driver not.
     np.testing.assert_allclose(gpu.W_raw_.get(), cpu.W_raw_, rtol=0, atol=1e-3)
     np.testing.assert_array_equal(gpu.adjacency_.get(), cpu.adjacency_)
 
@@ -81,3 +83,36 @@ def test_bad_device_input(cp):
         fastcrl.DAGMA().fit(cp.asarray([[0.0, 1.0], [np.nan, 2.0], [1.0, 0.0]]))
     with pytest.raises(ValueError, match="constant"):
         fastcrl.NOTEARS().fit(cp.ones((10, 3)))
+
+
+def _problem(xp, d=3, logistic=False, seed=0):
+    rng = np.random.default_rng(seed)
+    X = (rng.random((50, d)) < 0.5).astype(float) if logistic else rng.standard_normal((50, d))
+    S = None if logistic else xp.asarray(np.cov(X.T))
+    Xb = xp.asarray(X) if logistic else None
+    return driver.Problem(xp, S, Xb, xp.ones((d, d), dtype=bool), xp.ones((d, d)))
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+def test_loss_grad_is_the_gradient_of_loss(cp, logistic):
+    prob = _problem(cp, logistic=logistic)
+    W = cp.asarray(np.random.default_rng(1).normal(size=(3, 3)))
+    prob.loss(W)
+    GL = prob.GL
+    prob.loss_grad(W)  # what Adam calls: the same arithmetic, no host read
+    cp.testing.assert_array_equal(prob.GL, GL)
+
+
+def test_driver_overflow_as_the_cpu_loops(cp):
+    # The driver's kernels skip validation: a non-finite trial point is an overflow, which NOTEARS
+    # rejects (+inf) and DAGMA raises, as the C++ loops do with the CPU kernels.
+    gpu, cpu = _problem(cp), _problem(np)
+    nan = np.full((3, 3), np.nan)
+    for kind in ("expm", "poly", "logdet"):
+        assert gpu.constraint_or_inf(kind, cp.asarray(nan)) == math.inf
+    huge = np.full((3, 3), 1e200)
+    for prob, xp in ((gpu, cp), (cpu, np)):
+        with pytest.raises(fastcrl.NumericalError, match="W∘W overflows"):
+            prob.logdet(xp.asarray(huge), 1.0)
+        assert prob.constraint_or_inf("logdet", xp.asarray(huge)) == math.inf
+        assert prob.logdet(xp.full((3, 3), 0.9), 1.0) == math.inf  # outside the domain

@@ -41,8 +41,10 @@ std::size_t spectral_radius_workspace_bytes(std::int64_t batch, std::int64_t d, 
 /// NOTEARS: h = tr(exp(A)) - d, grad = 2 W ∘ exp(A)^T.  Scaling and squaring of the Taylor series of
 /// exp(A) - I (Paterson-Stockmeyer, strided-batched gemms): only non-negative terms, so zeros stay
 /// exact (h = 0 for DAGs) and small h keeps its relative accuracy.  The scaling 2^-s and degree K
-/// (<= 30) come from ||A||_1 (the largest over the batch), read once on the host: the least number
-/// of products whose Taylor tail is below the unit roundoff relative to ||exp(A/2^s) - I||_1.
+/// (<= 30) come from ||A||_1 (the largest finite one over the batch), read once on the host: the
+/// least number of products whose Taylor tail is below the unit roundoff relative to
+/// ||exp(A/2^s) - I||_1.  A matrix whose ||A||_1 overflows gets kAcyclicityOverflow alone; the
+/// others are computed.
 template <class T>
 void expm_constraint(const Launch& launch, const T* W, std::int64_t batch, std::int64_t d, T* h, T* grad,
                      std::int32_t* status, void* workspace, std::size_t workspace_bytes);
@@ -51,7 +53,9 @@ void expm_constraint(const Launch& launch, const T* W, std::int64_t batch, std::
 /// without pivoting (stable for M-matrices), domain test as on the CPU: every pivot above
 /// 2 (d + 1) eps s, else status kAcyclicityOutsideDomain with h = +inf and grad = NaN.  The inverse
 /// by two triangular solves (cuBLAS trsm); an overflowing inverse gives kAcyclicityOverflow, h = +inf,
-/// grad = NaN.  No host synchronisation.  Pre: s > 0 and finite.
+/// grad = NaN; a W that is not finite or whose W ∘ W overflows gives kAcyclicityOverflow with
+/// h = NaN (so that h alone tells it from a domain failure).  No host synchronisation.
+/// Pre: s > 0 and finite.
 template <class T>
 void logdet_constraint(const Launch& launch, const T* W, std::int64_t batch, std::int64_t d, double s, T* h,
                        T* grad, std::int32_t* status, void* workspace, std::size_t workspace_bytes);
@@ -69,8 +73,9 @@ void poly_constraint(const Launch& launch, const T* W, std::int64_t batch, std::
 /// x > 0), rho = (lo + hi) / 2.  Stops a matrix when hi - lo <= tol * hi (or A x = 0: rho = 0
 /// exactly); unconverged matrices get kAcyclicityNotConverged.  Unlike the CPU kernel there is no
 /// split into strongly connected components, so the bracket closes only for irreducible A (a strongly
-/// connected graph); for reducible A, acyclic graphs included, lo stays at the smallest component's
-/// root and the caller warns.  iters (int32, device) = steps taken.  grad may be null; else
+/// connected graph); when it has not closed, the zero pattern of A is squared ceil(log2 d) times: a
+/// nilpotent A (an acyclic graph) gets rho = lo = hi = 0 and a zero gradient, as on the CPU; for
+/// other reducible A, lo stays at the smallest component's root and the caller warns.  iters (int32, device) = steps taken.  grad may be null; else
 /// grad = 2 W ∘ v u^T / (v^T u) from the right and left iterates u, v.  Synchronises every 16 steps.
 template <class T>
 void spectral_radius(const Launch& launch, const T* W, std::int64_t batch, std::int64_t d, int max_iter,
