@@ -4,7 +4,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from fastcrl import cli
 from fastcrl.metrics import count_accuracy
 
@@ -69,3 +68,28 @@ def test_module_entry_point_runs():
         [sys.executable, "-m", "fastcrl", "info"], capture_output=True, text=True, check=True
     )
     assert "blas" in out.stdout
+
+
+def test_module_entry_point_reports_errors_without_a_traceback(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    X = np.c_[X, X[:, 0] - X[:, 1]]
+    data = tmp_path / "collinear.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b,c", comments="")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastcrl",
+            "discover",
+            str(data),
+            "--method",
+            "exact",
+            "-o",
+            str(tmp_path / "g.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("fastcrl discover: error:") and "Traceback" not in out.stderr

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 from fastcrl import cli
 from fastcrl.metrics import count_accuracy
 
@@ -135,7 +134,11 @@ def test_discover_score_based(dataset, tmp_path, capsys, method):
     assert method in capsys.readouterr().out
     # the same graph as the Python API on the same data, and at least the true DAG's BIC
     X = np.loadtxt(data, delimiter=",", skiprows=1)
-    est = {"ges": fastcrl.GES(), "hc": fastcrl.HillClimb(random_state=0), "exact": fastcrl.ExactSearch()}
+    est = {
+        "ges": fastcrl.GES(),
+        "hc": fastcrl.HillClimb(random_state=0),
+        "exact": fastcrl.ExactSearch(),
+    }
     fitted = est[method].fit(X)
     np.testing.assert_array_equal(_graph_matrix(graph), fitted.graph_.to_adjacency() != 0)
     score = fastcrl.scores.GaussianBIC(X)
@@ -161,9 +164,13 @@ def test_discover_discrete_detected_and_declared(discrete_csv, tmp_path, method)
 def test_discover_score_option_errors(dataset, discrete_csv, tmp_path, capsys):
     data, _ = dataset
     out = str(tmp_path / "g.json")
-    assert cli.main(["discover", str(data), "--method", "dagma", "--score", "bic", "--out", out]) == 2
+    assert (
+        cli.main(["discover", str(data), "--method", "dagma", "--score", "bic", "--out", out]) == 2
+    )
     assert "score-based" in capsys.readouterr().err
-    assert cli.main(["discover", str(data), "--method", "hc", "--lambda1", "0.1", "--out", out]) == 2
+    assert (
+        cli.main(["discover", str(data), "--method", "hc", "--lambda1", "0.1", "--out", out]) == 2
+    )
     assert "lambda1" in capsys.readouterr().err
     # continuous data declared discrete
     assert cli.main(["discover", str(data), "--method", "hc", "--discrete", "--out", out]) == 2
@@ -176,3 +183,109 @@ def test_discover_score_option_errors(dataset, discrete_csv, tmp_path, capsys):
     )
     A = _graph_matrix(json.loads((tmp_path / "g.json").read_text()))
     assert (np.triu(A | A.T).sum(axis=0) <= 6).all()
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2
+
+
+def _write_csv(path, X, names=None):
+    names = names or [f"X{i}" for i in range(X.shape[1])]
+    np.savetxt(path, X, delimiter=",", header=",".join(names), comments="", fmt="%.10g")
+    return str(path)
+
+
+def test_discover_numerical_error_is_a_one_line_error(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 3))
+    X = np.c_[X, X @ [1.0, 2.0, -1.0]]  # the last column is a linear function of the others
+    data = _write_csv(tmp_path / "collinear.csv", X)
+    out = tmp_path / "g.json"
+    assert cli.main(["discover", data, "--method", "exact", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastcrl discover: error: ") and "is zero" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_discover_memory_limit_option(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    wide = _write_csv(tmp_path / "wide.csv", rng.standard_normal((40, 30)))
+    out = str(tmp_path / "g.json")
+    # exact search on 30 variables needs ~137 GB: a MemoryError, reported with the option to use
+    assert cli.main(["discover", wide, "--method", "exact", "-o", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastcrl discover: error: exact search on 30 nodes needs about")
+    assert "--memory-limit" in err
+    # the option reaches the estimators
+    small = _write_csv(tmp_path / "small.csv", rng.standard_normal((50, 3)))
+    for method in ("ges", "hc", "exact"):
+        argv = ["discover", small, "--method", method, "--memory-limit", "10B", "-o", out]
+        assert cli.main(argv) == 2
+        assert "memory_limit is 10 B (10 bytes)" in capsys.readouterr().err
+        for limit in ("16GB", "none"):
+            argv = ["discover", small, "--method", method, "--memory-limit", limit, "-o", out]
+            assert cli.main(argv) == 0
+    # a bad amount is an argument error; the option does not apply to the other methods
+    with pytest.raises(SystemExit) as info:
+        cli.main(["discover", small, "--method", "ges", "--memory-limit", "lots", "-o", out])
+    assert info.value.code == 2
+    assert "--memory-limit" in capsys.readouterr().err
+    assert cli.main(["discover", small, "--method", "dagma", "--memory-limit", "1GB"]) == 2
+    assert "--memory-limit applies to the score-based methods" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["discover", "--help"])
+    assert "--memory-limit SIZE" in capsys.readouterr().out
+
+
+def test_discover_csv_problems_are_named(tmp_path, capsys):
+    out = str(tmp_path / "g.json")
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text("a,b,c\n")
+    comments_only = tmp_path / "comments_only.csv"
+    comments_only.write_text("a,b,c\n# nothing here\n")
+    for path in (header_only, comments_only):
+        assert cli.main(["discover", str(path), "-o", out]) == 2  # no loadtxt UserWarning
+        assert f"{path}: no data rows after the header row" in capsys.readouterr().err
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("é,b\n1,2\n3,4\n".encode("latin-1"))
+    assert cli.main(["discover", str(latin1), "-o", out]) == 2
+    assert f"{latin1}: not UTF-8 text" in capsys.readouterr().err
+    missing = tmp_path / "missing.csv"
+    assert cli.main(["discover", str(missing), "-o", out]) == 2
+    assert f"{missing}: No such file or directory" in capsys.readouterr().err
+    assert cli.main(["discover", str(tmp_path), "-o", out]) == 2
+    assert f"{tmp_path}: Is a directory" in capsys.readouterr().err
+    ok = tmp_path / "ok.csv"
+    ok.write_text("\ufeffa,b\n1,2\n2,5\n3,5\n4,1\n")  # a byte-order mark is not part of a name
+    assert cli.main(["discover", str(ok), "--method", "sortnregress", "-o", out]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["nodes"] == ["a", "b"]
+
+
+def test_discover_checks_out_and_options_before_fitting(tmp_path, capsys):
+    ok = tmp_path / "ok.csv"
+    ok.write_text("a,b\n1,2\n2,5\n3,5\n4,1\n")
+    nowhere = tmp_path / "no" / "such" / "g.json"
+    assert cli.main(["discover", str(ok), "-o", str(nowhere)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["discover", str(ok), "-o", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    out = str(tmp_path / "g.json")
+    # options that a method would silently ignore
+    argv = ["discover", str(ok), "--method", "sortnregress", "--w-threshold", "0.1", "-o", out]
+    assert cli.main(argv) == 2
+    assert "--w-threshold apply to notears and dagma" in capsys.readouterr().err
+    argv = ["discover", str(ok), "--method", "dagma", "--penalty-discount", "2", "-o", out]
+    assert cli.main(argv) == 2
+    assert "--penalty-discount applies to the score-based" in capsys.readouterr().err
+    kfile = tmp_path / "k.json"
+    kfile.write_text("{bad")
+    assert cli.main(["discover", str(ok), "--knowledge", str(kfile), "-o", out]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert cli.main(["discover", str(ok), "--knowledge", str(tmp_path / "no.json"), "-o", out]) == 2
+    assert "no.json: No such file or directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["discover", str(ok), "--method", "unknown"])
+
+
+def test_discover_out_of_memory_message():
+    assert cli._error_message(MemoryError("std::bad_alloc")) == "out of memory (std::bad_alloc)"
+    assert cli._error_message(MemoryError()) == "out of memory"

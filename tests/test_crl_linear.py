@@ -353,6 +353,78 @@ def test_linear_bad_covariances(small):
         )
 
 
+def test_linear_without_intervention_signal_is_a_numerical_error(small):
+    # every environment has the observational covariance: nothing to recover (no RuntimeWarning,
+    # no LinAlgError from an eigensolver fed NaN)
+    same = np.stack([np.eye(6)] * 4)
+    for mode in ("hard", "soft"):
+        with pytest.raises(fastcrl.NumericalError, match="do not differ from the observational"):
+            LinearInterventionalCRL(intervention=mode).fit(covariances=same)
+    # the same from data: every environment holds the same rows
+    X = np.tile(small.X[small.env == 0][:500], (4, 1))
+    with pytest.raises(fastcrl.NumericalError, match="do not differ from the observational"):
+        LinearInterventionalCRL().fit(X, np.repeat(np.arange(4), 500))
+    # the last environment repeats the observational one: two latents, then no signal left
+    pop = make_linear_interventional(3, 6, population=True, random_state=0)
+    covs = np.array(pop.covariances)
+    covs[3] = covs[0]
+    for mode in ("hard", "soft"):
+        with pytest.raises(fastcrl.NumericalError, match=r"after 2 of n_latents=3 latents.*\[3\]"):
+            LinearInterventionalCRL(intervention=mode).fit(covariances=covs)
+
+
+def test_overflowing_data_is_an_error_not_a_linalg_error(small):
+    data = make_nonstationary_sources(4, 60, 3, random_state=0)
+    for call in (
+        lambda: LinearInterventionalCRL().fit(small.X * 1e200, small.env),
+        lambda: NonstationaryICA().fit(data.X * 1e200, data.env),
+    ):
+        with pytest.raises((ValueError, fastcrl.NumericalError), match="rescale"):
+            call()
+
+
+def test_labels_of_mixed_kinds_are_a_type_error(small):
+    data = make_nonstationary_sources(4, 60, 3, random_state=0)
+    env = small.env.astype(object)
+    env[0] = "a"
+    seg = data.env.astype(object)
+    seg[0] = "a"
+    for call, name in (
+        (lambda: LinearInterventionalCRL().fit(small.X, env), "env"),
+        (lambda: LinearInterventionalCRL().fit(small.X, list(env)), "env"),
+        (lambda: NonstationaryICA().fit(data.X, seg), "segments"),
+        (lambda: NonstationaryICA().fit(data.X, list(seg)), "segments"),
+    ):
+        with pytest.raises(
+            TypeError,
+            match=f"{name} must be an array of ints or strings of one "
+            "kind, not a mix of strings and numbers",
+        ):
+            call()
+    none = np.full(len(data.env), None)
+    with pytest.raises(TypeError, match="segments must be an array of ints or strings, not Python"):
+        NonstationaryICA().fit(data.X, none)
+    with pytest.raises(TypeError, match="env must be an array of ints or strings; got dtype comp"):
+        LinearInterventionalCRL().fit(small.X, small.env + 0j)
+    # labels of one kind in an object array (a pandas column) or a list still work
+    ref = LinearInterventionalCRL().fit(small.X, small.env)
+    for labels in (small.env.astype(object), list(small.env)):
+        est = LinearInterventionalCRL().fit(small.X, labels)
+        np.testing.assert_allclose(est.encoder_, ref.encoder_)
+    names = np.array(["obs", "a", "b", "c"])[small.env].astype(object)
+    est = LinearInterventionalCRL().fit(small.X, names, observational_env="obs")
+    assert est.intervention_targets_.keys() == {"a", "b", "c"}
+    ica = NonstationaryICA().fit(data.X, [f"s{k}" for k in data.env])
+    assert ica.segments_.tolist() == ["s0", "s1", "s2", "s3"]
+
+
+def test_ica_identical_segments_is_a_numerical_error():
+    data = make_nonstationary_sources(4, 60, 3, random_state=0)
+    X = np.tile(data.X[:60], (4, 1))
+    with pytest.raises(fastcrl.NumericalError, match="the 4 segments have the same covariance"):
+        NonstationaryICA().fit(X, np.repeat(np.arange(4), 60))
+
+
 def test_linear_not_fitted_and_wrong_width(small):
     with pytest.raises(NotFittedError):
         LinearInterventionalCRL().transform(small.X)

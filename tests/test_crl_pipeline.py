@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from fastcrl import DAGMA, SortNRegress
-from fastcrl.crl import LatentCausalDiscovery, LinearInterventionalCRL
+from fastcrl.crl import LatentCausalDiscovery, LinearInterventionalCRL, NonstationaryICA
 from fastcrl.datasets import make_linear_interventional
 from fastcrl.metrics import shd, shd_up_to_permutation
 from fastcrl.simulate import simulate_dag
@@ -98,8 +98,50 @@ def test_pipeline_errors():
         LatentCausalDiscovery(object()).fit(data.X, data.env)
     with pytest.raises(ValueError, match="structure"):
         LatentCausalDiscovery(LinearInterventionalCRL(), "pc").fit(data.X, data.env)
-    with pytest.raises(ValueError, match="selects 0 rows"):
+    with pytest.raises(ValueError, match=r"structure_envs \[99\] is not among the environment"):
         LatentCausalDiscovery(LinearInterventionalCRL(), structure_envs=99).fit(data.X, data.env)
     pipe = LatentCausalDiscovery(LinearInterventionalCRL(), "representation").fit(data.X, data.env)
     with pytest.raises(ValueError, match="true_adjacency"):
         pipe.evaluate(data.Z, np.zeros((4, 4)))
+
+
+class RecordingStructure:
+    """A 'structure learner' that records the latents it is given."""
+
+    def fit(self, Z):
+        self.Z = Z
+        self.adjacency_ = np.zeros((Z.shape[1], Z.shape[1]))
+        return self
+
+
+def test_structure_envs_are_compared_not_cast():
+    data = make_linear_interventional(3, 6, 2000, random_state=0)
+    letters = np.array(["o", "a", "b", "c"])[data.env]  # dtype <U1
+
+    def fit(envs, labels, representation=None):
+        pipe = LatentCausalDiscovery(
+            representation or NonstationaryICA(3), RecordingStructure(), structure_envs=envs
+        )
+        return pipe.fit(data.X, labels).structure_.Z.shape[0]
+
+    # 'other' is not 'o' (a cast to <U1 made it so), 2.9 is not 2, 'obs' is not an int label
+    with pytest.raises(
+        ValueError,
+        match=r"structure_envs \['other'\] is not among the environment "
+        r"labels \['a', 'b', 'c', 'o'\]",
+    ):
+        fit("other", letters)
+    with pytest.raises(ValueError, match=r"structure_envs \[2.9\] is not among .*\[0, 1, 2, 3\]"):
+        fit(2.9, data.env)
+    with pytest.raises(ValueError, match=r"structure_envs \['obs'\] is not among"):
+        fit("obs", data.env)
+    with pytest.raises(ValueError, match=r"structure_envs \[7, 9\] are not among"):
+        fit([0, 7, 9], data.env)
+    # labels that are equal select their rows
+    n_obs = int((data.env == 0).sum())
+    assert fit("o", letters) == n_obs
+    assert fit(np.float64(0.0), data.env) == n_obs
+    assert fit(np.array(["o", "a"]), letters) == int((data.env <= 1).sum())
+    assert fit((0, 2), data.env.astype(object), LinearInterventionalCRL()) == int(
+        np.isin(data.env, [0, 2]).sum()
+    )

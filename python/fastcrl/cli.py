@@ -1,7 +1,8 @@
 """The ``fastcrl`` command line: ``info``, ``simulate``, ``demo``, ``discover``.
 
-``fastcrl demo`` is the README's main job: it simulates a linear-Gaussian dataset, runs every discovery
-method available, prints a table of SHD/TPR/FDR/time and writes the learned graphs as JSON and DOT.
+``fastcrl demo`` is the README's main job: it simulates a linear-Gaussian dataset, runs every
+discovery method available, prints a table of SHD/TPR/FDR/time and writes the learned graphs as JSON
+and DOT.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
-# Discovery methods the demo runs (and, later, `fastcrl discover --method`): name -> factory taking the
-# random seed.  Each later estimator registers itself here.
+from ._errors import NumericalError
+
+# Discovery methods the demo runs (and, later, `fastcrl discover --method`): name -> factory taking
+# the random seed.  Each later estimator registers itself here.
 DEMO_METHODS: dict[str, Callable[[int], Any]] = {}
 
 
@@ -37,8 +40,8 @@ def _register_builtin_methods() -> None:
     DEMO_METHODS.setdefault("hc", lambda seed: HillClimb(random_state=seed))
 
 
-# `fastcrl discover --method`: continuous-optimisation and regression methods take --lambda1 and
-# --w-threshold; score-based searches take --score, --max-parents and discrete data.
+# `fastcrl discover --method`: the continuous optimisers (notears, dagma) take --lambda1 and
+# --w-threshold; score-based searches take --score, --max-parents, --memory-limit and discrete data.
 CONTINUOUS_METHODS = ("dagma", "notears", "sortnregress")
 SEARCH_METHODS = ("ges", "hc", "exact")
 SCORE_NAMES = ("auto", "bic", "bge", "bdeu", "discrete-bic")
@@ -59,6 +62,8 @@ def _search_estimator(args: argparse.Namespace, knowledge: Any, discrete: bool) 
     }
     if args.penalty_discount is not None:
         kwargs["score_params"] = {"penalty_discount": args.penalty_discount}
+    if args.memory_limit is not None:
+        kwargs["memory_limit"] = None if args.memory_limit == "none" else args.memory_limit
     if args.method == "hc":
         kwargs["random_state"] = args.seed
     return cls(**kwargs)
@@ -71,19 +76,48 @@ def _looks_like_codes(X: np.ndarray, max_levels: int = 32) -> bool:
     return all(np.unique(X[:, j]).size <= max_levels for j in range(X.shape[1]))
 
 
+def _memory_limit_arg(value: str) -> str:
+    """``--memory-limit``: an amount such as ``16GB`` (checked here), or ``none`` for no check."""
+    from ._validation import parse_memory
+
+    if value.strip().lower() == "none":
+        return "none"
+    try:
+        parse_memory(value, "--memory-limit")
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; 'none' turns the check off") from None
+    return value
+
+
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     """A numeric CSV with a header row: (data, column names)."""
-    with open(path, encoding="utf-8") as fh:
-        header = fh.readline().strip()
+    import warnings
+
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            header = fh.readline().strip()
+            has_rows = any(line.strip() for line in fh)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position "
+            f"{exc.start}); save the CSV as UTF-8"
+        ) from None
     if not header:
         raise ValueError(f"{path}: empty file; expected a header row with the column names")
     names = [c.strip().strip('"') for c in header.split(",")]
+    if not has_rows:
+        raise ValueError(f"{path}: no data rows after the header row")
     try:
-        X = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        with warnings.catch_warnings():
+            # "input contained no data" (only comment lines): reported below as no data rows
+            warnings.simplefilter("ignore", UserWarning)
+            X = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8")
     except ValueError as exc:
         raise ValueError(
             f"{path}: could not read numeric data after the header row ({exc})"
         ) from None
+    if X.shape[0] == 0:
+        raise ValueError(f"{path}: no data rows after the header row")
     if X.shape[1] != len(names):
         raise ValueError(
             f"{path}: the header names {len(names)} columns but the rows have {X.shape[1]}"
@@ -99,8 +133,20 @@ def cmd_discover(args: argparse.Namespace) -> int:
     from .graph import Graph
     from .knowledge import Knowledge
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {args.out}: is a directory; give a file name for the graph JSON")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {args.out}: the folder {out.parent} does not exist")
     X, names = _read_csv(Path(args.data))
     knowledge = Knowledge.from_json(args.knowledge) if args.knowledge else None
+    search_only = {
+        "--score": args.score != "auto",
+        "--discrete": args.discrete,
+        "--max-parents": args.max_parents is not None,
+        "--penalty-discount": args.penalty_discount is not None,
+        "--memory-limit": args.memory_limit is not None,
+    }
     if args.method in SEARCH_METHODS:
         if args.lambda1 is not None or args.w_threshold is not None:
             raise ValueError("--lambda1/--w-threshold apply to notears and dagma only")
@@ -111,17 +157,20 @@ def cmd_discover(args: argparse.Namespace) -> int:
         if discrete:
             if not _looks_like_codes(X, max_levels=2**31):
                 raise ValueError(
-                    f"{args.data}: discrete data must hold category codes 0, 1, 2, ... in every column"
+                    f"{args.data}: discrete data must hold category codes 0, 1, 2, ... in every "
+                    "column"
                 )
             X = X.astype(np.int64)
         est = _search_estimator(args, knowledge, discrete)
-    elif args.score != "auto" or args.discrete or args.max_parents is not None:
+    elif any(search_only.values()):
+        given = [k for k, v in search_only.items() if v]
         raise ValueError(
-            "--score/--discrete/--max-parents apply to the score-based methods (ges, hc, exact)"
+            f"{'/'.join(given)} {'applies' if len(given) == 1 else 'apply'} to the score-based "
+            "methods (ges, hc, exact) only"
         )
     elif args.method == "sortnregress":
-        if args.lambda1 is not None:
-            raise ValueError("--lambda1 applies to notears and dagma only")
+        if args.lambda1 is not None or args.w_threshold is not None:
+            raise ValueError("--lambda1/--w-threshold apply to notears and dagma only")
         est = SortNRegress(knowledge=knowledge)
     else:
         cls = NOTEARS if args.method == "notears" else DAGMA
@@ -144,9 +193,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
     if not isinstance(graph, Graph):
         weights = est.weights_
         graph = Graph.from_adjacency(weights.get() if hasattr(weights, "get") else weights, names)
-    Path(args.out).write_text(graph.to_json())
+    out.write_text(graph.to_json())
     print(
-        f"{args.method}: {graph.n_edges} edges among {len(names)} variables in {elapsed:.2f} s; wrote {args.out}"
+        f"{args.method}: {graph.n_edges} edges among {len(names)} variables in {elapsed:.2f} s; "
+        f"wrote {args.out}"
     )
     return 0
 
@@ -242,9 +292,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     names = [f"X{i}" for i in range(args.nodes)]
     vs = simulate.varsortability(data.X, data.B)
+    standardised = " (standardised)" if args.standardize else ""
     print(
-        f"fastcrl demo: linear SEM, {args.graph.upper()}-{args.edges_per_node:g} DAG, d={args.nodes}, "
-        f"n={args.samples}, {args.noise} noise{' (standardised)' if args.standardize else ''}, "
+        f"fastcrl demo: linear SEM, {args.graph.upper()}-{args.edges_per_node:g} DAG, "
+        f"d={args.nodes}, n={args.samples}, {args.noise} noise{standardised}, "
         f"seed={args.seed}; {int(data.B.sum())} true edges; varsortability={vs:.2f}"
     )
     out_dir = Path(args.out_dir)
@@ -273,8 +324,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nlearned graphs (JSON, DOT) and the true graph written to {out_dir}/")
     if vs > 0.9 and not args.standardize:
         print(
-            "note: varsortability is high, so sorting by variance alone recovers much of the order; "
-            "rerun with --standardize for a harder benchmark."
+            "note: varsortability is high, so sorting by variance alone recovers much of the "
+            "order; rerun with --standardize for a harder benchmark."
         )
     return 0
 
@@ -361,11 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--discrete",
         action="store_true",
-        help="the CSV holds category codes 0..r-1 (detected when every column has few whole-number levels)",
+        help="the CSV holds category codes 0..r-1 (detected when every column has few "
+        "whole-number levels)",
     )
     p.add_argument("--max-parents", type=int, help="cap on the parents per node (ges/hc/exact)")
     p.add_argument(
         "--penalty-discount", type=float, help="BIC penalty multiplier (ges/hc/exact with bic)"
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=_memory_limit_arg,
+        metavar="SIZE",
+        help="ges/hc/exact refuse to start when their memory estimate exceeds this, e.g. 16GB, "
+        "512MiB, or 'none' for no check (default 8GB)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of hc's restarts (default 0)")
     p.add_argument("--lambda1", type=float, help="L1 penalty (notears default 0.1, dagma 0.02)")
@@ -390,13 +449,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_message(exc: BaseException) -> str:
+    """The one line ``main`` prints for an error: a file error names the file first, a memory
+    check names the command-line option that raises it."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    message = str(exc)
+    if isinstance(exc, MemoryError):
+        if "memory_limit" in message:
+            message += " (command line: --memory-limit, e.g. --memory-limit 200GB, or none)"
+        else:  # a failed allocation (std::bad_alloc, NumPy's "Unable to allocate ...")
+            message = f"out of memory ({message})" if message else "out of memory"
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"fastcrl {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, NumericalError, MemoryError) as exc:
+        print(f"fastcrl {args.command}: error: {_error_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fastcrl {args.command}: interrupted", file=sys.stderr)

@@ -11,8 +11,12 @@ from .._base import BaseEstimator
 from .._errors import ConvergenceWarning, NumericalError
 from .._validation import _to_host, check_data, check_float, check_int, check_new_data
 from ..stats import covariance
+from .pipeline import check_labels
 
 __all__ = ["NonstationaryICA", "joint_diagonalize", "ConvergenceWarning"]
+
+# whitened segment covariances all within this of the identity: identical up to rounding
+_SAME_COVARIANCE_TOL = 1e-10
 
 
 def joint_diagonalize(
@@ -215,8 +219,11 @@ class NonstationaryICA(BaseEstimator):
         ValueError
             ``X`` not 2-D or with NaN/inf; ``segments`` of the wrong length or with a single label;
             a segment with fewer than 2 rows; ``n_components`` outside ``[1, D]``.
+        TypeError
+            ``segments`` mixing kinds of label (ints and strings) or holding other objects.
         fastcrl.NumericalError
-            The pooled covariance has rank below ``n_components``.
+            The pooled covariance has rank below ``n_components``; all segments have the same
+            covariance (up to rounding).
         """
         tol = check_float(self.tol, "tol", low=0.0)
         max_iter = check_int(self.max_iter, "max_iter", low=1)
@@ -229,7 +236,7 @@ class NonstationaryICA(BaseEstimator):
         )
         if segments is None:
             raise ValueError("segments (one label per row of X) is required")
-        seg = np.asarray(segments)
+        seg = check_labels(segments, "segments")
         if seg.ndim != 1 or seg.shape[0] != n:
             raise ValueError(f"segments must have shape (n_samples,) = ({n},); got {seg.shape}")
         if seg.dtype.kind == "f" and not np.isfinite(seg).all():
@@ -263,6 +270,18 @@ class NonstationaryICA(BaseEstimator):
             )
         T = U.T / np.sqrt(lam)[:, None]
         C = np.einsum("ia,kab,jb->kij", T, covs, T)
+        if not np.isfinite(C).all():
+            raise NumericalError(
+                "the segment covariances are not finite after whitening (too large or too "
+                "ill-conditioned); rescale the data"
+            )
+        spread = float(np.abs(C - np.eye(d)).max())
+        if spread <= _SAME_COVARIANCE_TOL:
+            raise NumericalError(
+                f"the {K} segments have the same covariance (after whitening they differ by at "
+                f"most {spread:.3g}): without nonstationarity the sources are not identifiable; "
+                "check the segment labels"
+            )
         B, Dk, n_iter, converged = joint_diagonalize(C, weights=w, tol=tol, max_iter=max_iter)
         if not converged:
             warnings.warn(

@@ -25,6 +25,7 @@ from .._validation import (
     check_option,
 )
 from ..stats import covariance
+from .pipeline import check_labels
 
 __all__ = ["LinearInterventionalCRL", "IdentifiabilityWarning"]
 
@@ -36,6 +37,11 @@ _RANK2_NOISE_FACTOR = 3.0  # soft mode: sigma_2 > 3 sigma_3 counts as a real sec
 
 def _abs_eig(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenpairs of a symmetric matrix sorted by decreasing ``|eigenvalue|``."""
+    if not np.isfinite(M).all():
+        raise NumericalError(
+            "the precision changes of the environments are not finite (the environment "
+            "covariances are too ill-conditioned or too large); rescale the data"
+        )
     lam, V = np.linalg.eigh(0.5 * (M + M.T))
     idx = np.argsort(-np.abs(lam))
     return np.abs(lam[idx]), V[:, idx]
@@ -229,9 +235,13 @@ class LinearInterventionalCRL(BaseEstimator):
             Neither or both of ``X`` and ``covariances``; ``env`` of the wrong length; NaN/inf;
             no observational environment; fewer interventional environments than latents;
             ``n_latents`` larger than ``D``; an environment with too few samples; bad options.
+        TypeError
+            ``env`` mixing kinds of label (ints and strings) or holding other objects.
         fastcrl.NumericalError
-            The observational covariance has rank below ``d``, or an environment's covariance is
-            singular on the latent subspace.
+            The observational covariance has rank below ``d``; an environment's covariance is
+            singular on the latent subspace; the interventional environments (or all those left
+            after some latents are found) do not differ from the observational one up to
+            rounding; statistics that are not finite.
         """
         mode = check_option(self.intervention, "intervention", ("hard", "soft"))
         criterion = check_option(
@@ -254,6 +264,8 @@ class LinearInterventionalCRL(BaseEstimator):
                 covariances, n_samples, means, observational_env
             )
             population = counts is None
+        if not np.isfinite(covs).all():
+            raise NumericalError("the environment covariances overflow float64; rescale the data")
         K, D = covs.shape[0], covs.shape[1]
         n_int = K - 1
         d = n_int if self.n_latents is None else check_int(self.n_latents, "n_latents", low=1)
@@ -298,6 +310,11 @@ class LinearInterventionalCRL(BaseEstimator):
         inter = [k for k in range(K) if k != obs]
         C = np.einsum("ia,kab,jb->kij", T, covs[inter], T)
         C = 0.5 * (C + np.transpose(C, (0, 2, 1)))
+        if not np.isfinite(C).all():
+            raise NumericalError(
+                "the environment covariances are not finite after whitening by the observational "
+                "one (too large or too ill-conditioned); rescale the data"
+            )
         Delta = np.empty_like(C)
         for m, k in enumerate(inter):
             try:
@@ -380,7 +397,7 @@ class LinearInterventionalCRL(BaseEstimator):
         n = X.shape[0]
         if env is None:
             raise ValueError("env (one environment label per row of X) is required with X")
-        env = np.asarray(env)
+        env = check_labels(env, "env")
         if env.ndim != 1 or env.shape[0] != n:
             raise ValueError(f"env must have shape (n_samples,) = ({n},); got {env.shape}")
         if env.dtype.kind == "f" and not np.isfinite(env).all():
@@ -492,6 +509,8 @@ class LinearInterventionalCRL(BaseEstimator):
                 if best is None or key < best[0]:
                     best = (key, m, V[:, 0], s2 / sv[0] if sv[0] > tiny else np.inf)
             _, m, v, ratio = best
+            if not ratio < np.inf:
+                raise NumericalError(self._no_signal_message(s, d, labels, inter, picked))
             if not ratio <= rank_tol:
                 warnings.warn(
                     f"step {s + 1}/{d}: environment {_plain(labels[inter[m]])!r} has the best "
@@ -509,9 +528,8 @@ class LinearInterventionalCRL(BaseEstimator):
                     R = rows[:s]
                     Ck = C[m]
                     h = h - R.T @ np.linalg.solve(R @ Ck @ R.T, R @ Ck @ h)
-                rows[s] = h / np.linalg.norm(h)
-                q = P @ v
-                basis = np.column_stack([basis, q / np.linalg.norm(q)])
+                rows[s] = _unit(h)
+                basis = np.column_stack([basis, _unit(P @ v)])
             else:
                 a = self._soft_ancestors(
                     Delta[m], rows[:s], anc[:s], _POPULATION_RANK_TOL if population else 0.0, thr
@@ -524,10 +542,26 @@ class LinearInterventionalCRL(BaseEstimator):
                     # environment (the target's new noise term when the parents' weights are small)
                     R = rows[a]
                     h = h - R.T @ np.linalg.solve(R @ C[m] @ R.T, R @ C[m] @ h)
-                rows[s] = h / np.linalg.norm(h)
-                q = P @ v
-                basis = np.column_stack([basis, q / np.linalg.norm(q)])
+                rows[s] = _unit(h)
+                basis = np.column_stack([basis, _unit(P @ v)])
         return rows, picked, ratios, anc
+
+    @staticmethod
+    def _no_signal_message(s, d, labels, inter, picked) -> str:
+        left = [_plain(labels[inter[m]]) for m in range(len(inter)) if m not in picked]
+        more = " ..." if len(left) > 10 else ""
+        if s == 0:
+            return (
+                f"the interventional environments {left[:10]}{more} do not differ from the "
+                "observational one: their covariances equal it on the latent subspace up to "
+                "rounding, so no latent can be recovered (check env and observational_env)"
+            )
+        return (
+            f"after {s} of n_latents={d} latents, no remaining environment ({left[:10]}{more}) "
+            "differs from the observational one on the rest of the latent subspace (up to "
+            "rounding): fewer latents are intervened on than n_latents, or environments repeat "
+            "an intervention"
+        )
 
     @staticmethod
     def _soft_ancestors(Dk, prev_rows, prev_anc, rank1_tol, thr) -> list[int]:
@@ -659,6 +693,17 @@ class LinearInterventionalCRL(BaseEstimator):
 def _plain(label: Any) -> Any:
     """NumPy scalars as plain Python values (nicer dict keys)."""
     return label.item() if isinstance(label, np.generic) else label
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    """``h / ||h||``; a NumericalError rather than NaN for a zero (or non-finite) vector."""
+    norm = np.linalg.norm(h)
+    if not (np.isfinite(norm) and norm > 0):
+        raise NumericalError(
+            "a recovered latent direction vanished (its precision change lies in the span of the "
+            "latents found before it); the interventions do not identify the latents"
+        )
+    return h / norm
 
 
 def _closure(B: np.ndarray) -> np.ndarray:

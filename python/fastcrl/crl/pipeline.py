@@ -14,6 +14,57 @@ from .._base import BaseEstimator
 from .._validation import _to_host, check_square_matrix
 
 
+def _label_kind(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(value, (str, np.str_)):
+        return "string"
+    return type(value).__name__
+
+
+def check_labels(labels: Any, name: str) -> np.ndarray:
+    """``labels`` (environment / segment labels) as an array NumPy can sort and compare.
+
+    Ints, floats, bools or strings, all of one kind.  An object array or a list holding one kind
+    (e.g. a pandas column of strings) is converted to that kind; a mix such as ``[0, "a"]`` (which
+    NumPy cannot sort, or would silently turn into the strings ``"0"``, ``"a"``) and other Python
+    objects are a TypeError naming ``name``.  Shape checks are left to the caller.
+    """
+    if isinstance(labels, (list, tuple)):
+        arr = np.empty(len(labels), dtype=object)
+        try:
+            arr[:] = labels
+        except ValueError:  # nested sequences: an n-d array, checked below
+            arr = np.asarray(labels, dtype=object)
+    else:
+        arr = np.asarray(labels)
+    if arr.dtype.kind in "cV":
+        raise TypeError(f"{name} must be an array of ints or strings; got dtype {arr.dtype}")
+    if arr.dtype.kind != "O":
+        return arr
+    values = arr.ravel().tolist()
+    kinds: dict[str, Any] = {}
+    for v in values:
+        kinds.setdefault(_label_kind(v), v)
+    odd = [k for k in kinds if k not in ("bool", "number", "string")]
+    if odd:
+        raise TypeError(
+            f"{name} must be an array of ints or strings, not Python objects "
+            f"(found {odd[0]} {kinds[odd[0]]!r})"
+        )
+    if len(kinds) > 1:
+        (k1, v1), (k2, v2) = list(kinds.items())[:2]
+        raise TypeError(
+            f"{name} must be an array of ints or strings of one kind, not a mix of {k1}s and "
+            f"{k2}s (e.g. {v1!r} and {v2!r})"
+        )
+    if not values:
+        return arr
+    return np.asarray(values).reshape(arr.shape)
+
+
 def _default_structure() -> Any:
     from ..continuous import DAGMA
 
@@ -28,6 +79,38 @@ def _takes_labels(method: Any) -> bool:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return len(params) >= 2
+
+
+def _requested_labels(requested: Any, envs: np.ndarray) -> np.ndarray:
+    """The labels of ``envs`` equal to the ``structure_envs`` entries (compared as Python values,
+    never cast to the labels' dtype); a ValueError names those that are not labels."""
+    if isinstance(requested, (list, tuple, set, frozenset, np.ndarray)):
+        wanted = list(np.asarray(requested, dtype=object).ravel())
+    else:
+        wanted = [requested]
+    present = np.unique(envs)
+    plain = present.tolist()
+    hits, missing = [], []
+    for w in wanted:
+        w = w.item() if isinstance(w, np.generic) else w
+        idx = [i for i, p in enumerate(plain) if _equal(w, p)]
+        hits += idx
+        if not idx:
+            missing.append(w)
+    if missing:
+        more = " ..." if len(plain) > 10 else ""
+        raise ValueError(
+            f"structure_envs {missing} {'is' if len(missing) == 1 else 'are'} not among the "
+            f"environment labels {plain[:10]}{more}"
+        )
+    return present[sorted(set(hits))]
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 class LatentCausalDiscovery(BaseEstimator):
@@ -130,11 +213,10 @@ class LatentCausalDiscovery(BaseEstimator):
         else:
             Zs = Z
             if self.structure_envs is not None:
-                envs = np.asarray(_to_host(labels))
-                if envs.shape[0] != Z.shape[0]:
-                    raise ValueError(f"labels must have {Z.shape[0]} entries; got {envs.shape[0]}")
-                wanted = np.atleast_1d(np.asarray(self.structure_envs, dtype=envs.dtype))
-                rows = np.isin(envs, wanted)
+                envs = check_labels(_to_host(labels), "labels")
+                if envs.ndim != 1 or envs.shape[0] != Z.shape[0]:
+                    raise ValueError(f"labels must have shape ({Z.shape[0]},); got {envs.shape}")
+                rows = np.isin(envs, _requested_labels(self.structure_envs, envs))
                 if rows.sum() < 2:
                     raise ValueError(
                         f"structure_envs={self.structure_envs!r} selects {int(rows.sum())} rows; "
