@@ -97,3 +97,12 @@ def test_ges_warns_once_about_its_own_result():
         fastcrl.GES(score_params={"penalty_discount": 0.5}).fit(X)
     sample_size = [w for w in caught if issubclass(w.category, fastcrl.SampleSizeWarning)]
     assert sample_size and all(str(w.message).startswith("GES") for w in sample_size)
+
+
+def test_covariance_input_must_be_symmetric_and_simulations_finite():
+    with pytest.raises(ValueError, match="cov is not symmetric"):
+        fastcrl.correlation(cov=np.array([[1.0, 0.5], [0.1, 1.0]]))
+    np.testing.assert_allclose(fastcrl.correlation(cov=np.array([[4.0, 1.0], [1.0, 1.0]]))[0, 1], 0.5)
+    W = np.triu(np.full((40, 40), 1e10), 1)
+    with pytest.raises(ValueError, match="simulated data overflow"):
+        fastcrl.simulate.simulate_linear_sem(W, 5, random_state=0)

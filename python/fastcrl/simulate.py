@@ -197,6 +197,11 @@ def _sample_linear(W: np.ndarray, order: np.ndarray, E: np.ndarray) -> np.ndarra
     Wp = W[np.ix_(order, order)]  # strictly upper triangular in this order
     M = np.eye(W.shape[0]) - Wp.T  # X_p^T = M^{-1} E_p^T, M unit lower triangular
     Xp = solve_triangular(M, E[:, order].T, lower=True, unit_diagonal=True, check_finite=False).T
+    if not np.isfinite(Xp).all():
+        raise ValueError(
+            "the simulated data overflow float64: the weights along some path multiply beyond "
+            "1e308; use smaller weights or fewer nodes"
+        )
     X = np.empty_like(Xp)
     X[:, order] = Xp
     return X

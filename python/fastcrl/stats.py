@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
+from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda, xp_of
 from ._errors import NumericalError
 from ._validation import _to_host, check_data, check_float, check_int, check_square_matrix
 
@@ -216,6 +216,12 @@ def correlation(X: Any = None, *, cov: Any = None):
             require_cuda("fastcrl.correlation")
             cov = as_device_array(cov)
         cov = check_square_matrix(cov, "cov")
+        xp = xp_of(cov)
+        asym = float(xp.abs(cov - cov.T).max())
+        if asym > 1e-10 * float(xp.abs(cov).max()):
+            raise ValueError(
+                f"cov is not symmetric (entries differ from their transposes by up to {asym:.3g})"
+            )
     if is_device_array(cov):
         _check_device_variances(cov)
         d = cov.shape[0]
