@@ -1,5 +1,6 @@
 """fastcrl.crl.IVAE: exact ELBO gradients, training, persistence, determinism and input checks."""
 
+import json
 import subprocess
 import sys
 
@@ -172,8 +173,170 @@ def test_partial_fit_on_unfitted_model_fits(small):
 def test_load_rejects_other_files(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, a=np.zeros(3))
-    with pytest.raises(ValueError, match="not a saved fastcrl IVAE"):
+    with pytest.raises(ValueError, match="not a valid fastcrl IVAE file: no 'metadata' array"):
         IVAE.load(path)
+
+
+@pytest.fixture(scope="module")
+def saved_file(tmp_path_factory, fitted):
+    path = tmp_path_factory.mktemp("ivae") / "base.npz"
+    fitted.save(path)
+    return path
+
+
+def _tampered(saved, path, edit_meta=None, **arrays):
+    """A copy of ``saved`` with its metadata edited and arrays replaced (None: removed)."""
+    with np.load(saved, allow_pickle=False) as f:
+        contents = {k: f[k] for k in f.files}
+    meta = json.loads(str(contents["metadata"]))
+    if edit_meta is not None:
+        edit_meta(meta)
+    contents["metadata"] = np.array(json.dumps(meta))
+    for k, v in arrays.items():
+        if v is None:
+            contents.pop(k)
+        else:
+            contents[k] = v
+    np.savez(path, **contents)
+    return path
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def edit(meta):
+        for k in keys[:-1]:
+            meta = meta[k]
+        meta[keys[-1]] = value
+
+    return edit
+
+
+def _pop(key):
+    return lambda meta: meta.pop(key)
+
+
+@pytest.mark.parametrize(
+    "edit, arrays, message",
+    [
+        (None, dict(scale=np.zeros(2)), "'scale' must be > 0"),
+        (None, dict(scale=np.full(2, np.nan)), "'scale' contains NaN"),
+        (None, dict(mean=np.zeros(7)), "'mean' must be a float array of shape \\(2,\\)"),
+        (None, dict(params="nan"), "'params' contains NaN or inf"),
+        (None, dict(params="float64"), "'params' must have shape .* and dtype float32"),
+        (None, dict(adam_m=np.zeros(3, np.float32)), "'adam_m' must have shape"),
+        (None, dict(adam_v="negative"), "'adam_v' .* must be >= 0"),
+        (None, dict(params=None), "missing array\\(s\\) \\['params'\\]"),
+        (None, dict(segments=np.zeros((3, 1), int)), "'segments' must be a 1-D array"),
+        (None, dict(segments=np.array([2, 1, 0])), "'segments' must be sorted"),
+        (None, dict(segments=np.array([0.5, 1.5, 2.5])), "'segments' must be a 1-D array"),
+        (_pop("format_version"), {}, "metadata lacks 'format_version'"),
+        (_pop("history"), {}, "metadata lacks \\['history'\\]"),
+        (_set("format", "x"), {}, "metadata format is 'x'"),
+        (_set("format_version", "1"), {}, "format_version must be an integer"),
+        (_set("params", "foo", 1), {}, "unknown parameter\\(s\\) \\['foo'\\]"),
+        (_set("params", "decoder_var", -1), {}, "invalid parameter: decoder_var must be > 0"),
+        (_set("params", "hidden", 8), {}, "hidden must be a list"),
+        (_set("params", "dtype", None), {}, "dtype must be 'float32' or 'float64'"),
+        (_set("params", "standardize", "no"), {}, "standardize must be true or false"),
+        (_set("params", "random_state", -1), {}, "random_state must be null or an int"),
+        (_set("params", "n_latents", 1), {}, "n_latents=1 but the model has 2 latents"),
+        (_set("params", [1, 2]), {}, "params must be a JSON object"),
+        (_set("n_latents", 5), {}, "n_latents must be <= 2"),
+        (_set("n_features_in", 7), {}, "'mean' must be a float array of shape \\(7,\\)"),
+        (_set("noise_offset", -5), {}, "noise_offset must be >= 0"),
+        (_set("noise_offset", 2**64 + 5), {}, "noise_offset must be <="),
+        (_set("noise_seed", "x"), {}, "noise_seed must be an integer"),
+        (_set("adam_step", -3), {}, "adam_step must be >= 0"),
+        (_set("best_epoch", 99), {}, "best_epoch must be <="),
+        (_set("pretrain_time", "x"), {}, "pretrain_time must be a real number"),
+        (_set("interrupted", 0), {}, "interrupted must be true or false"),
+        (_set("history", None), {}, "history must be an object"),
+        (_set("history", "loss", [1.0, "x"]), {}, "history\\['loss'\\] must be a list of numbers"),
+        (_set("rng_name", "seed"), {}, "unknown rng_name 'seed'"),
+        (_set("rng_name", "nonexistent"), {}, "unknown rng_name 'nonexistent'"),
+        (_set("rng_name", "MT19937"), {}, "rng_state is not a valid MT19937 state"),
+        (_set("rng_state", None), {}, "rng_state is not a valid PCG64 state"),
+    ],
+)
+def test_load_checks_everything_it_reads(tmp_path, saved_file, edit, arrays, message):
+    with np.load(saved_file) as f:
+        params = f["params"]
+    special = {
+        "nan": np.full_like(params, np.nan),
+        "float64": params.astype(np.float64),
+        "negative": np.full_like(params, -1.0),
+    }
+    arrays = {k: special[v] if isinstance(v, str) else v for k, v in arrays.items()}
+    path = _tampered(saved_file, tmp_path / "t.npz", edit, **arrays)
+    state = np.random.get_state()  # noqa: NPY002 - the legacy global RNG is what is at stake
+    with pytest.raises(
+        ValueError, match="is not a valid fastcrl IVAE file: (metadata |parameter )?" + message
+    ):
+        IVAE.load(path)
+    # a file's rng_name is never called (rng_name="seed" used to reseed NumPy's global RNG)
+    after = np.random.get_state()  # noqa: NPY002
+    assert state[0] == after[0] and np.array_equal(state[1], after[1])
+
+
+def test_load_rejects_corrupt_files(tmp_path, saved_file):
+    data = saved_file.read_bytes()
+    valid = "is not a valid fastcrl IVAE file: "
+    cases = {
+        "garbage.npz": b"garbage" * 10,
+        "empty.npz": b"",
+        "truncated.npz": data[: len(data) // 2],
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=valid + "not a readable .npz archive"):
+            IVAE.load(tmp_path / name)
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=valid + "it holds a single .npy array"):
+        IVAE.load(tmp_path / "a.npy")
+    with np.load(saved_file) as f:
+        contents = {k: f[k] for k in f.files}
+    for text, message in (("not json", "is not valid JSON"), ("[1, 2]", "must be a JSON object")):
+        np.savez(tmp_path / "m.npz", **{**contents, "metadata": np.array(text)})
+        with pytest.raises(ValueError, match=valid + "'metadata' " + message):
+            IVAE.load(tmp_path / "m.npz")
+    # a pickled (object) array is refused, never unpickled
+    np.savez(tmp_path / "o.npz", **{**contents, "segments": np.array([0, "a"], dtype=object)})
+    with pytest.raises(ValueError, match=valid + "array 'segments' cannot be read"):
+        IVAE.load(tmp_path / "o.npz")
+    # random damage: a ValueError naming the file, never a third-party error or a ResourceWarning
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        damaged = bytearray(data)
+        for _ in range(3):
+            damaged[rng.integers(len(damaged))] = rng.integers(256)
+        (tmp_path / "d.npz").write_bytes(bytes(damaged))
+        try:
+            IVAE.load(tmp_path / "d.npz")
+        except ValueError as exc:
+            assert valid in str(exc), trial
+    with pytest.raises(FileNotFoundError):
+        IVAE.load(tmp_path / "missing.npz")
+    newer = _tampered(saved_file, tmp_path / "v.npz", _set("format_version", 99))
+    with pytest.raises(ValueError, match="has format version 99; this fastcrl reads up to 1"):
+        IVAE.load(newer)
+
+
+def test_save_refuses_a_generator_it_could_not_restore(tmp_path, small):
+    class OwnBitGenerator(np.random.PCG64):
+        pass
+
+    rng = np.random.Generator(OwnBitGenerator(0))
+    model = IVAE(2, max_epochs=1, random_state=rng, **FAST).fit(small.X, small.env)
+    with pytest.raises(TypeError, match="cannot save a random generator with bit generator"):
+        model.save(tmp_path / "own.npz")
+    # every NumPy bit generator is saved and restored (the array-valued states used to fail)
+    for bitgen in (np.random.MT19937(1), np.random.Philox(1), np.random.SFC64(1)):
+        model = IVAE(2, max_epochs=1, random_state=np.random.Generator(bitgen), **FAST)
+        model.fit(small.X, small.env).save(tmp_path / "ok.npz")
+        loaded = IVAE.load(tmp_path / "ok.npz")
+        assert type(loaded._rng.bit_generator) is type(bitgen)
+        assert loaded._rng.random() == model._rng.random()
 
 
 def test_keyboard_interrupt_leaves_usable_model(small, monkeypatch):

@@ -425,3 +425,101 @@ def test_bad_input():
         nn.adam_update(net.params, net.grad, np.zeros_like(net.grad), np.zeros_like(net.grad), 0)
     with pytest.raises(ValueError, match="betas"):
         nn.Adam(net.params, betas=(1.0, 0.999))
+
+
+def test_bad_input_gets_named_errors_not_binding_errors():
+    """Adversarial inputs that used to leak pybind11 signature dumps, IndexError or worse."""
+    p = np.zeros(10)
+    z = np.zeros(10)
+    # arrays updated in place must be C-contiguous (a strided view would be updated in a copy)
+    base = np.zeros(20)
+    with pytest.raises(ValueError, match="params must be C-contiguous .*updated in place"):
+        nn.adam_update(base[::2], np.ones(10), z.copy(), z.copy(), 1)
+    with pytest.raises(ValueError, match="m must be C-contiguous"):
+        nn.adam_update(p, np.ones(10), np.zeros(20)[::2], z.copy(), 1)
+    # a strided grads is only read: it is copied, with the contiguous result
+    a, b = np.zeros(10), np.zeros(10)
+    g = np.arange(20.0)
+    nn.adam_update(a, g[::2], np.zeros(10), np.zeros(10), 1)
+    nn.adam_update(b, g[::2].copy(), np.zeros(10), np.zeros(10), 1)
+    assert np.array_equal(a, b) and a.any()
+    with pytest.raises(ValueError, match="step must be <= 9223372036854775807"):
+        nn.adam_update(p, np.ones(10), z.copy(), z.copy(), 2**70)
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        nn.adam_update(p, np.ones(10), z.copy(), z.copy(), 1, lr="0.1")
+    with pytest.raises(TypeError, match="decoupled must be True or False"):
+        nn.adam_update(p, np.ones(10), z.copy(), z.copy(), 1, decoupled="yes")
+    with pytest.raises(TypeError, match="params must be a 1-D float32/float64 numpy array; got"):
+        nn.adam_update([0.0] * 10, np.ones(10), z.copy(), z.copy(), 1)
+    opt = nn.Adam(p)
+    with pytest.raises(TypeError, match="grads has dtype float32 but params is float64"):
+        opt.step(np.ones(10, np.float32))
+    with pytest.raises(TypeError, match="grads must be a 1-D float32/float64 numpy array .*list"):
+        opt.step([1.0] * 10)
+    with pytest.raises(ValueError, match="grads must be 1-D"):
+        opt.step(np.ones((2, 5)))
+    assert opt.step_count == 0 and not p.any()  # nothing was applied
+    for betas in ((0.9,), 0.9, (0.9, 0.99, 0.999), "ab"):
+        with pytest.raises(ValueError, match=r"betas must be two numbers in \[0, 1\)"):
+            nn.Adam(p, betas=betas)
+        with pytest.raises(ValueError, match=r"betas must be two numbers in \[0, 1\)"):
+            nn.adam_update(p, np.ones(10), z.copy(), z.copy(), 1, betas=betas)
+    with pytest.raises(TypeError, match="decoupled must be True or False"):
+        nn.Adam(p, decoupled=np.ones(3))
+    # random numbers: the shape is an int or a tuple of ints
+    with pytest.raises(TypeError, match="shape must be an int or a tuple of ints; got float 3.0"):
+        nn.random_normal(3.0, 0)
+    with pytest.raises(TypeError, match="shape must be an int or a tuple of ints; got str"):
+        nn.random_uniform("3", 0)
+    with pytest.raises(ValueError, match="too large for one array"):
+        nn.random_normal(2**70, 0)
+    with pytest.raises(TypeError, match="dtype must be float64 or float32; got str 'x'"):
+        nn.random_normal(3, 0, dtype="x")
+    assert nn.random_normal([2, 3], 0).shape == (2, 3)
+    # the MLP's own dtype is what set_params and the passes compare with
+    net = nn.MLP([3, 2])
+    with pytest.raises(TypeError, match="params has dtype float64 but the MLP is float32"):
+        net.set_params(np.zeros(8))
+    net.set_params([0.5] * 8)  # a list adapts to the MLP's dtype
+    assert net.params.dtype == np.float32 and (net.params == 0.5).all()
+    X = np.ones((5, 3), np.float32)
+    net.params = net.params.astype(np.float64)
+    with pytest.raises(TypeError, match="MLP.params has dtype float64 but the MLP is float32"):
+        net.forward(X)
+    net = nn.MLP([3, 2])
+    net.params = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"MLP.params must have shape \(8,\)"):
+        net.forward(X)
+    net = nn.MLP([3, 2])
+    net.params = np.zeros(16, np.float32)[::2]
+    with pytest.raises(ValueError, match="MLP.params must be C-contiguous"):
+        net.forward(X)
+    net = nn.MLP([3, 2])
+    net.forward(X)
+    net.grad = np.zeros(8)
+    with pytest.raises(TypeError, match="MLP.grad has dtype float64 but the MLP is float32"):
+        net.backward(np.ones((5, 2), np.float32))
+    net = nn.MLP([3, 2])
+    with pytest.raises(TypeError, match="training must be True or False"):
+        net.forward(X, training="no")
+    net.forward(X)
+    with pytest.raises(TypeError, match="accumulate must be True or False"):
+        net.backward(np.ones((5, 2), np.float32), accumulate="no")
+    with pytest.raises(TypeError, match="need_grad_input must be True or False"):
+        net.backward(np.ones((5, 2), np.float32), need_grad_input=None)
+    with pytest.raises(TypeError, match="flat must be a NumPy or CuPy array"):
+        net.unpack([0.0] * 8)
+    with pytest.raises(TypeError, match="layers must be a sequence of"):
+        net.pack(3)
+    with pytest.raises(ValueError, match="layer 0: expected a \\(W, b\\) pair"):
+        net.pack([np.zeros((3, 2))])
+    with pytest.raises(TypeError, match="layer 0: W must be a real numeric array"):
+        net.pack([(np.full((3, 2), "a"), np.zeros(2))])
+    with pytest.raises(ValueError, match="sizes\\[i\\] must be <= 2147483647"):
+        nn.MLP([2, 2**70])
+    with pytest.raises(TypeError, match="activation must be a string or a sequence of strings"):
+        nn.MLP([3, 2], activation=5)
+    with pytest.raises(TypeError, match="dtype must be float64 or float32; got bool True"):
+        nn.MLP([3, 2], dtype=True)
+    with pytest.raises(ValueError, match=r"raw must have shape \(n, d\(d\+1\)/2\)"):
+        nn.cholesky_unpack(np.zeros((2, 3)), 2**70)

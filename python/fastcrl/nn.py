@@ -23,6 +23,7 @@ Random numbers come from Philox-4x32-10 keyed by a 64-bit seed: draw ``k`` of a 
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -62,7 +63,12 @@ _TRANSFORMS = ("exp", "softplus")
 
 
 def _dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"dtype must be float64 or float32; got {type(dtype).__name__} {dtype!r}"
+        ) from None
     if dt not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be float64 or float32; got {dt}")
     return dt
@@ -203,6 +209,51 @@ def _arrays(named: dict[str, Any], *, dtype: Any = None) -> list[np.ndarray]:
     return out
 
 
+def _check_flag(value: Any, name: str) -> bool:
+    """A bool option (``True``/``False``, NumPy bools too); anything else is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _check_betas(betas: Any) -> tuple[float, float]:
+    """Adam's ``(beta1, beta2)``: two numbers in ``[0, 1)``."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise ValueError(f"betas must be two numbers in [0, 1), (beta1, beta2); got {betas!r}")
+    return (
+        check_float(betas[0], "betas[0]", low=0, high=1, high_inclusive=False),
+        check_float(betas[1], "betas[1]", low=0, high=1, high_inclusive=False),
+    )
+
+
+def _check_adam_arrays(params, grads, m, v):
+    """The arrays of one Adam step: 1-D, one float dtype and module; in-place ones contiguous.
+
+    Returns ``grads``, made C-contiguous if it was not (it is only read).
+    """
+    xp = _module_of(params)
+    where = f"{xp.__name__} array" + ("" if xp is np else " (device)")
+    for name, a in (("params", params), ("grads", grads), ("m", m), ("v", v)):
+        like = "" if name == "params" else " like params"
+        if not isinstance(a, xp.ndarray):
+            raise TypeError(
+                f"{name} must be a 1-D float32/float64 {where}{like}; got {type(a).__name__}"
+            )
+        if a.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64; got dtype {a.dtype}")
+        if a.dtype != params.dtype:
+            raise TypeError(
+                f"{name} has dtype {a.dtype} but params is {params.dtype}; convert explicitly"
+            )
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be 1-D; got shape {a.shape}")
+        if name != "grads" and not a.flags.c_contiguous:
+            raise ValueError(
+                f"{name} must be C-contiguous (it is updated in place); got a strided view"
+            )
+    return grads if grads.flags.c_contiguous else xp.ascontiguousarray(grads)
+
+
 def _broadcast_rows(a: np.ndarray, name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Broadcast a per-coordinate prior parameter (e.g. shape (d,)) to the per-sample shape."""
     if a.shape == shape:
@@ -293,10 +344,18 @@ class MLP:
     ) -> None:
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
             raise TypeError(f"sizes must be a sequence of ints; got {type(sizes).__name__}")
-        sizes = [check_int(s, "sizes[i]", low=1) for s in sizes]
+        # BLAS takes 32-bit dimensions
+        sizes = [check_int(s, "sizes[i]", low=1, high=2**31 - 1) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least [n_in, n_out]; got {sizes}")
         L = len(sizes) - 1
+        if not isinstance(activation, str) and (
+            isinstance(activation, bytes) or not hasattr(activation, "__iter__")
+        ):
+            raise TypeError(
+                "activation must be a string or a sequence of strings (one per layer); got "
+                f"{type(activation).__name__} {activation!r}"
+            )
         if isinstance(activation, str):
             acts = [check_option(activation, "activation", ACTIVATIONS)] * (L - 1)
             acts.append(check_option(output_activation, "output_activation", ACTIVATIONS))
@@ -321,6 +380,11 @@ class MLP:
     def unpack(self, flat: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W_0, b_0), ...]`` as views into ``flat`` (default: ``params``; ``grad`` works too)."""
         flat = self.params if flat is None else flat
+        if not isinstance(flat, _module_of(flat).ndarray):
+            raise TypeError(
+                f"flat must be a NumPy or CuPy array (views into it are returned); got "
+                f"{type(flat).__name__}"
+            )
         if flat.shape != (self.n_params,):
             raise ValueError(f"flat vector must have shape ({self.n_params},); got {flat.shape}")
         out = []
@@ -336,13 +400,24 @@ class MLP:
 
     def pack(self, layers: Sequence[tuple[Any, Any]]) -> np.ndarray:
         """Flat vector (in this MLP's dtype) from ``[(W_0, b_0), ...]``; shapes are checked."""
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
+            raise TypeError(
+                f"layers must be a sequence of (W, b) pairs; got {type(layers).__name__}"
+            )
         if len(layers) != len(self.sizes) - 1:
             raise ValueError(f"expected {len(self.sizes) - 1} (W, b) pairs; got {len(layers)}")
         parts = []
-        for li, ((W, b), fi, fo) in enumerate(
+        for li, (layer, fi, fo) in enumerate(
             zip(layers, self.sizes[:-1], self.sizes[1:], strict=False)
         ):
-            W, b = np.asarray(W), np.asarray(b)
+            if isinstance(layer, (str, bytes)) or not hasattr(layer, "__len__") or len(layer) != 2:
+                raise ValueError(f"layer {li}: expected a (W, b) pair; got {type(layer).__name__}")
+            W, b = np.asarray(layer[0]), np.asarray(layer[1])
+            for name, a in (("W", W), ("b", b)):
+                if a.dtype.kind not in "biuf":
+                    raise TypeError(
+                        f"layer {li}: {name} must be a real numeric array; got dtype {a.dtype}"
+                    )
             if W.shape != (fi, fo) or b.shape != (fo,):
                 raise ValueError(
                     f"layer {li}: expected W {(fi, fo)} and b {(fo,)}; got {W.shape} and {b.shape}"
@@ -351,10 +426,26 @@ class MLP:
         return np.concatenate(parts).astype(self.dtype)
 
     def set_params(self, flat: Any) -> MLP:
-        """Copy a flat parameter vector in (its length and finiteness are checked)."""
+        """Copy a flat parameter vector in (its length, dtype and finiteness are checked).
+
+        A NumPy/CuPy array must have the MLP's dtype (no silent rounding); lists adapt to it.
+        """
+        if isinstance(flat, (np.ndarray, np.generic)) or is_device_array(flat):
+            dt = np.dtype(flat.dtype)
+            if dt in FLOAT_DTYPES and dt != self.dtype:
+                raise TypeError(
+                    f"params has dtype {dt} but the MLP is {self.dtype}; convert explicitly "
+                    f"(e.g. flat.astype('{self.dtype.name}'))"
+                )
         (flat,) = _arrays({"params": flat}, dtype=self.dtype)
         if flat.shape != (self.n_params,):
             raise ValueError(f"params must have shape ({self.n_params},); got {flat.shape}")
+        if _module_of(flat) is not _module_of(self.params):
+            where = "CuPy (device)" if is_device_array(flat) else "NumPy (host)"
+            raise TypeError(
+                f"params is a {where} array but the MLP's parameters are not; call to_device() "
+                "or to_host() first, or move the array"
+            )
         self.params[...] = flat
         return self
 
@@ -388,7 +479,28 @@ class MLP:
         return self
 
     # -- passes ------------------------------------------------------------------------------------
+    def _check_state(self, name: str) -> None:
+        """``params``/``grad`` are public attributes: one replaced by a wrong array is named."""
+        a = getattr(self, name)
+        xp = _module_of(a)
+        if not isinstance(a, xp.ndarray):
+            raise TypeError(
+                f"MLP.{name} must be a NumPy or CuPy array; got {type(a).__name__} (update it in "
+                "place, or use set_params)"
+            )
+        if a.dtype != self.dtype:
+            how = "update it in place" + (" (or use set_params)" if name == "params" else "")
+            raise TypeError(
+                f"MLP.{name} has dtype {a.dtype} but the MLP is {self.dtype}; {how} instead of "
+                "assigning a new array"
+            )
+        if a.shape != (self.n_params,):
+            raise ValueError(f"MLP.{name} must have shape ({self.n_params},); got {a.shape}")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"MLP.{name} must be C-contiguous")
+
     def _check_X(self, X: Any) -> np.ndarray:
+        self._check_state("params")
         (X,) = _arrays({"X": X}, dtype=None)
         if _module_of(X) is not _module_of(self.params):
             where = "CuPy (device)" if is_device_array(X) else "NumPy (host)"
@@ -407,6 +519,7 @@ class MLP:
     @on_input_device
     def forward(self, X: Any, *, training: bool = True) -> np.ndarray:
         """Output ``(n_samples, sizes[-1])``; with ``training`` it keeps what :meth:`backward` needs."""
+        training = _check_flag(training, "training")
         X = self._check_X(X)
         need = int(self.spec.workspace_size(X.shape[0]))
         if self._workspace.size < need:
@@ -428,6 +541,14 @@ class MLP:
         """
         if self._X is None:
             raise RuntimeError("call forward(X, training=True) before backward")
+        need_grad_input = _check_flag(need_grad_input, "need_grad_input")
+        accumulate = _check_flag(accumulate, "accumulate")
+        self._check_state("params")
+        self._check_state("grad")
+        if _module_of(self.params) is not _module_of(self._X) or _module_of(self.grad) is not (
+            _module_of(self._X)
+        ):
+            raise TypeError("MLP.params and MLP.grad must live on the device of the last X")
         (g,) = _arrays({"grad_out": grad_out}, dtype=self.dtype)
         if _module_of(g) is not _module_of(self._X):
             raise TypeError("grad_out must live on the same device (NumPy or CuPy) as X")
@@ -453,6 +574,7 @@ class MLP:
 # ---- Adam --------------------------------------------------------------------------------------------
 
 
+@on_input_device
 def adam_update(
     params,
     grads,
@@ -474,25 +596,21 @@ def adam_update(
     correction and update follow PyTorch's ``torch.optim.Adam``/``AdamW``.  ``params`` is
     not checked for NaN here (it is on the hot path); check the loss instead.
     """
-    xp = _module_of(params)
-    for name, a in (("params", params), ("grads", grads), ("m", m), ("v", v)):
-        if not isinstance(a, xp.ndarray) or a.dtype not in FLOAT_DTYPES or a.ndim != 1:
-            raise TypeError(f"{name} must be a 1-D float32/float64 {xp.__name__} array like params")
-        if a.dtype != params.dtype:
-            raise TypeError(f"{name} has dtype {a.dtype} but params is {params.dtype}")
-    step = check_int(step, "step", low=1)
-    kernels(xp).adam_update(
+    grads = _check_adam_arrays(params, grads, m, v)
+    step = check_int(step, "step", low=1, high=2**63 - 1)
+    beta1, beta2 = _check_betas(betas)
+    kernels(_module_of(params)).adam_update(
         params,
         grads,
         m,
         v,
         step,
-        float(lr),
-        float(betas[0]),
-        float(betas[1]),
-        float(eps),
-        float(weight_decay),
-        bool(decoupled),
+        check_float(lr, "lr", low=0),
+        beta1,
+        beta2,
+        check_float(eps, "eps", low=0, low_inclusive=False),
+        check_float(weight_decay, "weight_decay", low=0),
+        _check_flag(decoupled, "decoupled"),
     )
 
 
@@ -525,19 +643,20 @@ class Adam:
                 "place)"
             )
         self.lr = check_float(lr, "lr", low=0)
-        b1 = check_float(betas[0], "betas[0]", low=0, high=1, high_inclusive=False)
-        b2 = check_float(betas[1], "betas[1]", low=0, high=1, high_inclusive=False)
-        self.betas = (b1, b2)
+        self.betas = _check_betas(betas)
         self.eps = check_float(eps, "eps", low=0, low_inclusive=False)
         self.weight_decay = check_float(weight_decay, "weight_decay", low=0)
-        self.decoupled = bool(decoupled)
+        self.decoupled = _check_flag(decoupled, "decoupled")
         self.params = params
         self.m = xp.zeros_like(params)
         self.v = xp.zeros_like(params)
         self.step_count = 0
         self._kernels = kernels(xp)
 
+    @on_input_device
     def step(self, grads: np.ndarray) -> None:
+        """One update with ``grads``: an array of ``params``' shape, dtype and device."""
+        grads = _check_adam_arrays(self.params, grads, self.m, self.v)
         self.step_count += 1
         self._kernels.adam_update(
             self.params,
@@ -559,13 +678,20 @@ class Adam:
 
 @on_input_device
 def _random(kind: str, shape, seed, offset, dtype, like=None) -> np.ndarray:
-    if isinstance(shape, numbers.Integral):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (int(shape),)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(
+            f"shape must be an int or a tuple of ints; got {type(shape).__name__} {shape!r}"
+        )
     shape = tuple(check_int(s, "shape[i]", low=0) for s in shape)
     seed = check_int(seed, "seed", low=0, high=2**64 - 1)
     offset = check_int(offset, "offset", low=0, high=2**64 - 1)
     xp = _module_of(like)
-    out = xp.empty(shape, dtype=_dtype(dtype))
+    dtype = _dtype(dtype)
+    if math.prod(shape) * dtype.itemsize > 2**63 - 1:
+        raise ValueError(f"shape {shape} is too large for one array")
+    out = xp.empty(shape, dtype=dtype)
     if offset + out.size > 2**64:
         raise ValueError("offset + size exceeds the 2^64 draws of a stream")
     getattr(kernels(xp), f"random_{kind}_fill")(out, seed, offset)
@@ -699,7 +825,13 @@ def cholesky_unpack(raw, d: int, transform: str = "exp") -> np.ndarray:
     ``exp(raw)`` or ``softplus(raw)`` (``transform``), so it is always positive.
     """
     (raw,) = _arrays({"raw": raw})
-    return _kernels_of(raw).cholesky_unpack(raw, check_int(d, "d", low=1), _transform(transform))
+    d = check_int(d, "d", low=1)
+    if raw.ndim == 2 and raw.shape[1] != d * (d + 1) // 2:
+        raise ValueError(
+            f"raw must have shape (n, d(d+1)/2) = ({raw.shape[0]}, {d * (d + 1) // 2}) for d={d}; "
+            f"got {raw.shape}"
+        )
+    return _kernels_of(raw).cholesky_unpack(raw, d, _transform(transform))
 
 
 @on_input_device

@@ -49,6 +49,167 @@ _ONE_CYCLE_FINAL_DIV = 1e4
 _WARM_POSTERIOR_STD = 0.1
 
 
+# ---- persistence helpers -------------------------------------------------------------------------
+# bit generators whose state save() can write and load() can restore (NumPy's own)
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+_SAVED_ARRAYS = ("params", "adam_m", "adam_v", "mean", "scale", "segments")
+_META_KEYS = (
+    "params",
+    "n_features_in",
+    "n_latents",
+    "noise_seed",
+    "eval_seed",
+    "noise_offset",
+    "adam_step",
+    "n_iter",
+    "best_epoch",
+    "pretrain_time",
+    "interrupted",
+    "history",
+    "rng_state",
+    "rng_name",
+)
+_HISTORY_KEYS = ("loss", "val_loss", "lr", "time")
+_BOOL_PARAMS = ("learn_prior_mean", "early_stopping", "standardize")
+
+
+class _InvalidFile(Exception):
+    """What is wrong with a file given to :meth:`IVAE.load` (becomes its ValueError)."""
+
+
+class _NewerFormat(Exception):
+    """A file written by a newer fastcrl (becomes a ValueError of :meth:`IVAE.load`)."""
+
+
+def _read_ivae_file(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(metadata, arrays)`` of an IVAE file; the metadata's top level is checked.
+
+    Errors of opening the file (missing, a directory, no permission) pass through; anything wrong
+    after that is :class:`_InvalidFile` (a damaged archive can make ``zipfile`` raise even
+    OSError).  The file is opened here, not by ``np.load``, which leaves its own handle open when
+    the archive is damaged.
+    """
+    with open(path, "rb") as fh:
+        try:
+            f = np.load(fh, allow_pickle=False)
+        except Exception:  # noqa: BLE001 - NumPy's zip/npy parsers on untrusted bytes
+            raise _InvalidFile(
+                "not a readable .npz archive (empty, truncated, damaged or another format)"
+            ) from None
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise _InvalidFile(
+                "it holds a single .npy array, not the .npz archive IVAE.save writes"
+            )
+        with f:
+            if "metadata" not in f.files:
+                raise _InvalidFile(f"no 'metadata' array (arrays: {sorted(f.files)[:10]})")
+            missing = [k for k in _SAVED_ARRAYS if k not in f.files]
+            if missing:
+                raise _InvalidFile(f"missing array(s) {missing}")
+            arrays = {}
+            for k in ("metadata", *_SAVED_ARRAYS):
+                try:
+                    arrays[k] = f[k]
+                except Exception as exc:  # noqa: BLE001 - as above
+                    raise _InvalidFile(
+                        f"array {k!r} cannot be read ({type(exc).__name__}: {exc})"
+                    ) from None
+    text = arrays.pop("metadata")
+    if text.ndim != 0 or text.dtype.kind != "U":
+        raise _InvalidFile(
+            f"'metadata' must be a JSON string; got shape {text.shape}, dtype {text.dtype}"
+        )
+    try:
+        meta = json.loads(str(text))
+    except (ValueError, RecursionError):
+        raise _InvalidFile("'metadata' is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise _InvalidFile(f"'metadata' must be a JSON object; got a {type(meta).__name__}")
+    if meta.get("format") != "fastcrl.IVAE":
+        raise _InvalidFile(f"metadata format is {meta.get('format')!r}, not 'fastcrl.IVAE'")
+    version = _meta_int(meta, "format_version", low=1)
+    if version > _FORMAT_VERSION:
+        raise _NewerFormat(
+            f"has format version {version}; this fastcrl reads up to {_FORMAT_VERSION}"
+        )
+    missing = [k for k in _META_KEYS if k not in meta]
+    if missing:
+        raise _InvalidFile(f"metadata lacks {missing}")
+    return meta, arrays
+
+
+def _meta_int(meta: dict[str, Any], key: str, *, low: int | None = None, high: int | None = None):
+    if key not in meta:
+        raise _InvalidFile(f"metadata lacks {key!r}")
+    try:
+        return check_int(meta[key], key, low=low, high=high)
+    except (TypeError, ValueError) as exc:
+        raise _InvalidFile(f"metadata {exc}") from None
+
+
+def _saved_params(params: Any, known: set[str]) -> dict[str, Any]:
+    """The constructor parameters of a file, type-checked where the constructor would coerce."""
+    if not isinstance(params, dict):
+        raise _InvalidFile(f"metadata params must be a JSON object; got {type(params).__name__}")
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise _InvalidFile(f"unknown parameter(s) {unknown}")
+    out = dict(params)
+    if "hidden" in out:
+        if not isinstance(out["hidden"], list):
+            raise _InvalidFile(f"parameter hidden must be a list of ints; got {out['hidden']!r}")
+        out["hidden"] = tuple(out["hidden"])
+    for name in _BOOL_PARAMS:
+        if name in out and not isinstance(out[name], bool):
+            raise _InvalidFile(f"parameter {name} must be true or false; got {out[name]!r}")
+    if "dtype" in out and out["dtype"] not in ("float32", "float64"):
+        raise _InvalidFile(f"parameter dtype must be 'float32' or 'float64'; got {out['dtype']!r}")
+    for name in ("random_state", "n_latents"):
+        v = out.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise _InvalidFile(f"parameter {name} must be null or an int >= 0; got {v!r}")
+    return out
+
+
+def _saved_history(history: Any) -> dict[str, list]:
+    if not isinstance(history, dict) or sorted(history) != sorted(_HISTORY_KEYS):
+        raise _InvalidFile(f"metadata history must be an object with keys {list(_HISTORY_KEYS)}")
+    out = {}
+    for k in _HISTORY_KEYS:
+        v = history[k]
+        if not isinstance(v, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
+        ):
+            raise _InvalidFile(f"metadata history[{k!r}] must be a list of numbers")
+        # val_loss is NaN without early stopping
+        if k != "val_loss" and not all(math.isfinite(x) for x in v):
+            raise _InvalidFile(f"metadata history[{k!r}] contains NaN or inf")
+        out[k] = list(v)
+    return out
+
+
+def _jsonable(state: Any) -> Any:
+    """A bit generator's state with its arrays as lists (MT19937, Philox, SFC64 hold arrays)."""
+    if isinstance(state, dict):
+        return {k: _jsonable(v) for k, v in state.items()}
+    if isinstance(state, np.ndarray):
+        return state.tolist()
+    if isinstance(state, np.generic):
+        return state.item()
+    return state
+
+
+def _saved_rng(name: Any, state: Any) -> np.random.Generator:
+    if not isinstance(name, str) or name not in _BIT_GENERATORS:
+        raise _InvalidFile(f"unknown rng_name {name!r}; expected one of {list(_BIT_GENERATORS)}")
+    bitgen = getattr(np.random, name)()
+    try:
+        bitgen.state = state
+    except (TypeError, ValueError, KeyError, OverflowError, IndexError):
+        raise _InvalidFile(f"metadata rng_state is not a valid {name} state") from None
+    return np.random.Generator(bitgen)
+
+
 def _reject_gpu(a: Any, name: str) -> None:
     if is_device_array(a):
         raise TypeError(
@@ -981,6 +1142,14 @@ class IVAE(BaseEstimator):
             raise TypeError(
                 f"cannot save segment labels of dtype {self.segments_.dtype}; use ints or strings"
             )
+        rng_name = type(self._rng.bit_generator).__name__
+        if rng_name not in _BIT_GENERATORS or not isinstance(
+            self._rng.bit_generator, getattr(np.random, rng_name)
+        ):
+            raise TypeError(
+                f"cannot save a random generator with bit generator {rng_name}; use one of "
+                f"NumPy's {list(_BIT_GENERATORS)} (random_state=np.random.Generator(...))"
+            )
         meta = {
             "format": "fastcrl.IVAE",
             "format_version": _FORMAT_VERSION,
@@ -996,8 +1165,8 @@ class IVAE(BaseEstimator):
             "pretrain_time": self.pretrain_time_,
             "interrupted": self.interrupted_,
             "history": self.history_,
-            "rng_state": self._rng.bit_generator.state,
-            "rng_name": type(self._rng.bit_generator).__name__,
+            "rng_state": _jsonable(self._rng.bit_generator.state),
+            "rng_name": rng_name,
         }
         with open(path, "wb") as fh:
             np.savez(
@@ -1013,33 +1182,71 @@ class IVAE(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> IVAE:
-        """Read a model written by :meth:`save` (on the CPU; no pickle is executed)."""
-        with np.load(path, allow_pickle=False) as f:
-            try:
-                meta = json.loads(str(f["metadata"]))
-            except KeyError:
-                raise ValueError(f"{path!s} is not a saved fastcrl IVAE (no metadata)") from None
-            if meta.get("format") != "fastcrl.IVAE":
-                raise ValueError(f"{path!s} is not a saved fastcrl IVAE")
-            if meta["format_version"] > _FORMAT_VERSION:
-                raise ValueError(
-                    f"{path!s} has format version {meta['format_version']}; this fastcrl reads "
-                    f"up to {_FORMAT_VERSION}"
-                )
-            arrays = {k: f[k] for k in ("params", "adam_m", "adam_v", "mean", "scale", "segments")}
-        params = dict(meta["params"])
-        params["hidden"] = tuple(params["hidden"])
+        """Read a model written by :meth:`save` (on the CPU; no pickle is executed).
+
+        Everything is checked here, not later: array shapes and dtypes, finiteness (``scale_ > 0``),
+        the types and ranges of the metadata and the parameters.
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path`` (other OS errors likewise pass through).
+        ValueError
+            ``"{path} is not a valid fastcrl IVAE file: ..."``, naming what is wrong, or a newer
+            format version.
+        """
+        try:
+            meta, arrays = _read_ivae_file(path)
+            return cls._from_saved(meta, arrays)
+        except _InvalidFile as exc:
+            raise ValueError(f"{path!s} is not a valid fastcrl IVAE file: {exc}") from None
+        except _NewerFormat as exc:
+            raise ValueError(f"{path!s} {exc}") from None
+
+    @classmethod
+    def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> IVAE:
+        """The model from a file's metadata and arrays, checked on the way (or _InvalidFile)."""
+        params = _saved_params(meta["params"], set(cls().get_params()))
         self = cls(**params)
-        p = self._validated_params()
+        try:
+            p = self._validated_params()
+        except (TypeError, ValueError) as exc:
+            raise _InvalidFile(f"invalid parameter: {exc}") from None
         self._p = p
-        self.n_features_in_ = meta["n_features_in"]
-        self.n_latents_ = meta["n_latents"]
-        self.segments_ = arrays["segments"]
-        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
+        D = _meta_int(meta, "n_features_in", low=1)
+        d = _meta_int(meta, "n_latents", low=1, high=D)
+        if params.get("n_latents") is not None and params["n_latents"] != d:
+            raise _InvalidFile(
+                f"parameter n_latents={params['n_latents']} but the model has {d} latents"
+            )
+        segments = arrays["segments"]
+        if segments.ndim != 1 or segments.dtype.kind not in "biuU" or segments.size < 2:
+            raise _InvalidFile(
+                "'segments' must be a 1-D array of at least 2 int or string labels; got shape "
+                f"{segments.shape}, dtype {segments.dtype}"
+            )
+        if not bool(np.all(segments[1:] > segments[:-1])):
+            raise _InvalidFile("'segments' must be sorted and without repeats")
+        for name in ("mean", "scale"):
+            a = arrays[name]
+            if a.shape != (D,) or a.dtype.kind != "f":
+                raise _InvalidFile(
+                    f"{name!r} must be a float array of shape ({D},); got shape {a.shape}, "
+                    f"dtype {a.dtype}"
+                )
+            if not np.isfinite(a).all():
+                raise _InvalidFile(f"{name!r} contains NaN or inf")
+        if not (arrays["scale"] > 0).all():
+            raise _InvalidFile("'scale' must be > 0 (it divides X)")
+        self.n_features_in_ = D
+        self.n_latents_ = d
+        self.segments_ = segments
+        self.mean_ = arrays["mean"].astype(np.float64)
+        self.scale_ = arrays["scale"].astype(np.float64)
         self._model = _Model(
-            self.n_features_in_,
-            self.segments_.size,
-            self.n_latents_,
+            D,
+            segments.size,
+            d,
             p["hidden"],
             p["activation"],
             p["leaky_slope"],
@@ -1048,23 +1255,39 @@ class IVAE(BaseEstimator):
             p["learn_prior_mean"],
             p["dtype"],
         )
-        if arrays["params"].shape != self._model.params.shape:
-            raise ValueError(f"{path!s}: parameter vector does not match the saved architecture")
+        shape = self._model.params.shape
+        for name in ("params", "adam_m", "adam_v"):
+            a = arrays[name]
+            if a.shape != shape or a.dtype != p["dtype"]:
+                raise _InvalidFile(
+                    f"{name!r} must have shape {shape} and dtype {p['dtype']} (the saved "
+                    f"architecture); got shape {a.shape}, dtype {a.dtype}"
+                )
+            if not np.isfinite(a).all():
+                raise _InvalidFile(f"{name!r} contains NaN or inf")
+        if (arrays["adam_v"] < 0).any():
+            raise _InvalidFile("'adam_v' (Adam's second moments) must be >= 0")
         self._model.params[...] = arrays["params"]
-        self._m = arrays["adam_m"].astype(p["dtype"])
-        self._v = arrays["adam_v"].astype(p["dtype"])
-        self._noise_seed = meta["noise_seed"]
-        self._eval_seed = meta["eval_seed"]
-        self._noise_offset = meta["noise_offset"]
-        self._adam_step = meta["adam_step"]
-        self.n_iter_ = meta["n_iter"]
-        self.best_epoch_ = meta["best_epoch"]
-        self.pretrain_time_ = meta["pretrain_time"]
+        self._m = arrays["adam_m"].copy()
+        self._v = arrays["adam_v"].copy()
+        self._noise_seed = _meta_int(meta, "noise_seed", low=0, high=2**64 - 1)
+        self._eval_seed = _meta_int(meta, "eval_seed", low=0, high=2**64 - 1)
+        # a stream has 2^64 draws; the headroom keeps partial_fit's draws inside it
+        self._noise_offset = _meta_int(meta, "noise_offset", low=0, high=2**63)
+        self._adam_step = _meta_int(meta, "adam_step", low=0, high=2**62)
+        self.n_iter_ = _meta_int(meta, "n_iter", low=0)
+        self.best_epoch_ = _meta_int(meta, "best_epoch", low=0, high=self.n_iter_)
+        try:
+            self.pretrain_time_ = check_float(meta["pretrain_time"], "pretrain_time", low=0)
+        except (TypeError, ValueError) as exc:
+            raise _InvalidFile(f"metadata {exc}") from None
+        if not isinstance(meta["interrupted"], bool):
+            raise _InvalidFile(
+                f"metadata interrupted must be true or false; got {meta['interrupted']!r}"
+            )
         self.interrupted_ = meta["interrupted"]
-        self.history_ = meta["history"]
-        bitgen = getattr(np.random, meta["rng_name"])()
-        bitgen.state = meta["rng_state"]
-        self._rng = np.random.Generator(bitgen)
+        self.history_ = _saved_history(meta["history"])
+        self._rng = _saved_rng(meta["rng_name"], meta["rng_state"])
         self.ica_ = None
         self._publish()
         return self
