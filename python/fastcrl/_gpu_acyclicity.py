@@ -110,13 +110,14 @@ def _scratch(cupy, W3, kind: str, nbytes_of, cache: dict | None):
 # Launchers: W3 is valid and on the current device; they return (h, grad, status) on the device.
 
 
-def _expm(cupy, cuda, W3, cache=None):
+def _power_series(cupy, cuda, W3, kind: str, cache=None):
+    """The trace-exponential (``kind="expm"``) or the polynomial (``"poly"``) constraint: the two
+    kernels take the same arguments."""
     B, d = W3.shape[0], W3.shape[1]
     h, grad = _outputs(cupy, W3)
-    ws, nbytes, status = _scratch(
-        cupy, W3, "expm", lambda: cuda.expm_workspace_bytes(B, d, W3.itemsize), cache
-    )
-    cuda.expm_constraint(
+    workspace_bytes = getattr(cuda, f"{kind}_workspace_bytes")
+    ws, nbytes, status = _scratch(cupy, W3, kind, lambda: workspace_bytes(B, d, W3.itemsize), cache)
+    getattr(cuda, f"{kind}_constraint")(
         W3.data.ptr,
         B,
         d,
@@ -129,27 +130,14 @@ def _expm(cupy, cuda, W3, cache=None):
         current_stream_ptr(),
     )
     return h, grad, status
+
+
+def _expm(cupy, cuda, W3, cache=None):
+    return _power_series(cupy, cuda, W3, "expm", cache)
 
 
 def _poly(cupy, cuda, W3, cache=None):
-    B, d = W3.shape[0], W3.shape[1]
-    h, grad = _outputs(cupy, W3)
-    ws, nbytes, status = _scratch(
-        cupy, W3, "poly", lambda: cuda.poly_workspace_bytes(B, d, W3.itemsize), cache
-    )
-    cuda.poly_constraint(
-        W3.data.ptr,
-        B,
-        d,
-        W3.itemsize,
-        h.data.ptr,
-        grad.data.ptr,
-        status.data.ptr,
-        ws.data.ptr,
-        nbytes,
-        current_stream_ptr(),
-    )
-    return h, grad, status
+    return _power_series(cupy, cuda, W3, "poly", cache)
 
 
 def _logdet(cupy, cuda, W3, s: float, cache=None):
