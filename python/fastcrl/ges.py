@@ -163,11 +163,11 @@ class GES(BaseEstimator):
     and a node choosing among thousands of candidate parents keeps finding one that passes it,
     until nodes near ``n`` parents fit their data almost exactly (``SampleSizeWarning``).
     Measured on ER-1 data, n = 1000, 2 cores: ``penalty_discount=1`` gave 5,300 edges for 1,000
-    true ones at d = 1000 (20,129 for 2,000 at d = 2000 in 2.4 s; at d = 5000, 246,796 for 5,000
-    with ``turning=False`` in about 5 minutes, and 400,812 with the defaults in 11 minutes, each
+    true ones at d = 1000 (20,129 for 2,000 at d = 2000 in 1.8 s; at d = 5000, 246,796 for 5,000
+    with ``turning=False`` in about 5 minutes, and 400,812 with the defaults in 8 minutes, each
     round of reversals opening the way to more chance parents), ``2`` gave 1,180 at d = 1000 and
     9,027 for 5,000 at d = 5000 in 3.6 s (6,448 with n = 3000), and ``4`` gave 1,000 (SHD 9) at
-    d = 1000 in 0.2 s and 5,005 for 5,000 (SHD 6) at d = 5000 in 1.6 s with a peak of 1.0 GB for
+    d = 1000 in 0.2 s and 5,005 for 5,000 (SHD 6) at d = 5000 in 1.5 s with a peak of 1.0 GB for
     the whole process (``benchmarks/RESULTS.md``).
 
     Resources: memory grows as ``d^2`` (the ``d x d`` covariance and the search's tables, about 16
