@@ -106,3 +106,35 @@ def test_covariance_input_must_be_symmetric_and_simulations_finite():
     W = np.triu(np.full((40, 40), 1e10), 1)
     with pytest.raises(ValueError, match="simulated data overflow"):
         fastcrl.simulate.simulate_linear_sem(W, 5, random_state=0)
+
+
+def test_crl_estimators_read_labels_alike():
+    from fastcrl.crl import IVAE, LinearInterventionalCRL, NonstationaryICA
+
+    d = fastcrl.datasets.make_nonstationary_sources(
+        n_segments=4, n_per_segment=60, n_latents=2, random_state=0
+    )
+    mixed = d.env.astype(object)
+    mixed[0] = "a"
+    for fit in (
+        lambda u: IVAE(hidden=(8,), max_epochs=1, random_state=0).fit(d.X, u),
+        lambda u: NonstationaryICA().fit(d.X, u),
+        lambda u: LinearInterventionalCRL().fit(d.X, u),
+    ):
+        with pytest.raises(TypeError, match="not a mix of"):
+            fit(mixed)
+    # one kind held in an object array (a pandas column of strings) is fine everywhere
+    names = np.array(["s0", "s1", "s2", "s3"], dtype=object)[d.env]
+    model = IVAE(hidden=(8,), max_epochs=1, random_state=0).fit(d.X, names)
+    assert list(model.segments_) == ["s0", "s1", "s2", "s3"]
+    NonstationaryICA().fit(d.X, names)
+
+
+def test_indices_and_counts_beyond_int64():
+    s = scores.GaussianBIC(_data())
+    with pytest.raises(ValueError, match="parent index .* out of range"):
+        s.local_scores([0], [[2**64]])
+    with pytest.raises(ValueError, match="node index .* out of range"):
+        s.local_scores([2**64], [[1]])
+    with pytest.raises(ValueError, match="n must be <="):
+        fastcrl.set_num_threads(2**64)

@@ -172,7 +172,7 @@ def set_num_threads(n: int) -> None:
     """
     from ._validation import check_int
 
-    _core.set_num_threads(check_int(n, "n", low=1))
+    _core.set_num_threads(check_int(n, "n", low=1, high=2**31 - 1))
 
 
 def get_num_threads() -> int:

@@ -376,3 +376,54 @@ def format_bytes(n: float) -> str:
         if n >= size:
             return f"{n / size:.2f} {unit}"
     return f"{int(n)} B"
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(value, (str, np.str_)):
+        return "string"
+    return type(value).__name__
+
+
+def check_labels(labels: Any, name: str) -> np.ndarray:
+    """``labels`` (environment / segment labels) as an array NumPy can sort and compare.
+
+    Ints, floats, bools or strings, all of one kind.  An object array or a list holding one kind
+    (e.g. a pandas column of strings) is converted to that kind; a mix such as ``[0, "a"]`` (which
+    NumPy cannot sort, or would silently turn into the strings ``"0"``, ``"a"``) and other Python
+    objects are a TypeError naming ``name``.  Shape checks are left to the caller.
+    """
+    if isinstance(labels, (list, tuple)):
+        arr = np.empty(len(labels), dtype=object)
+        try:
+            arr[:] = labels
+        except ValueError:  # nested sequences: an n-d array, checked below
+            arr = np.asarray(labels, dtype=object)
+    else:
+        arr = np.asarray(labels)
+    if arr.dtype.kind in "cV":
+        raise TypeError(f"{name} must be an array of ints or strings; got dtype {arr.dtype}")
+    if arr.dtype.kind != "O":
+        return arr
+    values = arr.ravel().tolist()
+    kinds: dict[str, Any] = {}
+    for v in values:
+        kinds.setdefault(_label_kind(v), v)
+    odd = [k for k in kinds if k not in ("bool", "number", "string")]
+    if odd:
+        raise TypeError(
+            f"{name} must be an array of ints or strings, not Python objects "
+            f"(found {odd[0]} {kinds[odd[0]]!r})"
+        )
+    if len(kinds) > 1:
+        (k1, v1), (k2, v2) = list(kinds.items())[:2]
+        raise TypeError(
+            f"{name} must be an array of ints or strings of one kind, not a mix of {k1}s and "
+            f"{k2}s (e.g. {v1!r} and {v2!r})"
+        )
+    if not values:
+        return arr
+    return np.asarray(values).reshape(arr.shape)

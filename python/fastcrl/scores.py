@@ -192,8 +192,11 @@ class _LocalScore:
         if not all(type(p) in _INDEX_TYPES for p in flat_list):
             return None
         d = self.n_nodes
-        js = np.array(nodes, dtype=np.int64).reshape(-1)
-        flat = np.array(flat_list, dtype=np.int64).reshape(-1)
+        try:
+            js = np.array(nodes, dtype=np.int64).reshape(-1)
+            flat = np.array(flat_list, dtype=np.int64).reshape(-1)
+        except OverflowError:  # an index beyond int64: the per-item path names it
+            return None
         if js.size and (js.min() < 0 or js.max() >= d):
             return None
         if flat.size and (flat.min() < 0 or flat.max() >= d):

@@ -9,9 +9,15 @@ import numpy as np
 
 from .._base import BaseEstimator
 from .._errors import ConvergenceWarning, NumericalError
-from .._validation import _to_host, check_data, check_float, check_int, check_new_data
+from .._validation import (
+    _to_host,
+    check_data,
+    check_float,
+    check_int,
+    check_labels,
+    check_new_data,
+)
 from ..stats import covariance
-from .pipeline import check_labels
 
 __all__ = ["NonstationaryICA", "joint_diagonalize", "ConvergenceWarning"]
 

@@ -27,6 +27,7 @@ from .._validation import (
     check_data,
     check_float,
     check_int,
+    check_labels,
     check_option,
     check_random_state,
 )
@@ -699,7 +700,7 @@ class IVAE(BaseEstimator):
                 )
         if u is None:
             raise ValueError("u (the segment / environment label of each row of X) is required")
-        u = np.asarray(u)
+        u = check_labels(u, "u")
         if u.ndim == 2 and u.shape[1] == 1:
             u = u[:, 0]
         if u.ndim != 1 or u.shape[0] != X.shape[0]:
@@ -709,8 +710,6 @@ class IVAE(BaseEstimator):
             )
         if u.dtype.kind == "f" and not np.isfinite(u).all():
             raise ValueError("u contains NaN or inf")
-        if u.dtype.kind == "O":
-            raise TypeError("u must be an array of ints or strings, not Python objects")
         return X, u
 
     def _segment_index(self, u: np.ndarray) -> np.ndarray:

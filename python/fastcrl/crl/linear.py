@@ -21,11 +21,11 @@ from .._validation import (
     check_data,
     check_float,
     check_int,
+    check_labels,
     check_new_data,
     check_option,
 )
 from ..stats import covariance
-from .pipeline import check_labels
 
 __all__ = ["LinearInterventionalCRL", "IdentifiabilityWarning"]
 
