@@ -35,11 +35,22 @@ def test_gaussian_scores_need_fourth_moments_but_sums_of_squares_do_not():
     for make in (scores.GaussianBIC, scores.BGe):
         with pytest.raises(ValueError, match="too large: its moments overflow"):
             make(X)
-    with pytest.raises(ValueError, match="too large"):
+    # the statistics functions check their result, not a prediction: float32 data up to ~1e18
+    # (centred block by block) have a finite covariance, beyond it overflows
+    with pytest.raises(ValueError, match="second moments overflow float64"):
         fastcrl.covariance(_data() * 1e300)
-    # float32 bounds follow the dtype
-    with pytest.raises(ValueError, match="overflow float32"):
-        fastcrl.covariance((_data() * 1e18).astype(np.float32))
+    assert np.isfinite(fastcrl.covariance((_data() * 1e18).astype(np.float32))).all()
+    with pytest.raises(ValueError, match="second moments overflow float32"):
+        fastcrl.covariance((_data() * 1e20).astype(np.float32))
+    with pytest.raises(ValueError, match="second moments overflow"):
+        fastcrl.stats.gram(_data() * 1e200)
+    # scale-free uses are not refused: rank correlations, a tiny constant column where allowed
+    Z = _data()
+    assert fastcrl.metrics.mcc(Z, Z * 1e160, method="spearman") == pytest.approx(1.0)
+    assert fastcrl.metrics.mcc(Z, Z * 1e-100) == pytest.approx(1.0)
+    T = _data()
+    T[:, 3] = 1e-80
+    assert np.isfinite(scores.BGe(T).local_score(0, [1]))
     # a zero column is constant (not "too small"), and moderate scales are fine
     Z = _data()
     Z[:, 3] = 0.0
@@ -102,6 +113,11 @@ def test_ges_warns_once_about_its_own_result():
 def test_covariance_input_must_be_symmetric_and_simulations_finite():
     with pytest.raises(ValueError, match="cov is not symmetric"):
         fastcrl.correlation(cov=np.array([[1.0, 0.5], [0.1, 1.0]]))
+    # rounding of a float32 product is not asymmetry
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((50, 50)).astype(np.float32)
+    S = A @ np.diag(rng.uniform(1, 2, 50).astype(np.float32)) @ A.T
+    assert np.isfinite(fastcrl.correlation(cov=S)).all()
     np.testing.assert_allclose(fastcrl.correlation(cov=np.array([[4.0, 1.0], [1.0, 1.0]]))[0, 1], 0.5)
     W = np.triu(np.full((40, 40), 1e10), 1)
     with pytest.raises(ValueError, match="simulated data overflow"):
@@ -138,3 +154,13 @@ def test_indices_and_counts_beyond_int64():
         s.local_scores([2**64], [[1]])
     with pytest.raises(ValueError, match="n must be <="):
         fastcrl.set_num_threads(2**64)
+
+
+def test_structure_envs_as_a_set_and_bools_are_not_ints():
+    from fastcrl.crl.pipeline import _requested_labels
+
+    envs = np.array([0, 1, 2, 0, 1, 2])
+    np.testing.assert_array_equal(_requested_labels({1, 2}, envs), [1, 2])
+    np.testing.assert_array_equal(_requested_labels(frozenset({2}), envs), [2])
+    with pytest.raises(ValueError, match=r"structure_envs \[True\] is not among"):
+        _requested_labels([True], envs)

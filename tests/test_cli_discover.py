@@ -276,6 +276,9 @@ def test_discover_checks_out_and_options_before_fitting(tmp_path, capsys):
     argv = ["discover", str(ok), "--method", "dagma", "--penalty-discount", "2", "-o", out]
     assert cli.main(argv) == 2
     assert "--penalty-discount applies to the score-based" in capsys.readouterr().err
+    argv = ["discover", str(ok), "--method", "ges", "--discrete", "--score", "bic", "-o", out]
+    assert cli.main(argv) == 2
+    assert "--discrete needs a discrete score" in capsys.readouterr().err
     kfile = tmp_path / "k.json"
     kfile.write_text("{bad")
     assert cli.main(["discover", str(ok), "--knowledge", str(kfile), "-o", out]) == 2

@@ -533,7 +533,7 @@ def fit_with_driver(
 
     start = time.perf_counter()
     args = estimator_args(est, loss)
-    Xv = check_data(X, "X", dtype=np.float64, min_samples=2)
+    Xv = check_data(X, "X", dtype=np.float64, min_samples=2, moment_power=2)
     n, d = Xv.shape
     est.node_names_ = node_names_from(X, d, names)
     S = Xb = None

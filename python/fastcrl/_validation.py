@@ -115,16 +115,18 @@ def check_data(
     min_features: int = 1,
     allow_constant: bool = False,
     allow_nan: bool = False,
-    moment_power: int = 2,
+    moment_power: int | None = None,
 ):
     """Validate a data matrix of shape ``(n_samples, n_features)``.
 
     Returns a C-contiguous float64/float32 array on the input's device
     (NumPy stays NumPy, CuPy stays CuPy).  Float32 input stays float32 unless
     ``dtype`` says otherwise; integer and boolean input becomes float64.
-    ``moment_power``: the highest power of the data's magnitude the caller's arithmetic forms
-    (2 for sums of squares; 4 for Gaussian scores, which multiply covariances); values whose
-    power over- or underflows the dtype are refused with a request to rescale.
+    ``moment_power``: for estimators, the highest power of the data's spread their arithmetic
+    forms (2 for sums of squares over the rows; 4 for the Gaussian scores, which multiply
+    covariances); a column whose spread makes that power over- or underflow the dtype is refused
+    with a request to rescale, instead of a fit on inf or 0. None (default): no such check
+    (transforms, metrics, the statistics functions, which check their results instead).
     """
     X = _as_float_array(X, name, dtype)
     if X.ndim != 2:
@@ -142,37 +144,64 @@ def check_data(
         if not bool(finite.all()):
             bad_cols = np.flatnonzero(~np.asarray(_to_host(finite.all(axis=0))))
             raise ValueError(f"{name} contains NaN or inf in columns {bad_cols[:10].tolist()}")
-    if n > 0:
-        high = np.asarray(_to_host(X.max(axis=0)))
-        low = np.asarray(_to_host(X.min(axis=0)))
+    if n > 0 and (not allow_constant or moment_power):
+        high, low = np.asarray(_to_host(xp.stack((X.max(axis=0), X.min(axis=0)))))  # one transfer
+        spread = high - low
         if not allow_constant:
-            const = np.flatnonzero(high - low == 0)
+            const = np.flatnonzero(spread == 0)
             if const.size:
                 raise ValueError(
                     f"{name} has constant columns {const[:10].tolist()}; remove them (they carry no "
                     "information and make scale-based scores undefined)"
                 )
-        _check_magnitude(np.maximum(np.abs(high), np.abs(low)), n, X.dtype, name, moment_power)
+        if moment_power:
+            _check_spread(spread, n, X.dtype, name, moment_power)
     return X
 
 
-def _check_magnitude(magnitude: np.ndarray, n: int, dtype: Any, name: str, power: int) -> None:
-    """Sums over n rows of the data's `power`-th powers must neither overflow nor underflow the
-    dtype (a covariance of inf, or a variance of 0 for a column that is not constant): values
-    beyond about (max / n)^(1/power), or all below tiny^(1/power) but not all zero, need
+def _check_spread(spread: np.ndarray, n: int, dtype: Any, name: str, power: int) -> None:
+    """Sums over n rows of `power`-th powers of the centred data must neither overflow nor
+    underflow the dtype (a covariance of inf, or a variance of 0 for a column that is not
+    constant): a spread beyond (max / 4n)^(1/power), or nonzero below tiny^(1/power), needs
     rescaling first."""
     info = np.finfo(dtype)
     for bad, what in (
-        (magnitude > (info.max / (4.0 * n)) ** (1.0 / power), "large: its moments overflow"),
-        ((magnitude > 0) & (magnitude < info.tiny ** (1.0 / power)), "small: its moments underflow"),
+        (spread > (info.max / (4.0 * n)) ** (1.0 / power), "large: its moments overflow"),
+        ((spread > 0) & (spread < info.tiny ** (1.0 / power)), "small: its moments underflow"),
     ):
         cols = np.flatnonzero(bad)
         if cols.size:
             j = int(cols[0])
             raise ValueError(
-                f"{name} column {j} (values up to {magnitude[j]:.3g} in magnitude) is too {what} "
+                f"{name} column {j} (values spread over {spread[j]:.3g}) is too {what} "
                 f"{info.dtype}; rescale the data (e.g. divide each column by its standard deviation)"
             )
+
+
+def check_symmetric(M: Any, name: str) -> None:
+    """A matrix ``(d, d)`` or a stack ``(B, d, d)`` symmetric up to rounding (``|M - M^T|`` within
+    max(1e-8, 1000 eps) of ``max |M|``, per matrix, for the dtype's eps); one host read."""
+    xp = _xp_of(M)
+    axes = (-2, -1)
+    both = xp.stack((xp.abs(M - xp.swapaxes(M, -1, -2)).max(axis=axes), xp.abs(M).max(axis=axes)))
+    asym, scale = (np.atleast_1d(v) for v in np.asarray(_to_host(both)))
+    info = np.finfo(M.dtype)
+    bad = np.flatnonzero(asym > max(1e-8, 1000 * info.eps) * np.maximum(scale, info.tiny))
+    if bad.size:
+        where = f"{name}[{int(bad[0])}]" if M.ndim == 3 else name
+        raise ValueError(f"{where} is not symmetric (max |S - S^T| = {asym[bad[0]]:.3g})")
+
+
+def check_moments_finite(M: Any, name: str = "X") -> None:
+    """A second-moment matrix (covariance, Gram) computed from ``name`` must be finite: an
+    overflow names the first column whose variance overflowed (one host read of the diagonal)."""
+    diag = np.asarray(_to_host(M.diagonal()))
+    bad = np.flatnonzero(~np.isfinite(diag))
+    if bad.size:
+        raise ValueError(
+            f"{name} column {int(bad[0])} is too large in magnitude: its second moments overflow "
+            f"{M.dtype}; rescale the data (e.g. divide each column by its standard deviation)"
+        )
 
 
 def check_new_data(X: Any, n_features_in: int, name: str = "X") -> np.ndarray:
@@ -378,14 +407,14 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def _label_kind(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
+def _label_kind(kind: type) -> str:
+    if issubclass(kind, (bool, np.bool_)):
         return "bool"
-    if isinstance(value, (int, float, np.integer, np.floating)):
+    if issubclass(kind, (int, float, np.integer, np.floating)):
         return "number"
-    if isinstance(value, (str, np.str_)):
+    if issubclass(kind, (str, np.str_)):
         return "string"
-    return type(value).__name__
+    return kind.__name__
 
 
 def check_labels(labels: Any, name: str) -> np.ndarray:
@@ -409,9 +438,9 @@ def check_labels(labels: Any, name: str) -> np.ndarray:
     if arr.dtype.kind != "O":
         return arr
     values = arr.ravel().tolist()
-    kinds: dict[str, Any] = {}
-    for v in values:
-        kinds.setdefault(_label_kind(v), v)
+    kinds: dict[str, Any] = {}  # kind -> an example; the distinct types found at C speed
+    for kind in dict.fromkeys(map(type, values)):  # in order of first appearance
+        kinds.setdefault(_label_kind(kind), next(v for v in values if type(v) is kind))
     odd = [k for k in kinds if k not in ("bool", "number", "string")]
     if odd:
         raise TypeError(

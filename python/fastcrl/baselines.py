@@ -87,7 +87,7 @@ class SortNRegress(BaseEstimator):
         n_lambdas = check_int(self.n_lambdas, "n_lambdas", low=2)
         tol = check_float(self.tol, "tol", low=0.0, low_inclusive=False)
         start = time.perf_counter()
-        Xv = check_data(X, "X", dtype=np.float64, min_samples=3)
+        Xv = check_data(X, "X", dtype=np.float64, min_samples=3, moment_power=2)
         n, d = Xv.shape
         self.node_names_ = node_names_from(X, d, names)
         S = covariance(Xv, ddof=0)

@@ -150,6 +150,11 @@ def cmd_discover(args: argparse.Namespace) -> int:
     if args.method in SEARCH_METHODS:
         if args.lambda1 is not None or args.w_threshold is not None:
             raise ValueError("--lambda1/--w-threshold apply to notears and dagma only")
+        if args.discrete and args.score in ("bic", "bge"):
+            raise ValueError(
+                f"--discrete needs a discrete score (--score bdeu or discrete-bic, or auto); "
+                f"--score {args.score} is for continuous data"
+            )
         discrete = args.discrete or (
             args.score in ("bdeu", "discrete-bic")
             or (args.score == "auto" and _looks_like_codes(X))

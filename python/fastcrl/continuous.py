@@ -63,7 +63,7 @@ class _ContinuousEstimator(BaseEstimator):
                     f"{type(self).__name__} has no GPU implementation yet; pass a NumPy array "
                     "(cupy.asnumpy(X)) to run on the CPU"
                 )
-        Xv = check_data(X, "X", dtype=np.float64, min_samples=2)
+        Xv = check_data(X, "X", dtype=np.float64, min_samples=2, moment_power=2)
         n, d = Xv.shape
         self.node_names_ = node_names_from(X, d, names)
         if loss == "logistic":

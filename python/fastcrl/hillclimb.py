@@ -71,7 +71,9 @@ class HillClimb(BaseEstimator):
     perturbations) to a family whose score is undefined are skipped: collinear parents, or a
     Gaussian family that leaves at most 1e-10 of its node's variance (100x the score's own floor,
     so that ``score_`` is always defined; nodes get there with about as many parents as samples,
-    and the fit then warns with ``SampleSizeWarning``).
+    and the fit then warns with ``SampleSizeWarning``).  Two columns that are duplicates or exactly
+    collinear (one node's score given the other alone is undefined) raise ``NumericalError``, as
+    in :class:`fastcrl.GES`: no search can use that pair, so one of them should be dropped.
 
     Parameters
     ----------
@@ -147,6 +149,9 @@ class HillClimb(BaseEstimator):
     ValueError
         NaN/inf or constant columns, an unknown score name, negative ``max_parents``, a start
         graph with a cycle or that contradicts ``knowledge``/``max_parents``.
+    fastcrl.NumericalError
+        Two columns that are duplicates or exactly collinear (see above), or a start graph with
+        an undefined family.
 
     Notes
     -----

@@ -13,9 +13,17 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda, xp_of
+from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
 from ._errors import NumericalError
-from ._validation import _to_host, check_data, check_float, check_int, check_square_matrix
+from ._validation import (
+    _to_host,
+    check_data,
+    check_float,
+    check_int,
+    check_moments_finite,
+    check_square_matrix,
+    check_symmetric,
+)
 
 __all__ = ["column_means", "covariance", "gram", "correlation"]
 
@@ -135,12 +143,13 @@ def _covariance_of(X, ddof: int):
     """(cov, means) of an already validated array, on its device."""
     if is_device_array(X):
         d = X.shape[1]
-        return tuple(
-            _device_call(
-                "covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes"
-            )
+        cov, means = _device_call(
+            "covariance", X, [(d, d), (d,)], ddof, workspace="covariance_workspace_bytes"
         )
-    return _core.covariance(X, ddof)
+    else:
+        cov, means = _core.covariance(X, ddof)
+    check_moments_finite(cov)
+    return cov, means
 
 
 def gram(X: Any, *, scale: float = 1.0):
@@ -168,8 +177,11 @@ def gram(X: Any, *, scale: float = 1.0):
     X = _prepare(X, 1, "gram")
     if is_device_array(X):
         d = X.shape[1]
-        return _device_call("gram", X, [(d, d)], scale)[0]
-    return _core.gram(X, scale)
+        G = _device_call("gram", X, [(d, d)], scale)[0]
+    else:
+        G = _core.gram(X, scale)
+    check_moments_finite(G)
+    return G
 
 
 def correlation(X: Any = None, *, cov: Any = None):
@@ -216,12 +228,7 @@ def correlation(X: Any = None, *, cov: Any = None):
             require_cuda("fastcrl.correlation")
             cov = as_device_array(cov)
         cov = check_square_matrix(cov, "cov")
-        xp = xp_of(cov)
-        asym = float(xp.abs(cov - cov.T).max())
-        if asym > 1e-10 * float(xp.abs(cov).max()):
-            raise ValueError(
-                f"cov is not symmetric (entries differ from their transposes by up to {asym:.3g})"
-            )
+        check_symmetric(cov, "cov")
     if is_device_array(cov):
         _check_device_variances(cov)
         d = cov.shape[0]

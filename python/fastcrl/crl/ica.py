@@ -233,7 +233,7 @@ class NonstationaryICA(BaseEstimator):
         """
         tol = check_float(self.tol, "tol", low=0.0)
         max_iter = check_int(self.max_iter, "max_iter", low=1)
-        X = np.asarray(_to_host(check_data(X, "X", dtype=np.float64)))
+        X = np.asarray(_to_host(check_data(X, "X", dtype=np.float64, moment_power=2)))
         n, D = X.shape
         d = (
             D

@@ -690,7 +690,7 @@ class IVAE(BaseEstimator):
         _reject_gpu(X, "X")
         _reject_gpu(u, "u")
         if fitting:
-            X = np.asarray(check_data(X, "X", dtype=np.float64, min_samples=2))
+            X = np.asarray(check_data(X, "X", dtype=np.float64, min_samples=2, moment_power=2))
         else:
             X = np.asarray(check_data(X, "X", dtype=np.float64, min_samples=1, allow_constant=True))
             if X.shape[1] != self.n_features_in_:

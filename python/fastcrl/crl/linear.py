@@ -24,6 +24,7 @@ from .._validation import (
     check_labels,
     check_new_data,
     check_option,
+    check_symmetric,
 )
 from ..stats import covariance
 
@@ -393,7 +394,9 @@ class LinearInterventionalCRL(BaseEstimator):
 
     @staticmethod
     def _stats_from_data(X: Any, env: Any, observational_env: Any):
-        X = np.asarray(_to_host(check_data(X, "X", dtype=np.float64, allow_constant=True)))
+        X = np.asarray(
+            _to_host(check_data(X, "X", dtype=np.float64, allow_constant=True, moment_power=2))
+        )
         n = X.shape[0]
         if env is None:
             raise ValueError("env (one environment label per row of X) is required with X")
@@ -446,13 +449,7 @@ class LinearInterventionalCRL(BaseEstimator):
         if not np.isfinite(covs).all():
             raise ValueError("covariances contain NaN or inf")
         K, D = covs.shape[0], covs.shape[1]
-        scale = np.abs(covs).max(axis=(1, 2))
-        asym = np.abs(covs - np.transpose(covs, (0, 2, 1))).max(axis=(1, 2))
-        bad = np.flatnonzero(asym > 1e-8 * np.maximum(scale, 1e-300))
-        if bad.size:
-            raise ValueError(
-                f"covariances[{bad[0]}] is not symmetric (max |S - S^T| = {asym[bad[0]]:.3g})"
-            )
+        check_symmetric(covs, "covariances")
         obs = check_int(observational_env, "observational_env", low=0)
         if obs >= K:
             raise ValueError(

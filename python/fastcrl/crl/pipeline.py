@@ -33,7 +33,9 @@ def _takes_labels(method: Any) -> bool:
 def _requested_labels(requested: Any, envs: np.ndarray) -> np.ndarray:
     """The labels of ``envs`` equal to the ``structure_envs`` entries (compared as Python values,
     never cast to the labels' dtype); a ValueError names those that are not labels."""
-    if isinstance(requested, (list, tuple, set, frozenset, np.ndarray)):
+    if isinstance(requested, (set, frozenset)):
+        wanted = list(requested)  # np.asarray would hold the set itself as one object
+    elif isinstance(requested, (list, tuple, np.ndarray)):
         wanted = list(np.asarray(requested, dtype=object).ravel())
     else:
         wanted = [requested]
@@ -56,6 +58,8 @@ def _requested_labels(requested: Any, envs: np.ndarray) -> np.ndarray:
 
 
 def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, (bool, np.bool_)) != isinstance(b, (bool, np.bool_)):
+        return False  # True is not the label 1
     try:
         return bool(a == b)
     except (TypeError, ValueError):

@@ -153,7 +153,7 @@ def _prepare_data(X: Any, loss: str) -> np.ndarray:
             "the fastcrl.reference baselines take NumPy arrays; got a device array "
             f"({type(X).__name__}); pass cupy.asnumpy(X)"
         )
-    X = check_data(X, "X", dtype=np.float64, min_samples=2)
+    X = check_data(X, "X", dtype=np.float64, min_samples=2, moment_power=2)
     if loss == "logistic":
         bad = ~((X == 0.0) | (X == 1.0))
         if bad.any():
