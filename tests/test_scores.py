@@ -443,3 +443,32 @@ def test_batched_index_and_name_paths_agree(rng):
             s.local_scores([0], bad)
     with pytest.raises(TypeError, match="sequence"):
         s.local_scores([0], [3])
+
+
+def test_gaussian_bic_from_sufficient_statistics():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    X[:, 3] += 0.8 * X[:, 0] - 0.5 * X[:, 2]
+    direct = scores.GaussianBIC(X, penalty_discount=2.0)
+    S = np.cov(X, rowvar=False, ddof=0)
+    stats = scores.GaussianBIC.from_covariance(S, 400, penalty_discount=2.0, names=list("abcde"))
+    assert stats.nodes == tuple("abcde") and stats.n_samples == 400
+    for j, P in [(3, []), (3, [0, 2]), (1, [0, 2, 3, 4])]:
+        assert stats.local_score(j, P) == pytest.approx(direct.local_score(j, P), rel=1e-10)
+    # an unbiased matrix shifts each node's scores by one constant: the same search result
+    unbiased = scores.GaussianBIC.from_covariance(np.cov(X, rowvar=False), 400)
+    a = fastcrl.GES(score=unbiased).fit(None)
+    b = fastcrl.GES(score=scores.GaussianBIC(X)).fit(X)
+    np.testing.assert_array_equal(a.adjacency_, b.adjacency_)
+    with pytest.raises(ValueError, match="not symmetric"):
+        scores.GaussianBIC.from_covariance(S + np.triu(np.full((5, 5), 0.1), 1), 400)
+    with pytest.raises(ValueError, match="non-positive variance at column 2"):
+        T = S.copy()
+        T[2, :] = T[:, 2] = 0.0
+        scores.GaussianBIC.from_covariance(T, 400)
+    with pytest.raises(ValueError, match="n_samples must be >= 2"):
+        scores.GaussianBIC.from_covariance(S, 1)
+    with pytest.raises(ValueError, match="square"):
+        scores.GaussianBIC.from_covariance(S[:3], 400)
+    with pytest.raises(ValueError, match="rescale"):
+        scores.GaussianBIC.from_covariance(S * 1e160, 400)

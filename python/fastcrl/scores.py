@@ -66,7 +66,17 @@ import numpy as np
 from . import _core
 from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
 from ._errors import NumericalError
-from ._validation import _is_dataframe, check_data, check_float, frame_values, node_names_from
+from ._validation import (
+    _is_dataframe,
+    _to_host,
+    check_data,
+    check_float,
+    check_int,
+    check_square_matrix,
+    check_symmetric,
+    frame_values,
+    node_names_from,
+)
 from .graph import Graph, _pattern, _require_acyclic
 
 __all__ = ["GaussianBIC", "BGe", "BDeu", "DiscreteBIC"]
@@ -423,6 +433,67 @@ class GaussianBIC(_LocalScore):
             )
         self._init_names(node_names_from(X, Xv.shape[1], names))
         self._kernel = _core.GaussianBICScore(Xv, self.penalty_discount)
+
+    @classmethod
+    def from_covariance(
+        cls,
+        cov: Any,
+        n_samples: int,
+        penalty_discount: float = 1.0,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> GaussianBIC:
+        """The score from sufficient statistics: a covariance matrix of ``n_samples`` rows.
+
+        For data too large to pass at once, or computed elsewhere (accumulated in chunks, from a
+        database, on another machine). Give the maximum-likelihood matrix (``ddof=0``, divided by
+        ``n_samples``) for local scores equal to :class:`GaussianBIC` on the data; an unbiased one
+        (``ddof=1``) shifts every local score of a node by the same constant, which changes no
+        search result. A CuPy matrix keeps the batched GPU scoring of a CuPy ``X``.
+
+        Parameters
+        ----------
+        cov : array-like of shape (n_features, n_features)
+            Symmetric, finite, with a positive diagonal.
+        n_samples : int
+            Number of rows the matrix was computed from (>= 2).
+        penalty_discount, names
+            As for :class:`GaussianBIC`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(500, 3))
+        >>> s = GaussianBIC.from_covariance(np.cov(X, rowvar=False, ddof=0), 500)
+        >>> bool(np.isclose(s.local_score(2, [0, 1]), GaussianBIC(X).local_score(2, [0, 1])))
+        True
+        """
+        self = cls.__new__(cls)
+        self.penalty_discount = check_float(penalty_discount, "penalty_discount", low=0.0)
+        n = check_int(n_samples, "n_samples", low=2)
+        on_device = is_device_array(cov)
+        S = check_square_matrix(as_device_array(cov) if on_device else cov, "cov", dtype=np.float64)
+        check_symmetric(S, "cov")
+        diag = np.asarray(_to_host(S.diagonal()))
+        bad = np.flatnonzero(~(diag > 0))
+        if bad.size:
+            raise ValueError(
+                f"cov has a non-positive variance at column {int(bad[0])} ({diag[bad[0]]:.3g}); "
+                "a constant column has no Gaussian score -- drop it"
+            )
+        # the scores multiply covariances: their squares must stay within float64
+        if not (diag.max() < 1e150 and diag.min() > 1e-150):
+            raise ValueError(
+                f"cov has variances from {diag.min():.3g} to {diag.max():.3g}; products of them "
+                "leave float64 -- rescale the data (e.g. to unit variances)"
+            )
+        self._init_names(node_names_from(None, S.shape[0], names))
+        if on_device:
+            self._device_matrix = S
+        self._kernel = _core.GaussianBICScore.from_covariance(
+            np.ascontiguousarray(_to_host(S)), n, self.penalty_discount
+        )
+        return self
 
     def covariance(self) -> Any:
         """The MLE (ddof=0) covariance the scores use, shape ``(d, d)`` (CuPy for CuPy ``X``)."""

@@ -410,3 +410,14 @@ def test_cli_discover_device_cuda(cp, tmp_path, method):
     assert graphs["cuda"]["nodes"] == graphs["cpu"]["nodes"]
     if method != "dagma":  # DAGMA sums in another order on the GPU: compare the searches only
         assert sorted(graphs["cuda"]["edges"]) == sorted(graphs["cpu"]["edges"])
+
+
+def test_gaussian_bic_from_a_device_covariance(cp, rng):
+    X = _gaussian_data(rng, 500, 6)
+    gpu = scores.GaussianBIC(cp.asarray(X))
+    stats = scores.GaussianBIC.from_covariance(gpu.covariance(), 500)
+    pairs = _pairs(rng, 6, 100, 4)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    out = stats.local_scores(nodes, sets)
+    assert isinstance(out, cp.ndarray)  # scored by the CUDA kernel, as for a CuPy X
+    np.testing.assert_allclose(out.get(), gpu.local_scores(nodes, sets).get(), rtol=RTOL, atol=0)
