@@ -472,3 +472,25 @@ def test_gaussian_bic_from_sufficient_statistics():
         scores.GaussianBIC.from_covariance(S[:3], 400)
     with pytest.raises(ValueError, match="rescale"):
         scores.GaussianBIC.from_covariance(S * 1e160, 400)
+
+
+def test_bge_from_sufficient_statistics():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 4))
+    X[:, 2] += X[:, 0] - 0.5 * X[:, 3]
+    S, means = np.cov(X, rowvar=False, ddof=0), X.mean(axis=0)
+    nu = np.array([0.5, -1.0, 0.0, 2.0])
+    for kw in ({}, {"iss_mu": 3.0, "iss_w": 12.0}, {"iss_mu": 2.0, "nu": nu}):
+        direct = scores.BGe(X, **kw)
+        stats = scores.BGe.from_covariance(S, 300, means if "nu" in kw else None, **kw)
+        np.testing.assert_allclose(stats.posterior_scale(), direct.posterior_scale(), rtol=1e-12)
+        for j, P in [(2, []), (2, [0, 3]), (1, [0, 2, 3])]:
+            assert stats.local_score(j, P) == pytest.approx(direct.local_score(j, P), rel=1e-10)
+    with pytest.raises(ValueError, match="needs the data's column means"):
+        scores.BGe.from_covariance(S, 300, nu=nu)
+    with pytest.raises(ValueError, match="means must have one entry per column"):
+        scores.BGe.from_covariance(S, 300, means[:3], nu=nu)
+    with pytest.raises(ValueError, match="iss_w must be >"):
+        scores.BGe.from_covariance(S, 300, iss_w=4.0)
+    with pytest.raises(ValueError, match="non-positive variance"):
+        scores.BGe.from_covariance(np.diag([1.0, 0.0, 1.0, 1.0]), 300)

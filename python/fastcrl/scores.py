@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda
+from ._backend import as_device_array, current_stream_ptr, is_device_array, require_cuda, xp_of
 from ._errors import NumericalError
 from ._validation import (
     _is_dataframe,
@@ -471,24 +471,9 @@ class GaussianBIC(_LocalScore):
         self = cls.__new__(cls)
         self.penalty_discount = check_float(penalty_discount, "penalty_discount", low=0.0)
         n = check_int(n_samples, "n_samples", low=2)
-        on_device = is_device_array(cov)
-        S = check_square_matrix(as_device_array(cov) if on_device else cov, "cov", dtype=np.float64)
-        check_symmetric(S, "cov")
-        diag = np.asarray(_to_host(S.diagonal()))
-        bad = np.flatnonzero(~(diag > 0))
-        if bad.size:
-            raise ValueError(
-                f"cov has a non-positive variance at column {int(bad[0])} ({diag[bad[0]]:.3g}); "
-                "a constant column has no Gaussian score -- drop it"
-            )
-        # the scores multiply covariances: their squares must stay within float64
-        if not (diag.max() < 1e150 and diag.min() > 1e-150):
-            raise ValueError(
-                f"cov has variances from {diag.min():.3g} to {diag.max():.3g}; products of them "
-                "leave float64 -- rescale the data (e.g. to unit variances)"
-            )
+        S = _checked_covariance(cov)
         self._init_names(node_names_from(None, S.shape[0], names))
-        if on_device:
+        if is_device_array(S):
             self._device_matrix = S
         self._kernel = _core.GaussianBICScore.from_covariance(
             np.ascontiguousarray(_to_host(S)), n, self.penalty_discount
@@ -606,22 +591,7 @@ class BGe(_LocalScore):
             moment_power=4,
         )
         n, d = Xv.shape
-        if iss_w is None:
-            self.iss_w_used = float(d + 2)
-        else:
-            self.iss_w_used = check_float(
-                iss_w, "iss_w", low=d + 1.0, low_inclusive=False, high=MAX_PRIOR_SIZE
-            )
-        self.iss_w = iss_w
-        nu_v = None
-        if nu is not None:
-            nu_host = nu.get() if is_device_array(nu) and hasattr(nu, "get") else nu
-            nu_v = np.ascontiguousarray(np.asarray(nu_host, dtype=np.float64))
-            if nu_v.shape != (d,):
-                raise ValueError(f"nu must have one entry per column ({d}); got shape {nu_v.shape}")
-            if not np.isfinite(nu_v).all():
-                raise ValueError("nu contains NaN or inf")
-        self.nu = nu
+        nu_v = self._set_prior(d, iss_w, nu)
         why = "a variable measured twice makes every structure score meaningless"
         _raise_duplicates((_duplicate_columns_device if on_device else _duplicate_columns)(Xv), why)
         self._init_names(node_names_from(X, d, names))
@@ -634,6 +604,67 @@ class BGe(_LocalScore):
             )
         else:
             self._kernel = _core.BGeScore(Xv, self.iss_mu, self.iss_w_used, nu_v)
+
+    def _set_prior(self, d: int, iss_w: Any, nu: Any) -> np.ndarray | None:
+        """Checks and keeps ``iss_w`` (and the value used) and ``nu``; nu as float64 or None."""
+        if iss_w is None:
+            self.iss_w_used = float(d + 2)
+        else:
+            self.iss_w_used = check_float(
+                iss_w, "iss_w", low=d + 1.0, low_inclusive=False, high=MAX_PRIOR_SIZE
+            )
+        self.iss_w = iss_w
+        self.nu = nu
+        if nu is None:
+            return None
+        return _column_vector(nu, "nu", d)
+
+    @classmethod
+    def from_covariance(
+        cls,
+        cov: Any,
+        n_samples: int,
+        means: Any = None,
+        *,
+        iss_mu: float = 1.0,
+        iss_w: float | None = None,
+        nu: Any = None,
+        names: Sequence[str] | None = None,
+    ) -> BGe:
+        """The score from sufficient statistics: the maximum-likelihood covariance (``ddof=0``) of
+        ``n_samples`` rows and, when a prior mean ``nu`` is given, their column ``means``.
+
+        Local scores equal those of ``BGe(X, ...)`` on the data (the posterior scale matrix is
+        ``t I + n cov + (n iss_mu / (n + iss_mu)) (means - nu)(means - nu)^T``). A CuPy ``cov``
+        keeps the batched GPU scoring of a CuPy ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(500, 3))
+        >>> s = BGe.from_covariance(np.cov(X, rowvar=False, ddof=0), 500)
+        >>> bool(np.isclose(s.local_score(2, [0, 1]), BGe(X).local_score(2, [0, 1])))
+        True
+        """
+        self = cls.__new__(cls)
+        self.iss_mu = check_float(
+            iss_mu, "iss_mu", low=0.0, low_inclusive=False, high=MAX_PRIOR_SIZE
+        )
+        n = check_int(n_samples, "n_samples", low=2)
+        S = _checked_covariance(cov)
+        d = S.shape[0]
+        nu_v = self._set_prior(d, iss_w, nu)
+        if nu_v is not None and means is None:
+            raise ValueError("a prior mean nu needs the data's column means (means=...)")
+        means_v = None if nu_v is None else _column_vector(means, "means", d)
+        self._init_names(node_names_from(None, d, names))
+        R = _bge_posterior_scale(S, means_v, n, self.iss_mu, self.iss_w_used, nu_v)
+        if is_device_array(S):
+            self._device_matrix = R
+        self._kernel = _core.BGeScore.from_posterior_scale(
+            np.ascontiguousarray(_to_host(R)), n, self.iss_mu, self.iss_w_used
+        )
+        return self
 
     @property
     def prior_scale(self) -> float:
@@ -659,16 +690,54 @@ def _bge_posterior_scale_device(X, iss_mu: float, iss_w: float, nu: np.ndarray |
 
     from .stats import covariance
 
-    n, d = X.shape
-    t = iss_mu * (iss_w - d - 1.0) / (iss_mu + 1.0)
     with cupy.cuda.Device(X.device.id):
         cov, means = covariance(X, ddof=0, return_means=True)
-        R = float(n) * cov
-        if nu is not None:
-            diff = means - cupy.asarray(nu)
-            R += (n * iss_mu / (n + iss_mu)) * cupy.outer(diff, diff)
-        R[cupy.arange(d), cupy.arange(d)] += t
+        return _bge_posterior_scale(cov, means, X.shape[0], iss_mu, iss_w, nu)
+
+
+def _bge_posterior_scale(cov, means, n: int, iss_mu: float, iss_w: float, nu: np.ndarray | None):
+    """R = t I + n cov (+ the prior-mean term when nu is given), on cov's device."""
+    xp = xp_of(cov)
+    d = cov.shape[0]
+    t = iss_mu * (iss_w - d - 1.0) / (iss_mu + 1.0)
+    R = float(n) * cov
+    if nu is not None:
+        diff = xp.asarray(means) - xp.asarray(nu)
+        R += (n * iss_mu / (n + iss_mu)) * xp.outer(diff, diff)
+    R[xp.arange(d), xp.arange(d)] += t
     return R
+
+
+def _checked_covariance(cov: Any):
+    """A covariance given as sufficient statistics: float64, square, symmetric, with positive
+    variances whose products stay within float64 (the Gaussian scores multiply them)."""
+    on_device = is_device_array(cov)
+    S = check_square_matrix(as_device_array(cov) if on_device else cov, "cov", dtype=np.float64)
+    check_symmetric(S, "cov")
+    diag = np.asarray(_to_host(S.diagonal()))
+    bad = np.flatnonzero(~(diag > 0))
+    if bad.size:
+        raise ValueError(
+            f"cov has a non-positive variance at column {int(bad[0])} ({diag[bad[0]]:.3g}); "
+            "a constant column has no Gaussian score -- drop it"
+        )
+    if not (diag.max() < 1e150 and diag.min() > 1e-150):
+        raise ValueError(
+            f"cov has variances from {diag.min():.3g} to {diag.max():.3g}; products of them "
+            "leave float64 -- rescale the data (e.g. to unit variances)"
+        )
+    return S
+
+
+def _column_vector(v: Any, name: str, d: int) -> np.ndarray:
+    """One finite float64 per column, on the host."""
+    host = v.get() if is_device_array(v) and hasattr(v, "get") else v
+    out = np.ascontiguousarray(np.asarray(host, dtype=np.float64))
+    if out.shape != (d,):
+        raise ValueError(f"{name} must have one entry per column ({d}); got shape {out.shape}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return out
 
 
 def _raise_duplicates(dup: tuple[int, int] | None, why: str) -> None:

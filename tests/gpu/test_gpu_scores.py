@@ -421,3 +421,15 @@ def test_gaussian_bic_from_a_device_covariance(cp, rng):
     out = stats.local_scores(nodes, sets)
     assert isinstance(out, cp.ndarray)  # scored by the CUDA kernel, as for a CuPy X
     np.testing.assert_allclose(out.get(), gpu.local_scores(nodes, sets).get(), rtol=RTOL, atol=0)
+
+
+def test_bge_from_a_device_covariance(cp, rng):
+    X = _gaussian_data(rng, 500, 6)
+    gpu = scores.BGe(cp.asarray(X))
+    cov = fastcrl.covariance(cp.asarray(X), ddof=0)
+    stats = scores.BGe.from_covariance(cov, 500)
+    pairs = _pairs(rng, 6, 100, 4)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    out = stats.local_scores(nodes, sets)
+    assert isinstance(out, cp.ndarray)
+    np.testing.assert_allclose(out.get(), gpu.local_scores(nodes, sets).get(), rtol=RTOL, atol=0)
