@@ -5,8 +5,7 @@ the exponential) and ``dgemm``: one d x d ``cblas_dgemm`` from the OpenBLAS the 
 through ctypes; NumPy's ``@`` runs on NumPy's own OpenBLAS, whose idle threads then compete with
 ours), so both ratios come from one run.  W is dense Gaussian; "moderate" scales it to
 ||W∘W||_1 = 0.5 (then rho(W∘W) ~ 0.5, inside the log-det domain for s = 1; typical during
-optimisation), "large" to ||W∘W||_1 = 30 (exponential and polynomial only: more squarings, the
-addition chain).
+optimisation), "large" to ||W∘W||_1 = 30 (exponential and polynomial only: higher degrees and more squarings).
 
 Run:  python -m pytest benchmarks/bench_acyclicity.py --benchmark-only --benchmark-json=acyc.json
       python benchmarks/ratios.py acyc.json --stat min                    # reference / impl

@@ -3,7 +3,9 @@
 Each benchmark's name ends in ``[<impl>-...]`` or its parametrisation holds ``impl``; within a group the
 first implementation listed in --baseline (default: reference) is the denominator.
 
-    python benchmarks/ratios.py results.json [--baseline reference] [--stat median]
+    python benchmarks/ratios.py results.json [--baseline reference] [--stat median] [--units]
+
+--units prints impl / baseline instead (e.g. a kernel's time in dgemm-times with --baseline dgemm).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ def main() -> None:
     ap.add_argument("json_file")
     ap.add_argument("--baseline", default="reference")
     ap.add_argument("--stat", default="median", choices=["min", "median", "mean"])
+    ap.add_argument("--units", action="store_true", help="print impl / baseline (times in baseline units)")
     args = ap.parse_args()
     with open(args.json_file) as f:
         data = json.load(f)
@@ -27,12 +30,16 @@ def main() -> None:
         groups[b["group"] or b["name"]][impl] = b["stats"][args.stat]
     print(f"machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
           f"{data['machine_info'].get('cpu', {}).get('count', '?')} cores; {data['datetime']}")
-    print(f"| group | impl | {args.stat} time | {args.baseline} / impl |")
+    ratio_name = f"impl / {args.baseline}" if args.units else f"{args.baseline} / impl"
+    print(f"| group | impl | {args.stat} time | {ratio_name} |")
     print("|---|---|---|---|")
     for group, impls in groups.items():
         base = impls.get(args.baseline)
         for impl, t in impls.items():
-            ratio = f"{base / t:.1f}x" if base else "-"
+            if not base:
+                ratio = "-"
+            else:
+                ratio = f"{t / base:.2f}" if args.units else f"{base / t:.1f}x"
             print(f"| {group} | {impl} | {_fmt(t)} | {ratio} |")
 
 

@@ -47,7 +47,7 @@ def assert_close(h, g, h_ref, g_ref, rtol):
 # Kernel vs reference.
 
 # ||W∘W||_1 from 1e-3 to 200 crosses every Padé degree (theta_3 = 0.015 ... theta_13 = 4.25) and up
-# to 6 squarings, and both polynomial methods (series for small norms, addition chain for large).
+# to 6 squarings (the polynomial's evaluation paths have their own test below).
 NORMS = [1e-3, 0.1, 0.6, 1.5, 20.0, 200.0]
 
 
@@ -79,11 +79,31 @@ def test_logdet_matches_reference(rng, d, dtype):
         assert np.abs(g - g_ref).max() <= RTOL[dtype] * np.abs(g_ref).max() * (1 / (1 - rho / s))
 
 
-def test_poly_large_d_uses_power_tree(rng):
-    # d = 150: (I + A/d)^149 by the addition chain when ||A|| is large, by the series when small.
-    for target in (0.5, 30.0):
-        W = with_norm(rng, 150, target)
-        assert_close(*ac.poly_constraint(W), *ref.poly_constraint(W), 1e-10)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_poly_every_evaluation_path_matches_reference(rng, dtype):
+    # (I + A/d)^(d-1) is evaluated by the cheapest of three methods: the finite binomial series
+    # (small ||A||), the binomial series of (I + A/d)^((d-1)/2^s) squared s times (large ||A||, large
+    # d) and the power-tree addition chain (short chains, or ||A|| too large for the series). These
+    # cases pick each of them: d = 150, ||A|| = 30: chain; d = 300: finite series at 0.5 and 5,
+    # scaled series (s = 4) at 30, chain at 200.
+    for d, target in [(150, 0.5), (150, 30.0), (300, 0.5), (300, 5.0), (300, 30.0), (300, 200.0)]:
+        if dtype is np.float32 and target > 30:
+            continue  # (I + A/d)^d overflows float32
+        W = with_norm(rng, d, target)
+        h, g = ac.poly_constraint(W.astype(dtype))
+        assert_close(h, g, *ref.poly_constraint(W.astype(dtype).astype(np.float64)), RTOL[dtype])
+
+
+def test_poly_scaled_series_is_exact_on_dags(rng):
+    # A dense DAG (permuted upper triangle) with ||W∘W||_1 ~ 30 at d = 300 takes the scaled-series
+    # path (its first powers are far from 0); every term and squaring is non-negative, so no rounding
+    # creates a path that is not there: h and the gradient (2 W_ij times the weight of paths j -> i)
+    # are exactly 0.
+    W = random_dag(rng, 300, density=1.0)
+    W *= np.sqrt(30.0 / np.abs(W * W).sum(axis=0).max())
+    h, g = ac.poly_constraint(W)
+    assert h == 0.0
+    assert not g.any()
 
 
 def test_exponential_of_large_nonnormal_matrix_is_accurate():

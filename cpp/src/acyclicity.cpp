@@ -366,6 +366,22 @@ double power_bound(PowerNorms<T>& norms, int l) {
   return best;
 }
 
+/// F <- (I + F)^(2^s) - I by s squarings in the form (I + F)^2 - I = F F + 2F, which keeps a small
+/// result accurate (no I to cancel). tmp: n x n scratch.
+template <class T>
+void square_from_identity(T* F, int n, int s, T* tmp, Interrupt& interrupt) {
+  const auto nn = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
+  T* cur = F;
+  T* nxt = tmp;
+  for (int k = 0; k < s; ++k) {
+    if (interrupt.poll()) return;
+    for (std::size_t i = 0; i < nn; ++i) nxt[i] = T(2) * cur[i];
+    matmul(n, cur, cur, T(1), nxt);
+    std::swap(cur, nxt);
+  }
+  if (cur != F) std::copy(cur, cur + nn, F);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Trace exponential.
 
@@ -539,16 +555,7 @@ void expm_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
   if (lu(n, V.data(), ipiv.data()) != 0) throw NumericalError("the Padé denominator is singular");
   lu_solve(n, n, V.data(), ipiv.data(), F);
 
-  // (I + F)^2 - I = F F + 2F: squaring in this form keeps exp(A) - I accurate when it is small.
-  T* cur = F;
-  T* nxt = tmp.data();
-  for (int k = 0; k < s; ++k) {
-    if (interrupt.poll()) return;
-    for (std::size_t i = 0; i < nn; ++i) nxt[i] = T(2) * cur[i];
-    matmul(n, cur, cur, T(1), nxt);
-    std::swap(cur, nxt);
-  }
-  if (cur != F) std::copy(cur, cur + nn, F);
+  square_from_identity(F, n, s, tmp.data(), interrupt);
 }
 
 template <class T>
@@ -821,6 +828,36 @@ void paterson_stockmeyer(const T* X, int d, const std::vector<double>& c, int K,
   if (cur != out) std::copy(cur, cur + nn, out);
 }
 
+/// A truncated power series sum_{k<=K} c_k X^k evaluated after scaling by 2^-s (or an equivalent
+/// change of the series), then squared s times: ps_products(K) + s matrix products.
+struct SeriesPlan {
+  int s = -1;
+  int K = -1;
+  int cost = std::numeric_limits<int>::max();
+  std::vector<double> c;
+};
+
+/// The plan with the fewest products over s = s_lo .. s_hi, costing less than cost_limit (K = -1 if
+/// none). degree(s, c) returns the truncation degree for scaling s (-1 if none) and fills c.
+template <class Degree>
+SeriesPlan cheapest_series(int s_lo, int s_hi, int cost_limit, Degree degree) {
+  SeriesPlan best;
+  best.cost = cost_limit;
+  std::vector<double> c;
+  for (int s = s_lo; s <= s_hi && s < best.cost; ++s) {
+    const int K = degree(s, c);
+    if (K < 0) continue;
+    const int cost = ps_products(K) + s;
+    if (cost < best.cost) {
+      best.cost = cost;
+      best.s = s;
+      best.K = K;
+      best.c = c;
+    }
+  }
+  return best;
+}
+
 /// F = exp(A) - I for A >= 0 (row-major n x n) by a truncated Taylor series and squaring; see the
 /// header. A is overwritten (scaled).
 template <class T>
@@ -834,41 +871,23 @@ void expm_taylor_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
     return;
   }
   if (!std::isfinite(l1)) throw NumericalError("||W∘W|| overflows");
-  // Pick the scaling s and degree K with the fewest products, ps_products(K) + s (each squaring is one).
   // Beyond eta(2^-s A) ~ 8 the degree (and cost) only grows, so start the search there.
-  auto next = [](int k, double ck) { return ck / (k + 1.0); };
   const double eta = power_bound(norms, 42);
   if (!std::isfinite(eta)) throw NumericalError("the norms of powers of W∘W overflow");
   const int s_start = eta > 8.0 ? static_cast<int>(std::ceil(std::log2(eta / 8.0))) : 0;
-  int best_s = -1, best_K = -1, best_cost = std::numeric_limits<int>::max();
-  std::vector<double> c, best_c;
-  for (int s = s_start; s <= s_start + 8 && s < best_cost; ++s) {
-    const int K = series_degree(norms, std::ldexp(1.0, -s), next, 40, c);
-    if (K < 0) continue;
-    const int cost = ps_products(K) + s;
-    if (cost < best_cost) {
-      best_cost = cost;
-      best_s = s;
-      best_K = K;
-      best_c = c;
-    }
-  }
-  if (best_K < 0) throw NumericalError("no Taylor degree <= 40 reaches the unit roundoff");  // unreachable
-  if (best_s > 0) {
-    const T f = static_cast<T>(std::ldexp(1.0, -best_s));
+  auto next = [](int k, double ck) { return ck / (k + 1.0); };
+  const SeriesPlan plan = cheapest_series(s_start, s_start + 8, std::numeric_limits<int>::max(),
+                                          [&](int s, std::vector<double>& c) {
+                                            return series_degree(norms, std::ldexp(1.0, -s), next, 40, c);
+                                          });
+  if (plan.K < 0) throw NumericalError("no Taylor degree <= 40 reaches the unit roundoff");  // unreachable
+  if (plan.s > 0) {
+    const T f = static_cast<T>(std::ldexp(1.0, -plan.s));
     for (std::size_t i = 0; i < nn; ++i) A[i] *= f;
   }
-  paterson_stockmeyer(A, n, best_c, best_K, F, interrupt);
+  paterson_stockmeyer(A, n, plan.c, plan.K, F, interrupt);
   Scratch<T> tmp(nn);
-  T* cur = F;
-  T* nxt = tmp.data();
-  for (int k = 0; k < best_s; ++k) {  // (I + F)^2 - I = F F + 2F
-    if (interrupt.poll()) return;
-    for (std::size_t i = 0; i < nn; ++i) nxt[i] = T(2) * cur[i];
-    matmul(n, cur, cur, T(1), nxt);
-    std::swap(cur, nxt);
-  }
-  if (cur != F) std::copy(cur, cur + nn, F);
+  square_from_identity(F, n, plan.s, tmp.data(), interrupt);
 }
 
 /// G = (I + A/d)^n - I, n = d - 1, for A >= 0 (row-major n x n). See the header.
@@ -883,20 +902,40 @@ void poly_minus_identity(const T* A, int d, T* G, Interrupt& interrupt) {
   const auto [chain, addend] = power_tree_chain(n);
   const int chain_cost = static_cast<int>(chain.size()) - 1;
 
-  // The binomial series sum_k C(n, k) (A/d)^k, truncated where series_degree allows, when that takes
-  // fewer products than the chain (C(n, k) / d^k <= 1/k!, so it converges like exp(A)).
-  int k_max = 0;
-  while (k_max < n && ps_products(k_max + 1) < chain_cost) ++k_max;
-  if (k_max > 0) {
-    PowerNorms<T> norms(d);
-    norms.add_power(1, A);
-    std::vector<double> c;
-    auto next = [n, d](int k, double ck) { return k >= n ? 0.0 : ck * (n - k) / ((k + 1.0) * d); };
-    const int K = series_degree(norms, 1.0, next, k_max, c);
-    if (K > 0) {
-      paterson_stockmeyer(A, d, c, K, G, interrupt);
-      return;
-    }
+  // Or (I + A/d)^n = ((I + A/d)^alpha)^(2^s), alpha = n / 2^s: the binomial series
+  // sum_k c_k X^k, X = (alpha / d) A, c_k = C(alpha, k) / alpha^k <= 1/k!, truncated where
+  // series_degree allows and squared s times, when that takes fewer products than the chain. With
+  // alpha an integer (s = 0) the series is finite. Otherwise the scaled series costs like the
+  // exponential's, whatever d: terms up to k <= floor(alpha) + 1 are non-negative, and with
+  // K <= alpha - 2 every later coefficient ratio |alpha - k| / ((k + 1) alpha) is below 1 / (K + 2)
+  // (for k < alpha as for exp, for k >= alpha because it is below 1 / alpha), the decay series_degree's
+  // tail bound assumes, so the bound stays rigorous.
+  PowerNorms<T> norms(d);
+  norms.add_power(1, A);
+  const double eta = power_bound(norms, 42) * n / d;  // norm bound of X at s = 0
+  if (!std::isfinite(eta)) throw NumericalError("the norms of powers of W∘W overflow");
+  const int s_start = eta > 8.0 ? static_cast<int>(std::ceil(std::log2(eta / 8.0))) : 0;
+  auto degree = [&](int s, std::vector<double>& c) {
+    if (s >= 31 || (1L << s) > n) return -1;
+    const double alpha = std::ldexp(static_cast<double>(n), -s);
+    const bool finite = alpha == std::floor(alpha);
+    const int k_max = static_cast<int>(std::min(40.0, finite ? alpha : std::floor(alpha) - 2.0));
+    if (k_max <= 0) return -1;
+    auto next = [alpha](int k, double ck) { return k >= alpha ? 0.0 : ck * (alpha - k) / ((k + 1.0) * alpha); };
+    return series_degree(norms, alpha / d, next, k_max, c);
+  };
+  SeriesPlan plan = cheapest_series(0, 0, chain_cost, degree);
+  if (s_start > 0) {
+    const SeriesPlan scaled = cheapest_series(s_start, s_start + 8, plan.cost, degree);
+    if (scaled.K >= 0) plan = scaled;
+  }
+  if (plan.K > 0) {
+    Scratch<T> X(nn);
+    const T f = static_cast<T>(std::ldexp(static_cast<double>(n), -plan.s) / d);
+    for (std::size_t e = 0; e < nn; ++e) X[e] = A[e] * f;
+    paterson_stockmeyer(X.data(), d, plan.c, plan.K, G, interrupt);
+    square_from_identity(G, d, plan.s, X.data(), interrupt);
+    return;
   }
 
   // Addition chain on X_k = (I + A/d)^{chain[k]} - I: (I + X)(I + Y) - I = X Y + X + Y, all >= 0.

@@ -238,7 +238,7 @@ def poly_constraint(W: Any):
     Notes
     -----
     ``G = (I + A/d)^{d-1}`` (then ``h = tr(G (I + A/d)) - d`` in ``O(d^2)``) is computed by the
-    cheaper of two methods, by count of ``d x d`` products:
+    cheapest of three methods, by count of ``d x d`` products:
 
     * an addition chain from Knuth's power tree (13 products for ``d = 1000``, which is optimal;
       binary powering needs 16), exact up to rounding;
@@ -246,17 +246,19 @@ def poly_constraint(W: Any):
       Paterson-Stockmeyer (about ``2 sqrt(K)`` products).  All terms are non-negative, so the
       tail is rigorously bounded, using exact norms of powers of ``A``; ``K`` is the least degree
       with a tail below the unit roundoff times ``||G||_1``.  For ``||W∘W||_1`` of order one this
-      needs 6 or 7 products at any ``d``.
+      needs 6 or 7 products at any ``d``;
+    * for larger norms, scaling and squaring: ``G = ((I + A/d)^a)^(2^s)`` with ``a = (d-1)/2^s``,
+      the inner power by its binomial series ``sum_k C(a, k) (A/d)^k`` (non-negative up to the
+      truncation degree, and the tail bound still holds), then ``s`` squarings.  Its cost depends on
+      the norm, not on ``d``: at ``||W∘W||_1 = 30`` it takes 11 products at ``d = 1000`` (the chain
+      13) and at ``d = 2000`` (the chain 15).
 
-    With ``||W∘W||_1`` large (say 30) at ``d = 1000`` the series is too long and the chain's 13
-    products are needed: no addition chain for 999 is shorter (exhaustive search), so about 13 to 14
-    matrix-product times is the floor for this method there.
-
-    Both run on ``P^k - I`` (products as ``XY + X + Y``) and all quantities are non-negative, so
+    All run on ``P^k - I`` (products as ``XY + X + Y``, squarings as ``XX + 2X``) and all quantities
+    are non-negative, so
     there is no cancellation: small ``h`` keeps its relative accuracy and acyclic graphs give
     exactly ``h = 0`` and ``grad = 0``.
 
-    Cost: ``O(d^3 min(log d, sqrt(K)))``.
+    Cost: ``O(d^3 min(log d, sqrt(K) + s))``.
 
     References
     ----------

@@ -50,10 +50,11 @@ void logdet_constraint(const T* W, std::size_t batch, std::size_t d, double s, D
                        Interrupt& interrupt = Interrupt::none());
 
 /// DAG-GNN: h = tr((I + A/d)^d) - d, grad = 2 W ∘ ((I + A/d)^{d-1})^T.
-/// (I + A/d)^{d-1} by the cheaper of a power-tree addition chain (exact up to rounding) and a truncated
+/// (I + A/d)^{d-1} by the cheapest of a power-tree addition chain (exact up to rounding), a truncated
 /// binomial series evaluated by Paterson-Stockmeyer whose tail is bounded below the unit roundoff
-/// (all terms are non-negative, so the bound is rigorous). Carried as (I + A/d)^k - I throughout: no
-/// cancellation, h is exactly 0 for DAGs. Throws NumericalError on overflow.
+/// (all terms are non-negative, so the bound is rigorous), and ((I + A/d)^{(d-1)/2^s})^{2^s} with the
+/// inner power by the same kind of series (its cost depends on ||A||, not on d). Carried as
+/// (I + A/d)^k - I throughout: no cancellation, h is exactly 0 for DAGs. Throws NumericalError on overflow.
 template <class T>
 void poly_constraint(const T* W, std::size_t batch, std::size_t d, T* h, T* grad,
                      Interrupt& interrupt = Interrupt::none());
