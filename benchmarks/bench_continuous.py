@@ -34,7 +34,7 @@ SKIP = {
     "ref-dagma": 20,
     "gcastle-notears": 50,
     "pkg-dagma": 100,
-    "fastcrl-notears": 50,
+    "fastcrl-notears": 100,
     "fastcrl-dagma": 500,
     "fastcrl-dagma-adam": 100,
 }

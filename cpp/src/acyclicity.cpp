@@ -337,6 +337,12 @@ class PowerNorms {
 
   static constexpr double kInf = std::numeric_limits<double>::infinity();
 
+  /// Slot for power_bound's memo at p_max (negative: not computed yet).
+  double& bound_memo(int p_max) {
+    if (static_cast<std::size_t>(p_max) >= bound_memo_.size()) bound_memo_.resize(static_cast<std::size_t>(p_max) + 1, -1.0);
+    return bound_memo_[static_cast<std::size_t>(p_max)];
+  }
+
  private:
   struct Entry {
     std::vector<T> vec;
@@ -355,15 +361,24 @@ class PowerNorms {
   int n_;
   std::vector<const T*> powers_;
   std::vector<Entry> entries_;
+  std::vector<double> bound_memo_;
 };
 
 /// eta = min over p with p(p-1) <= l of max(d_p, d_{p+1}), d_k = ||A^k||^(1/k): every k >= p(p-1) is a
 /// sum of p's and (p+1)'s, so ||A^k|| <= eta^k for all k >= l (Al-Mohy & Higham 2009, Lemma 4.1).
+/// The value depends on l only through the largest admissible p, so it is memoised per p (the degree
+/// searches ask for it at every degree and scaling).
 template <class T>
 double power_bound(PowerNorms<T>& norms, int l) {
-  double best = std::numeric_limits<double>::infinity();
-  for (int p = 1; p * (p - 1) <= l; ++p) best = std::min(best, std::max(norms.root_norm(p), norms.root_norm(p + 1)));
-  return best;
+  int p_max = 1;
+  while ((p_max + 1) * p_max <= l) ++p_max;
+  double& memo = norms.bound_memo(p_max);
+  if (memo < 0.0) {
+    double best = std::numeric_limits<double>::infinity();
+    for (int p = 1; p <= p_max; ++p) best = std::min(best, std::max(norms.root_norm(p), norms.root_norm(p + 1)));
+    memo = best;
+  }
+  return memo;
 }
 
 /// F <- (I + F)^(2^s) - I by s squarings in the form (I + F)^2 - I = F F + 2F, which keeps a small
