@@ -68,6 +68,29 @@ def test_omp_num_threads_is_respected_by_default():
     assert out.stdout.strip() == "1"
 
 
+def _import_in_subprocess(**env_overrides):
+    """build_info()["openmp_wait"] and whether GOMP_SPINCOUNT is set after `import fastcrl`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(env_overrides)
+    code = "import os, fastcrl; print(fastcrl.build_info()['openmp_wait']); print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()
+
+
+def test_openmp_spin_default_applies_only_to_loading_the_runtime():
+    # Without a user setting, fastcrl loads libgomp with its short spin count and removes the variable
+    # again, so child processes do not inherit it.
+    wait, left = _import_in_subprocess()
+    assert wait == "GOMP_SPINCOUNT=300 (fastcrl default)" and left == "None"
+
+
+@pytest.mark.parametrize("name, value", [("GOMP_SPINCOUNT", "50"), ("OMP_WAIT_POLICY", "active")])
+def test_openmp_wait_setting_of_the_user_wins(name, value):
+    wait, left = _import_in_subprocess(**{name: value})
+    assert wait == f"{name}={value} (environment)"
+    assert left == (value if name == "GOMP_SPINCOUNT" else "None")
+
+
 class _FakeDeviceArray:
     """Carries a CUDA array interface but lives nowhere: enough to exercise dispatch."""
 

@@ -17,7 +17,9 @@ from ._openblas import load_openblas as _load_openblas
 
 _load_openblas()  # before the extension: its `libscipy_openblas.so` then resolves by soname
 
-from . import _core  # noqa: I001  (must follow the OpenBLAS load)
+from ._openmp import import_core as _import_core
+
+_core = _import_core()  # must follow the OpenBLAS load
 from . import acyclicity, crl, datasets, graph, metrics, nn, reference, regression, scores, simulate, stats
 from ._backend import build_info, cuda_available, get_num_threads, set_num_threads
 from ._base import NotFittedError
