@@ -100,8 +100,8 @@ class Memory {
       if (gathered_[slot]) continue;
       const double* sv = &S_[slot * n_];
       const double* yv = &Y_[slot * n_];
-      double* sf = &Sf_[slot * nf];
-      double* yf = &Yf_[slot * nf];
+      double* sf = Sf_.data() + slot * nf;
+      double* yf = Yf_.data() + slot * nf;
       for (std::size_t t = 0; t < nf; ++t) {
         sf[t] = sv[free_idx[t]];
         yf[t] = yv[free_idx[t]];
@@ -118,8 +118,8 @@ class Memory {
     rho_f_.assign(static_cast<std::size_t>(m_), 0.0);
     auto pair = [&](int k, const double*& sf, const double*& yf) {
       const auto slot = static_cast<std::size_t>((head_ + k) % m_);
-      sf = &Sf_[slot * nf];
-      yf = &Yf_[slot * nf];
+      sf = Sf_.data() + slot * nf;
+      yf = Yf_.data() + slot * nf;
     };
     double g0 = 1.0;
     bool have = false;
