@@ -112,6 +112,13 @@ def section_mlp(args) -> None:
             out = net.forward(xb)
             opt.step(net.backward((out - yb) * DTYPE(2.0 / out.size), need_grad_input=False)[0])
 
+    def epoch_fused():
+        net = nn.MLP(SIZES, activation="leaky_relu", dtype=DTYPE, random_state=0)
+        opt = nn.Adam(net.params, lr=1e-3)
+        perm = np.random.default_rng(1).permutation(EPOCH_ROWS)
+        for s in range(0, EPOCH_ROWS, BATCH):
+            net.mse_step(X, Y, opt, rows=perm[s : s + BATCH])
+
     def epoch_ref():
         p = nn.MLP(SIZES, activation="leaky_relu", dtype=DTYPE, random_state=0).params.copy()
         m, v = np.zeros_like(p), np.zeros_like(p)
@@ -123,7 +130,7 @@ def section_mlp(args) -> None:
             g, _ = ref.mlp_backward(p, xb, SIZES, acts, (out - yb) * DTYPE(2.0 / out.size))
             p, m, v = ref.adam_update(p, g, m, v, t)
 
-    cases = {"fastcrl": (epoch_cpp, 1), "reference": (epoch_ref, 1)}
+    cases = {"fastcrl": (epoch_cpp, 1), "fastcrl-fused": (epoch_fused, 1), "reference": (epoch_ref, 1)}
     if torch is not None:
         Xt_all, Yt_all = torch.from_numpy(X), torch.from_numpy(Y)
 
@@ -139,7 +146,8 @@ def section_mlp(args) -> None:
 
         cases["torch"] = (epoch_torch, 1)
     ep = _best_interleaved(cases, args.rounds)
-    rows.append((f"train epoch ({EPOCH_ROWS} rows)", ep))
+    rows.append((f"train epoch ({EPOCH_ROWS} rows), separate calls", ep))
+    rows.append((f"train epoch ({EPOCH_ROWS} rows), fused mse_step", {**ep, "fastcrl": ep["fastcrl-fused"]}))
 
     print(f"\n## mlp: widths {SIZES}, batch {BATCH}, float32, 1 thread")
     print(

@@ -318,6 +318,75 @@ def test_training_smoke(rng):
     assert losses[-1] < losses[0] / 10
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("act", ["leaky_relu", "tanh"])
+def test_mse_step_matches_reference_training(rng, dtype, act):
+    """The fused step equals the NumPy reference's forward, MSE gradient, backward and Adam, step by
+    step, with and without a row selection."""
+    X = rng.normal(size=(200, 4)).astype(dtype)
+    Y = rng.normal(size=(200, 3)).astype(dtype)
+    net = nn.MLP([4, 12, 12, 3], activation=act, dtype=dtype, random_state=0)
+    opt = nn.Adam(net.params, lr=1e-2)
+    p, m, v = net.params.astype(np.float64), np.zeros(net.n_params), np.zeros(net.n_params)
+    for step in range(1, 6):
+        rows = rng.permutation(200)[:50] if step % 2 else None
+        xb, yb = (X, Y) if rows is None else (X[rows], Y[rows])
+        loss = net.mse_step(X, Y, opt, rows=rows)
+        xb64, yb64 = xb.astype(np.float64), yb.astype(np.float64)
+        out = ref.mlp_forward(p, xb64, net.sizes, net.activations)
+        ref_loss = np.mean((out - yb64) ** 2)
+        g, _ = ref.mlp_backward(p, xb64, net.sizes, net.activations, 2 * (out - yb64) / out.size)
+        p, m, v = ref.adam_update(p, g, m, v, step, lr=1e-2)
+        assert loss == pytest.approx(ref_loss, **{"rel": TOL[dtype]["rtol"] * 10})
+        np.testing.assert_allclose(net.params, p, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
+    assert opt.step_count == 5
+
+
+def test_mse_step_trains_and_checks_its_input(rng):
+    X = rng.uniform(-2, 2, size=(512, 2))
+    Y = np.sin(X[:, :1]) * X[:, 1:]
+    net = nn.MLP([2, 32, 32, 1], activation="xtanh", dtype="float64", random_state=0)
+    opt = nn.Adam(net.params, lr=1e-2)
+    order = np.random.default_rng(1).permutation(512)
+    first = net.mse_step(X, Y, opt, rows=order[:128])
+    for epoch in range(60):
+        for s in range(0, 512, 128):
+            last = net.mse_step(X, Y, opt, rows=order[s : s + 128])
+    assert last < first / 10
+    other = nn.MLP([2, 32, 32, 1], activation="xtanh", dtype="float64", random_state=0)
+    with pytest.raises(TypeError, match="Adam constructed on this MLP's params"):
+        net.mse_step(X, Y, nn.Adam(other.params))
+    with pytest.raises(ValueError, match="Y must have shape"):
+        net.mse_step(X, Y[:10], opt)
+    with pytest.raises(TypeError, match="Y must be a float64"):
+        net.mse_step(X, Y.astype(np.float32), opt)
+    with pytest.raises(IndexError, match="outside"):
+        net.mse_step(X, Y, opt, rows=[0, 512])
+    with pytest.raises(IndexError, match="outside"):
+        net.mse_step(X, Y, opt, rows=[-1])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        net.mse_step(X, Y, opt, rows=np.zeros((2, 2), dtype=int))
+    with pytest.raises(TypeError, match="integers"):
+        net.mse_step(X, Y, opt, rows=[0.5])
+    with pytest.raises(ValueError, match="X must have shape"):
+        net.mse_step(X[:, :1], Y, opt)
+    bad = X.copy()
+    bad[order[5], 1] = np.inf
+    before, count = net.params.copy(), opt.step_count
+    with pytest.raises(ValueError, match="NaN or inf"):
+        net.mse_step(bad, Y, opt, rows=order[:128])
+    assert np.array_equal(net.params, before) and opt.step_count == count  # nothing was updated
+    net.mse_step(bad, Y, opt, rows=order[128:256])  # rows without the bad value train as usual
+    huge = np.full_like(X, 1e300)
+    before, count = net.params.copy(), opt.step_count
+    with pytest.raises(fastcrl.NumericalError, match="overflows"):
+        net.mse_step(huge, Y, opt)
+    assert np.array_equal(net.params, before) and opt.step_count == count
+    # A backward pass needs its own forward pass after a fused step.
+    with pytest.raises(RuntimeError, match="call forward"):
+        net.backward(np.ones((512, 1)))
+
+
 # ---- random numbers --------------------------------------------------------------------------------------
 
 

@@ -1,13 +1,19 @@
 #include "fastcrl/nn.hpp"
 
+#include "fastcrl/errors.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fastcrl/blas.hpp"
@@ -737,6 +743,68 @@ void random_normal(std::uint64_t seed, std::uint64_t offset, std::size_t n, T* o
 
 // ---- instantiations ---------------------------------------------------------------------------------
 
+namespace {
+/// No NaN or inf among p[0..n): an OR over the exponent bits (all ones exactly for NaN and inf),
+/// which vectorises where a chain of std::isfinite calls does not.
+template <class T>
+bool all_finite(const T* p, std::size_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr int mantissa = std::numeric_limits<T>::digits - 1;
+  constexpr Bits exponent = ((Bits{1} << (sizeof(T) * 8 - 1 - mantissa)) - 1) << mantissa;
+  Bits bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof b);
+    bad |= static_cast<Bits>((b & exponent) == exponent);
+  }
+  return bad == 0;
+}
+}  // namespace
+
+std::size_t mse_step_workspace_size(const MLPSpec& spec, std::size_t n) {
+  return spec.workspace_size(n) + n * spec.sizes.front() + n * spec.sizes.back();
+}
+
+template <class T>
+double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
+                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad) {
+  const std::size_t d_in = spec.sizes.front(), d_out = spec.sizes.back();
+  T* passes = workspace;
+  T* batch = passes + spec.workspace_size(n);
+  T* out = batch + n * d_in;
+  const T* Xb = X;
+  if (rows) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const T* src = X + static_cast<std::size_t>(rows[i]) * d_in;
+      std::copy(src, src + d_in, batch + i * d_in);
+    }
+    Xb = batch;
+  }
+  // The batch is checked here rather than the whole data set on every step.
+  bool finite = all_finite(Xb, n * d_in);
+  for (std::size_t i = 0; i < n && finite; ++i)
+    finite = all_finite(Y + (rows ? static_cast<std::size_t>(rows[i]) : i) * d_out, d_out);
+  if (!finite) throw std::invalid_argument("the batch rows of X or Y contain NaN or inf");
+  mlp_forward(spec, params, Xb, n, out, passes, true);
+  // The loss in double; the output buffer becomes dloss/dout = 2 (out - y) / (n d_out).
+  const T scale = static_cast<T>(2.0 / static_cast<double>(n * d_out));
+  double loss = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T* y = Y + (rows ? static_cast<std::size_t>(rows[i]) : i) * d_out;
+    T* o = out + i * d_out;
+    for (std::size_t j = 0; j < d_out; ++j) {
+      const T diff = o[j] - y[j];
+      loss += static_cast<double>(diff) * static_cast<double>(diff);
+      o[j] = scale * diff;
+    }
+  }
+  if (!std::isfinite(loss))
+    throw NumericalError("the MLP's output or the squared error overflows on this batch; nothing was updated");
+  mlp_backward(spec, params, Xb, n, out, passes, grad, static_cast<T*>(nullptr), false);
+  adam_update(params, grad, m, v, spec.n_params(), step, cfg);
+  return loss / static_cast<double>(n * d_out);
+}
+
 #define FASTCRL_NN_INSTANTIATE(T)                                                                                   \
   template void mlp_forward<T>(const MLPSpec&, const T*, const T*, std::size_t, T*, T*, bool);                     \
   template void mlp_backward<T>(const MLPSpec&, const T*, const T*, std::size_t, const T*, T*, T*, T*, bool);      \
@@ -762,6 +830,8 @@ void random_normal(std::uint64_t seed, std::uint64_t offset, std::size_t n, T* o
   template void chol_gaussian_sample_backward<T>(const T*, const T*, const T*, std::size_t, std::size_t,           \
                                                  DiagTransform, T*, T*);                                           \
   template void adam_update<T>(T*, const T*, T*, T*, std::size_t, std::int64_t, const AdamConfig&);                \
+  template double mlp_mse_adam_step<T>(const MLPSpec&, T*, T*, T*, std::int64_t, const AdamConfig&, const T*,      \
+                                       const T*, const std::int64_t*, std::size_t, T*, T*);                        \
   template void random_uniform<T>(std::uint64_t, std::uint64_t, std::size_t, T*);                                  \
   template void random_normal<T>(std::uint64_t, std::uint64_t, std::size_t, T*);
 

@@ -315,6 +315,41 @@ void def_gaussians(py::module_& m) {
       py::arg("raw").noconvert(), py::arg("eps").noconvert(), py::arg("gz").noconvert(), py::arg("transform") = "exp");
 }
 
+/// The fused MSE + Adam step; the Python layer (fastcrl.nn.MLP.mse_step) checks dtypes and the optimiser.
+template <class T>
+double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T> v, std::int64_t step, double lr,
+                   double beta1, double beta2, double eps, double weight_decay, bool decoupled, const carray<T>& X,
+                   const carray<T>& Y, const std::optional<carray<std::int64_t>>& rows, carray<T> ws, carray<T> grad) {
+  const auto np = static_cast<py::ssize_t>(spec.n_params());
+  for (auto* a : {&params, &m1, &v, &grad}) require_shape(*a, "params, m, v and grad", {np});
+  for (auto* a : {&params, &m1, &v, &grad, &ws}) require_writeable(*a, "params, m, v, grad and workspace");
+  require_2d(X, "X");
+  require_2d(Y, "Y");
+  const auto n_total = static_cast<std::size_t>(X.shape(0));
+  if (static_cast<std::size_t>(X.shape(1)) != spec.sizes.front())
+    bad_shape("X", "(n_samples, " + std::to_string(spec.sizes.front()) + ")", X);
+  require_shape(Y, "Y", {X.shape(0), static_cast<py::ssize_t>(spec.sizes.back())});
+  std::size_t n = n_total;
+  const std::int64_t* r = nullptr;
+  if (rows) {
+    if (rows->ndim() != 1) bad_shape("rows", "(batch,)", *rows);
+    n = static_cast<std::size_t>(rows->shape(0));
+    r = rows->data();
+    for (std::size_t i = 0; i < n; ++i)
+      if (r[i] < 0 || static_cast<std::size_t>(r[i]) >= n_total)
+        throw py::index_error("rows[" + std::to_string(i) + "] = " + std::to_string(r[i]) + " is outside [0, " +
+                              std::to_string(n_total) + ")");
+  }
+  if (n == 0) throw std::invalid_argument("the batch is empty");
+  if (ws.ndim() != 1 || static_cast<std::size_t>(ws.shape(0)) < nn::mse_step_workspace_size(spec, n))
+    bad_shape("workspace", "(>= " + std::to_string(nn::mse_step_workspace_size(spec, n)) + ",)", ws);
+  if (step < 1) throw std::invalid_argument("step must be >= 1");
+  const nn::AdamConfig c{lr, beta1, beta2, eps, weight_decay, decoupled};
+  py::gil_scoped_release release;
+  return nn::mlp_mse_adam_step(spec, params.mutable_data(), m1.mutable_data(), v.mutable_data(), step, c, X.data(),
+                               Y.data(), r, n, ws.mutable_data(), grad.mutable_data());
+}
+
 template <class T>
 void def_nn(py::module_& m) {
   m.def("mlp_forward", &mlp_forward_py<T>, py::arg("spec"), py::arg("params").noconvert(), py::arg("X").noconvert(),
@@ -343,6 +378,12 @@ void def_nn(py::module_& m) {
       py::arg("params").noconvert(), py::arg("grads").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(),
       py::arg("step"), py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
       py::arg("weight_decay") = 0.0, py::arg("decoupled") = false, "Fused in-place Adam/AdamW step on 1-D arrays.");
+  m.def("mlp_mse_adam_step", &mse_step_py<T>, py::arg("spec"), py::arg("params").noconvert(),
+        py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("step"), py::arg("lr"), py::arg("beta1"),
+        py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("decoupled"), py::arg("X").noconvert(),
+        py::arg("Y").noconvert(), py::arg("rows").noconvert(), py::arg("workspace").noconvert(),
+        py::arg("grad").noconvert(),
+        "Fused training step: forward on X[rows], MSE loss and gradient, backward, Adam; returns the loss.");
   m.def(
       "random_uniform_fill",
       [](carray<T> out, std::uint64_t seed, std::uint64_t offset) {
@@ -382,7 +423,10 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("n_layers", &MLPSpec::n_layers)
       .def_property_readonly("n_params", &MLPSpec::n_params)
       .def("weight_offset", &MLPSpec::weight_offset, py::arg("layer"))
-      .def("workspace_size", &MLPSpec::workspace_size, py::arg("batch"));
+      .def("workspace_size", &MLPSpec::workspace_size, py::arg("batch"))
+      .def(
+          "mse_step_workspace_size", [](const MLPSpec& s, std::size_t n) { return nn::mse_step_workspace_size(s, n); },
+          py::arg("batch"));
   m.def(
       "philox4x32_10",
       [](std::array<std::uint32_t, 4> counter, std::array<std::uint32_t, 2> key) {

@@ -141,6 +141,20 @@ struct AdamConfig {
 template <class T>
 void adam_update(T* params, const T* grads, T* m, T* v, std::size_t n, std::int64_t step, const AdamConfig& cfg);
 
+/// Scratch entries mlp_mse_adam_step needs for a batch of n rows: the passes' workspace, the gathered
+/// batch and the output.
+std::size_t mse_step_workspace_size(const MLPSpec& spec, std::size_t n);
+
+/// One fused regression training step on a batch of n rows: out = MLP(X_b), loss = mean((out - Y_b)^2)
+/// over all n * sizes[L] entries (PyTorch's MSELoss), grad = dloss/dparams (left in `grad`), then one
+/// Adam step (`step`: 1-based) on params, m, v. X_b, Y_b are the rows `rows[0..n)` of X (n_total x
+/// sizes[0]) and Y (n_total x sizes[L]), or their first n rows when rows is nullptr. Returns the loss
+/// before the update. Preconditions: spec validated; rows in [0, n_total); workspace has
+/// mse_step_workspace_size(spec, n) entries, grad spec.n_params().
+template <class T>
+double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
+                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad);
+
 // ---------------------------------------------------------------------------------------------------
 // Counter-based random numbers. Philox-4x32-10 (Salmon et al., SC'11) keyed by the 64-bit seed;
 // draw k of a stream (k = offset + i) comes from block k / 2 (counter = (lo32(b), hi32(b), 0, 0)), whose
