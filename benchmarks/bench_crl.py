@@ -57,23 +57,24 @@ def _best_interleaved(cases: dict, rounds: int) -> dict[str, float]:
     return best
 
 
-def _torch():
+def _torch(threads: int = 1):
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     return torch
 
 
 def section_mlp(args) -> None:
-    fastcrl.set_num_threads(1)
+    threads = args.mlp_threads
+    fastcrl.set_num_threads(threads)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(EPOCH_ROWS, SIZES[0])).astype(DTYPE)
     Y = rng.normal(size=(EPOCH_ROWS, SIZES[-1])).astype(DTYPE)
     Xb, Yb = X[:BATCH].copy(), Y[:BATCH].copy()
     scale = DTYPE(2.0 / (BATCH * SIZES[-1]))
-    torch = _torch()
+    torch = _torch(threads)
     rows = []
 
     # -- forward + backward on one batch --
@@ -149,7 +150,7 @@ def section_mlp(args) -> None:
     rows.append((f"train epoch ({EPOCH_ROWS} rows), separate calls", ep))
     rows.append((f"train epoch ({EPOCH_ROWS} rows), fused mse_step", {**ep, "fastcrl": ep["fastcrl-fused"]}))
 
-    print(f"\n## mlp: widths {SIZES}, batch {BATCH}, float32, 1 thread")
+    print(f"\n## mlp: widths {SIZES}, batch {BATCH}, float32, {threads} thread(s) each")
     print(
         "| case | fastcrl | reference (NumPy) | torch CPU | reference / fastcrl | torch / fastcrl |"
     )
@@ -275,6 +276,9 @@ def main() -> None:
     ap.add_argument("sections", nargs="*", choices=[*SECTIONS, []], default=list(SECTIONS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (mlp section)")
+    ap.add_argument(
+        "--mlp-threads", type=int, default=1, help="threads of fastcrl and PyTorch (mlp section)"
+    )
     ap.add_argument("--latents", type=int, default=5)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--segments", type=int, default=40)
