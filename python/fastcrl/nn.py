@@ -33,6 +33,7 @@ import numpy as np
 
 from . import _core
 from ._backend import as_device_array, is_device_array
+from ._errors import NumericalError
 from ._gpu_nn import on_input_device
 from ._validation import FLOAT_DTYPES, check_float, check_int, check_option, check_random_state
 
@@ -663,6 +664,10 @@ class MLP:
         xb, yb = (X, Y) if rows is None else (X[rows], Y[rows])
         diff = self.forward(xb) - yb
         loss = float((diff * diff).mean())
+        if not math.isfinite(loss):
+            raise NumericalError(
+                "the MLP's output or the squared error overflows on this batch; nothing was updated"
+            )
         self.backward(diff * (2.0 / diff.size), need_grad_input=False)
         optimizer.step(self.grad)
         return loss
