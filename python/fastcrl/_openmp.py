@@ -24,10 +24,20 @@ DEFAULT_SPIN_COUNT = "300"
 wait_setting: str = ""
 
 
+def _loaded_libgomp() -> bool:
+    """Whether this process has already mapped a libgomp (Linux; False where that cannot be read)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("libgomp" in line for line in maps)
+    except OSError:
+        return False
+
+
 def import_core() -> ModuleType:
     """Import ``fastcrl._core`` with fastcrl's default spin count unless the user set one."""
     global wait_setting
     user = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
+    preloaded = _loaded_libgomp()
     if user:
         wait_setting = ", ".join(f"{k}={v} (environment)" for k, v in user.items())
     else:
@@ -38,4 +48,8 @@ def import_core() -> ModuleType:
     finally:
         if not user:
             os.environ.pop("GOMP_SPINCOUNT", None)
+    if preloaded and not user:
+        # Another module loaded a libgomp first; if it is the one the extension uses, its settings
+        # were read before ours could apply.
+        wait_setting += "; a libgomp was loaded before fastcrl, whose own settings may apply"
     return _core
