@@ -85,6 +85,21 @@ def test_openmp_spin_default_applies_only_to_loading_the_runtime():
     assert wait.startswith("GOMP_SPINCOUNT=300 (fastcrl default)") and left == "None"
 
 
+def test_openmp_wait_setting_notes_a_runtime_loaded_first():
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = (
+        "import ctypes, ctypes.util\n"
+        "name = ctypes.util.find_library('gomp')\n"
+        "print('none' if name is None else 'loaded'); name and ctypes.CDLL(name)\n"
+        "import fastcrl; print(fastcrl.build_info()['openmp_wait'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    first, wait = out.stdout.strip().splitlines()
+    if first == "none":
+        pytest.skip("no libgomp found by ctypes.util.find_library")
+    assert wait.endswith("a libgomp was loaded before fastcrl, whose own settings may apply")
+
+
 @pytest.mark.parametrize("name, value", [("GOMP_SPINCOUNT", "50"), ("OMP_WAIT_POLICY", "active")])
 def test_openmp_wait_setting_of_the_user_wins(name, value):
     wait, left = _import_in_subprocess(**{name: value})
