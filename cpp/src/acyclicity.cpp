@@ -843,6 +843,12 @@ void paterson_stockmeyer(const T* X, int d, const std::vector<double>& c, int K,
   if (cur != out) std::copy(cur, cur + nn, out);
 }
 
+/// The least scaling 2^-s worth trying for a series whose terms grow like eta^k / k!: below
+/// eta(2^-s A) ~ 8 the degree (and cost) only grows with s.
+inline int first_useful_scaling(double eta) {
+  return eta > 8.0 ? static_cast<int>(std::ceil(std::log2(eta / 8.0))) : 0;
+}
+
 /// A truncated power series sum_{k<=K} c_k X^k evaluated after scaling by 2^-s (or an equivalent
 /// change of the series), then squared s times: ps_products(K) + s matrix products.
 struct SeriesPlan {
@@ -886,10 +892,9 @@ void expm_taylor_minus_identity(T* A, int n, T* F, Interrupt& interrupt) {
     return;
   }
   if (!std::isfinite(l1)) throw NumericalError("||W∘W|| overflows");
-  // Beyond eta(2^-s A) ~ 8 the degree (and cost) only grows, so start the search there.
   const double eta = power_bound(norms, 42);
   if (!std::isfinite(eta)) throw NumericalError("the norms of powers of W∘W overflow");
-  const int s_start = eta > 8.0 ? static_cast<int>(std::ceil(std::log2(eta / 8.0))) : 0;
+  const int s_start = first_useful_scaling(eta);
   auto next = [](int k, double ck) { return ck / (k + 1.0); };
   const SeriesPlan plan = cheapest_series(s_start, s_start + 8, std::numeric_limits<int>::max(),
                                           [&](int s, std::vector<double>& c) {
@@ -929,7 +934,7 @@ void poly_minus_identity(const T* A, int d, T* G, Interrupt& interrupt) {
   norms.add_power(1, A);
   const double eta = power_bound(norms, 42) * n / d;  // norm bound of X at s = 0
   if (!std::isfinite(eta)) throw NumericalError("the norms of powers of W∘W overflow");
-  const int s_start = eta > 8.0 ? static_cast<int>(std::ceil(std::log2(eta / 8.0))) : 0;
+  const int s_start = first_useful_scaling(eta);
   auto degree = [&](int s, std::vector<double>& c) {
     if (s >= 31 || (1L << s) > n) return -1;
     const double alpha = std::ldexp(static_cast<double>(n), -s);

@@ -321,8 +321,12 @@ double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T
                    double beta1, double beta2, double eps, double weight_decay, bool decoupled, const carray<T>& X,
                    const carray<T>& Y, const std::optional<carray<std::int64_t>>& rows, carray<T> ws, carray<T> grad) {
   const auto np = static_cast<py::ssize_t>(spec.n_params());
-  for (auto* a : {&params, &m1, &v, &grad}) require_shape(*a, "params, m, v and grad", {np});
-  for (auto* a : {&params, &m1, &v, &grad, &ws}) require_writeable(*a, "params, m, v, grad and workspace");
+  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
+  for (const auto& [a, name] : state) {
+    require_shape(*a, name, {np});
+    require_writeable(*a, name);
+  }
+  require_writeable(ws, "workspace");
   require_2d(X, "X");
   require_2d(Y, "Y");
   const auto n_total = static_cast<std::size_t>(X.shape(0));
