@@ -145,7 +145,9 @@ step "continuous structure learning: DAGMA / NOTEARS on the GPU (CuPy input) vs 
 # Fixed work on both sides so the times compare: DAGMA (Adam) runs one central-path problem for a
 # fixed number of steps (checkpoint beyond them: no early stop); NOTEARS is timed per evaluation of
 # its augmented-Lagrangian objective and gradient (expm constraint + l2 loss, what each L-BFGS-B
-# step costs), since a full NOTEARS fit at d >= 500 takes minutes on the CPU.  ER-2 DAGs, n = 1000.
+# step costs), since a full NOTEARS fit at d >= 500 takes minutes on the CPU; then the default
+# solvers' fits for a fixed number of iterations (NOTEARS: one outer round at d = 500).  ER-2 DAGs,
+# n = 1000.
 # Sizes: FASTCRL_GPU_CHECK_D (default 500,1000,2000).  Without CuPy only the CPU columns are run.
 cd /tmp
 timeout $(limit 180) "$py" - "$out/gpu_check.md" <<'PY' || { echo "CONTINUOUS TIMINGS FAILED OR TIMED OUT"; status=1; }
@@ -217,6 +219,22 @@ for d in sizes:
     else:
         rows.append(f"| NOTEARS objective+grad (expm) | {d} | {evals} | {t_cpu:.2f} | - | - |")
     print(rows[-2]); print(rows[-1]); sys.stdout.flush()
+    # Whole fits with the default solvers, L-BFGS-B on the host (its 2d^2 iterate and gradient
+    # cross once per evaluation): DAGMA for a fixed number of quasi-Newton iterations, and NOTEARS
+    # for one augmented-Lagrangian round (inner problem solved to its tolerance) at d = 500.
+    fits = [("DAGMA lbfgs (default solver)", {500: 50, 1000: 20, 2000: 8}.get(d, 10),
+             lambda k: fastcrl.DAGMA(T=1, warm_iter=k, max_iter=k))]
+    if d <= 500:
+        fits.append(("NOTEARS fit, 1 outer round", 1, lambda k: fastcrl.NOTEARS(max_iter=k)))
+    for label, k, make in fits:
+        t_cpu, e_cpu = timed(lambda: make(k).fit(X))
+        if cp:
+            t_gpu, e_gpu = timed(lambda: make(k).fit(Xd), sync)
+            diff = float(np.abs(e_gpu.W_raw_.get() - e_cpu.W_raw_).max())
+            rows.append(f"| {label} (max abs W diff {diff:.1e}) | {d} | {k} | {t_cpu:.2f} | {t_gpu:.2f} | {t_cpu / t_gpu:.1f}x |")
+        else:
+            rows.append(f"| {label} | {d} | {k} | {t_cpu:.2f} | - | - |")
+        print(rows[-1]); sys.stdout.flush()
     if cp:
         del Xd; cp.get_default_memory_pool().free_all_blocks()
 print("\n".join(rows))
@@ -228,9 +246,11 @@ cd - >/dev/null
 
 block_scores() {
 step "GPU local scores: GaussianBIC / BGe / BDeu batches from a CuPy X vs the C++ batch"
-# One batch of random (node, parent set) pairs of size k; CPU = local_scores (OpenMP, cache cleared),
-# GPU = local_scores on CuPy input (end to end: Python CSR build + H2D copy of the indices + kernel +
-# NaN check), and "kernel" = fastcrl._cuda.gaussian_local_scores alone on device-resident indices.
+# One batch of random (node, parent set) pairs of size k.  End to end: local_scores(nodes, sets) from
+# Python lists, on NumPy X (C++, OpenMP, cache cleared) and on CuPy X (CSR build + H2D copy of the
+# indices + kernel + NaN check); both are bound by turning the lists into arrays.  Kernels: the same
+# batch as CSR arrays, the C++ kernel (cache cleared) and the CUDA kernel (Gaussian: device-resident
+# indices; BDeu: host indices copied in).  Then the covariance's accuracy on each side.
 cd /tmp
 timeout $(limit 150) "$py" - "$out/gpu_check.md" <<'PY' || { echo "SCORE TIMINGS FAILED OR TIMED OUT"; status=1; }
 import sys, time
@@ -255,7 +275,8 @@ X = rng.normal(size=(n, d)); X[:, 1:] += 0.3 * X[:, :-1]
 Xd = cp.asarray(X)
 rows = ["", f"GPU local scores. Device: {dev}; CPU: fastcrl {fastcrl.get_num_threads()} threads. n = {n}, d = {d}, "
         f"batch of {B} random pairs per row; best of 3, scores per second.", "",
-        "| score | k | C++ batch | CUDA end to end | CUDA kernel only | max rel diff |", "|---|---|---|---|---|---|"]
+        "| score | k | C++ end to end | CUDA end to end | C++ kernel (CSR) | CUDA kernel (CSR) | kernel speed-up | max rel diff |",
+        "|---|---|---|---|---|---|---|---|"]
 for name, make in (("GaussianBIC", scores.GaussianBIC), ("BGe", scores.BGe)):
     cpu, gpu = make(X), make(Xd)
     for k in (2, 8, 32):
@@ -272,7 +293,9 @@ for name, make in (("GaussianBIC", scores.GaussianBIC), ("BGe", scores.BGe)):
         coef = gpu._gpu_coefficients(_backend._cuda.max_gaussian_score_parents)
         stream = cp.cuda.get_current_stream().ptr
         t_ker = best(lambda: _backend._cuda.gaussian_local_scores(gpu._device_matrix, js_d, off_d, flat_d, *coef, out, stream), 5, sync)
-        rows.append(f"| {name} | {k} | {B / t_cpu:,.0f} | {B / t_gpu:,.0f} | {B / t_ker:,.0f} | {diff:.1e} |")
+        t_cker = best(lambda: cpu._kernel.local_scores(js, offsets, flat), 3, setup=cpu.clear_cache)
+        rows.append(f"| {name} | {k} | {B / t_cpu:,.0f} | {B / t_gpu:,.0f} | {B / t_cker:,.0f} | {B / t_ker:,.0f} "
+                    f"| {t_cker / t_ker:.0f}x | {diff:.1e} |")
         print(rows[-1]); sys.stdout.flush()
 Z = rng.integers(0, 3, size=(n, d))
 Z[:, 1:] = np.where(rng.random((n, d - 1)) < 0.4, Z[:, :-1], Z[:, 1:])
@@ -286,8 +309,28 @@ for k in (1, 2, 4, 6):  # 3^(k+1) cells; 6 parents = 2187 cells, still in shared
     diff = float(np.max(np.abs(gpu.local_scores(nodes, sets).get() - ref) / np.abs(ref)))
     t_cpu = best(lambda: cpu.local_scores(nodes, sets), 3, setup=cpu.clear_cache)
     t_gpu = best(lambda: gpu.local_scores(nodes, sets), 3, sync)
-    rows.append(f"| BDeu (n={n}, 3 levels, batch {B}) | {k} | {B / t_cpu:,.0f} | {B / t_gpu:,.0f} | - | {diff:.1e} |")
+    js, offsets, flat = cpu._fast_csr(nodes, sets)
+    t_cker = best(lambda: cpu._kernel.local_scores(js, offsets, flat), 3, setup=cpu.clear_cache)
+    t_ker = best(lambda: gpu._device_scores_unchecked(js, offsets, flat), 3, sync)
+    rows.append(f"| BDeu (n={n}, 3 levels, batch {B}) | {k} | {B / t_cpu:,.0f} | {B / t_gpu:,.0f} "
+                f"| {B / t_cker:,.0f} | {B / t_ker:,.0f} | {t_cker / t_ker:.0f}x | {diff:.1e} |")
     print(rows[-1]); sys.stdout.flush()
+# Where the Gaussian BIC's CPU/GPU differences come from: each side's covariance against a two-pass
+# float64 one, and the two kernels on one and the same covariance.
+Xc = X - X.mean(axis=0)
+S_ref = Xc.T @ Xc / n
+scale = np.sqrt(np.outer(np.diag(S_ref), np.diag(S_ref)))
+S_cpu = scores.GaussianBIC(X).covariance()
+S_gpu = scores.GaussianBIC(Xd).covariance().get()
+nodes = rng.integers(0, d, size=2000)
+sets = [rng.choice(np.delete(np.arange(d), j), size=8, replace=False).tolist() for j in nodes]
+nodes = nodes.tolist()
+same_cpu = scores.GaussianBIC.from_covariance(S_ref, n).local_scores(nodes, sets)
+same_gpu = scores.GaussianBIC.from_covariance(cp.asarray(S_ref), n).local_scores(nodes, sets).get()
+rows += ["", f"Covariance error, max |S - S_two_pass| / sqrt(S_ii S_jj): C++ {np.max(np.abs(S_cpu - S_ref) / scale):.1e}, "
+         f"CUDA {np.max(np.abs(S_gpu - S_ref) / scale):.1e}; Gaussian BIC (k = 8) of both kernels on the same covariance: "
+         f"max rel diff {np.max(np.abs(same_gpu - same_cpu) / np.abs(same_cpu)):.1e}."]
+print(rows[-1])
 print("\n".join(rows))
 with open(sys.argv[1], "a") as f:
     f.write("\n".join(rows) + "\n")
@@ -375,7 +418,7 @@ step "IVAE on the GPU (CuPy input) vs the CPU"
 # max_epochs=2 for d=5, 1 for d=10) so the block stays under ~3 minutes; a small GPU fit first compiles
 # CuPy's own kernels (NVRTC, cached on disk) so that cost is not timed; "s/epoch" is the mean of history_["time"]
 # (training epochs, held-out evaluation included), "fit s" the whole fit (ICA warm start on the host
-# and pretraining included).  Default batch 256, then 2048 where GPUs do better.
+# and pretraining included).  Default batch 256, then 2048 and 8192 where GPUs do better.
 cd /tmp
 timeout $(limit 240) "$py" - "$out/gpu_check.md" <<'PY' || { echo "IVAE TIMINGS FAILED OR TIMED OUT"; status=1; }
 import sys, time, warnings
@@ -394,10 +437,10 @@ rows = ["", f"IVAE training, CuPy X on the GPU vs NumPy X on the CPU. Device: {d
         "| MCC(true, GPU) | MCC(CPU, GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
 small = make_nonstationary_sources(4, 100, 2, random_state=0)
 IVAE(2, max_epochs=1, pretrain_epochs=1).fit(cp.asarray(small.X), small.env)  # warm-up, not timed
-for K, m, d, epochs in ((40, 1000, 5, 2), (100, 5000, 10, 1)):
+for K, m, d, epochs, batches in ((40, 1000, 5, 2, (256, 2048)), (100, 5000, 10, 1, (256, 2048, 8192))):
     data = make_nonstationary_sources(K, m, d, random_state=0)
     Xd = cp.asarray(data.X)
-    for bs in (256, 2048):
+    for bs in batches:
         kw = dict(max_epochs=epochs, pretrain_epochs=1, batch_size=bs, random_state=0)
         t = time.perf_counter(); cpu = IVAE(d, **kw).fit(data.X, data.env); t_cpu = time.perf_counter() - t
         cp.cuda.get_current_stream().synchronize()

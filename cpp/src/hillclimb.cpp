@@ -17,6 +17,9 @@ namespace fastcrl {
 
 namespace {
 
+/// Ties between moves and between climbs, relative to the sum of |local scores| (tie_tolerance).
+constexpr double kTieRelative = 1e-9;
+
 enum MoveKind : std::uint8_t { kAdd = 0, kDelete = 1, kReverse = 2 };
 
 struct Move {
@@ -126,6 +129,15 @@ class ClimbState {
     return s;
   }
 
+  /// Score differences at or below this are ties: Markov-equivalent moves and graphs score equal
+  /// only up to rounding, which differs between the CPU and GPU scorers (or covariances computed
+  /// in another order); without a tolerance the rounding picks among them and the climbs diverge.
+  double tie_tolerance() const {
+    double magnitude = 0.0;
+    for (double v : local_) magnitude += std::fabs(v);
+    return kTieRelative * (1.0 + magnitude);
+  }
+
   bool reaches(std::size_t a, std::size_t b) const { return (desc_[a * words_ + b / 64] >> (b % 64)) & 1U; }
 
   /// Whether i -> j (present) can be reversed without a cycle: no other directed path from i to j.
@@ -139,8 +151,9 @@ class ClimbState {
     return !c_.is_forbidden(i, j) && n_parents_[j] < limit_;
   }
 
-  /// The first non-tabu legal move with the largest delta (see hill_climb's enumeration order).
-  bool best_move(const TabuList& tabu, Move& best, double& best_delta) const {
+  /// The first non-tabu legal move with the largest delta (see hill_climb's enumeration order); a
+  /// later move replaces it only when better by more than `tie`.
+  bool best_move(const TabuList& tabu, double tie, Move& best, double& best_delta) const {
     bool found = false;
     best_delta = -std::numeric_limits<double>::infinity();
     constexpr std::size_t kBlock = 16;
@@ -162,7 +175,7 @@ class ClimbState {
             if (c_.is_required(i, j)) continue;
             const double del = drow[j];
             if (del == kInvalid) continue;
-            if ((!found || del > best_delta) && !tabu.contains(kDelete, i, j)) {
+            if ((!found || del > best_delta + tie) && !tabu.contains(kDelete, i, j)) {
               found = true;
               best_delta = del;
               best = {kDelete, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
@@ -170,7 +183,7 @@ class ClimbState {
             if (!can_add_parent(j, i)) continue;
             const double rev = del + delta_[j * d_ + i];
             if (rev == kInvalid) continue;  // the reversed family is undefined
-            if ((!found || rev > best_delta) && !tabu.contains(kReverse, i, j) && reversible(i, j)) {
+            if ((!found || rev > best_delta + tie) && !tabu.contains(kReverse, i, j) && reversible(i, j)) {
               found = true;
               best_delta = rev;
               best = {kReverse, static_cast<std::int32_t>(i), static_cast<std::int32_t>(j)};
@@ -178,7 +191,7 @@ class ClimbState {
           } else {
             const double add = drow[j];
             if (add == kInvalid) continue;  // undefined family, or not a legal addition
-            if ((!found || add > best_delta) && !adj_[j * d_ + i] && can_add_parent(i, j) &&
+            if ((!found || add > best_delta + tie) && !adj_[j * d_ + i] && can_add_parent(i, j) &&
                 !tabu.contains(kAdd, i, j) && !reaches(j, i)) {
               found = true;
               best_delta = add;
@@ -511,7 +524,8 @@ HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& co
       if (interrupt.poll()) interrupt.rethrow_if_stopped();
       Move move{};
       double delta = 0.0;
-      if (!state.best_move(tabu, move, delta)) break;
+      const double tie = state.tie_tolerance();
+      if (!state.best_move(tabu, tie, move, delta)) break;
       if (!(delta > config.epsilon) && (config.tabu_length == 0 || stall >= config.tabu_patience)) break;
       state.apply(move);
       state.refresh();
@@ -519,7 +533,7 @@ HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& co
       ++result.n_iter;
       const double s = state.total_score();
       result.history.push_back(s);
-      if (s > climb_best_score) {
+      if (s > climb_best_score + tie) {
         stall = s > climb_best_score + config.epsilon ? 0 : stall + 1;
         climb_best_score = s;
         climb_best = state.adjacency();
@@ -531,7 +545,7 @@ HillClimbResult hill_climb(DecomposableScore& score, const SearchConstraints& co
     }
     if (!at_best) state.set_graph(climb_best);
     result.climb_scores.push_back(climb_best_score);
-    if (climb == 0 || climb_best_score > best_score) {
+    if (climb == 0 || climb_best_score > best_score + state.tie_tolerance()) {
       best_score = climb_best_score;
       best = climb_best;
     }

@@ -101,7 +101,10 @@ class HillClimb(BaseEstimator):
         How many moves in a row may fail to improve on the best score of the climb before it stops
         (bnlearn's ``max.tabu``); default ``tabu_length``.
     restarts : int, default=50
-        Number of extra climbs, each from a perturbation of the best DAG found so far.
+        Number of extra climbs, each from a perturbation of the best DAG found so far.  Moves and
+        climbs whose scores differ by at most ``1e-9 (1 + sum of |local scores|)`` count as ties
+        (the first one wins): Markov-equivalent graphs score equal only up to rounding, which
+        differs between the CPU and GPU scorers, so without it the two would take different paths.
     perturb : int, optional
         Random legal moves applied before each restart (each draws a kind -- add, delete or
         reverse -- then a move of that kind); default ``n_features``.
@@ -136,7 +139,7 @@ class HillClimb(BaseEstimator):
         The start graph's score, then the score after each move (tabu moves may lower it; restarts
         jump to a perturbed graph).
     climb_scores_ : ndarray of shape (restarts + 1,)
-        Best score of each climb.
+        Best score of each climb (``score_`` is their maximum up to the tie tolerance above).
     node_names_ : list of str
     device_ : {"cpu", "cuda"}
         Where the candidate parent sets were scored: CuPy ``X`` (or a score object built from

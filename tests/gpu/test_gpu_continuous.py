@@ -46,6 +46,40 @@ def test_dagma_adam_matches_cpu(cp, rng):
     ]
 
 
+def test_dagma_adam_logistic_matches_cpu(cp, rng):
+    X, _ = _sem(rng)
+    Xb = (X > np.median(X, axis=0)).astype(float)
+    est = fastcrl.DAGMA(
+        loss="logistic", solver="adam", warm_iter=300, max_iter=400, checkpoint=100
+    )
+    cpu, gpu = _both(cp, est, Xb)
+    np.testing.assert_allclose(gpu.W_raw_.get(), cpu.W_raw_, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("l2", [True, False])
+def test_fused_adam_step_is_the_numpy_step(cp, rng, l2):
+    d = 37
+    a = {k: rng.normal(size=(d, d)) for k in ("S", "W", "GL", "Gh", "m", "step")}
+    a["v"] = rng.random((d, d))
+    a["W"][0, :3] = 0.0  # sign(0) = 0
+    pen, free_f = rng.random((d, d)), (rng.random((d, d)) < 0.8).astype(float)
+    mu, lam, b1, b2, b1t, b2t, lr = 0.1, 0.02, 0.99, 0.999, 0.99**3, 0.999**3, 3e-4
+    GL = -(a["S"] - a["S"] @ a["W"]) if l2 else a["GL"]
+    G = (mu * (GL + lam * pen * np.sign(a["W"])) + a["Gh"]) * free_f
+    m = b1 * a["m"] + (1.0 - b1) * G
+    v = b2 * a["v"] + (1.0 - b2) * G * G
+    step = (m / (1.0 - b1t)) / (np.sqrt(v / (1.0 - b2t)) + 1e-8)
+    W = a["W"] - lr * step
+    dev = {k: cp.asarray(x) for k, x in a.items()}
+    loss_in = (dev["S"] @ dev["W"], dev["S"]) if l2 else (dev["GL"], dev["W"])
+    driver._adam_step_kernel(l2)(
+        *loss_in, dev["Gh"], cp.asarray(pen), cp.asarray(free_f), mu, lam, b1, b2, b1t, b2t, lr,
+        dev["m"], dev["v"], dev["step"], dev["W"],
+    )
+    for name, want in (("m", m), ("v", v), ("step", step), ("W", W)):
+        np.testing.assert_allclose(dev[name].get(), want, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
 def test_dagma_lbfgs_matches_cpu(cp, rng):
     X, _ = _sem(rng)
     cpu, gpu = _both(cp, fastcrl.DAGMA(solver="lbfgs", T=2), X)

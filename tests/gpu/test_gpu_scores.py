@@ -199,7 +199,7 @@ def test_discrete_device_input_checks(cp, rng, cuda_ext):
         scores.BDeu(D, cardinalities=[3, 4, 2]).local_scores([0, 1], [[1, 2], [0]]),
         rtol=RTOL,
     )
-    codes = cp.asarray(D.T.astype(np.int32))
+    codes = cp.asarray(np.ascontiguousarray(D.T, dtype=np.int32))
     card = cp.asarray([2, 3, 2], dtype=cp.int64)
     idx = cp.zeros(1, dtype=cp.int64)
     offsets = cp.zeros(2, dtype=cp.int64)

@@ -138,6 +138,15 @@ def _total(score, A):
     return total
 
 
+TIE_RELATIVE = 1e-9
+
+
+def _tie_tolerance(score, A):
+    """Score differences at or below this are ties (Markov-equivalent moves score equal only up to
+    rounding): ``1e-9 (1 + sum_j |local score of j|)``, as the kernel."""
+    return TIE_RELATIVE * (1.0 + sum(abs(_local(score, A, j)) for j in range(A.shape[0])))
+
+
 def hill_climb(
     score: Any,
     forbidden: np.ndarray,
@@ -195,7 +204,11 @@ def hill_climb(
             deltas = [_delta(score, A, m) for m in candidates]
             if max(deltas) == -np.inf:
                 break
-            k = int(np.argmax(deltas))  # the first of the largest
+            tie = _tie_tolerance(score, A)
+            k = -1  # the first move, replaced only by one better by more than the tie tolerance
+            for c, value in enumerate(deltas):
+                if value > -np.inf and (k < 0 or value > deltas[k] + tie):
+                    k = c
             if not deltas[k] > epsilon and (tabu_length == 0 or stall >= tabu_patience):
                 break
             _apply(A, candidates[k])
@@ -205,14 +218,14 @@ def hill_climb(
             n_iter += 1
             s = _total(score, A)
             history.append(s)
-            if s > climb_best_score:
+            if s > climb_best_score + tie:
                 stall = 0 if s > climb_best_score + epsilon else stall + 1
                 climb_best, climb_best_score = A.copy(), s
             else:
                 stall += 1
         A = climb_best.copy()
         climb_scores.append(climb_best_score)
-        if climb == 0 or climb_best_score > best_score:
+        if climb == 0 or climb_best_score > best_score + _tie_tolerance(score, A):
             best, best_score = climb_best.copy(), climb_best_score
     return {
         "adjacency": best.astype(np.uint8),
