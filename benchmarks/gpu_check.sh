@@ -21,7 +21,9 @@
 #
 # Results go to stdout and, when $OUT is set, to $OUT/gpu_check.md, $OUT/gpu_check.log (all output),
 # $OUT/pytest.log and $OUT/build.log.
-# FASTCRL_GPU_CHECK_SKIP=continuous,scores,exact,ivae,ges,stats,sanitize (any of them) skips blocks.
+# FASTCRL_GPU_CHECK_SKIP=continuous,scores,exact,ivae,ges,stats,sanitize (any of them) skips blocks;
+# FASTCRL_GPU_CHECK_TESTS narrows the test files (default: tests/gpu and the CUDA-build, statistics and
+# score tests).
 # CUDAARCHS (default 90 here, the H100/H200's architecture) keeps the build short; the default
 # multi-architecture build is compiled by CI.
 # Exit status: 0 when the build, the GPU tests (run, not skipped), the sanitizer runs and the timing
@@ -83,7 +85,7 @@ step "tests (GPU tests must run, not skip)"
 # A test that hangs is stopped (pytest-timeout, in the image) rather than eating the lease.
 per_test=""; "$py" -c 'import pytest_timeout' 2>/dev/null && per_test="--timeout=90"
 timeout $(limit 240) "$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" $per_test \
-  --junitxml="$out/pytest.xml" tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py \
+  --junitxml="$out/pytest.xml" ${FASTCRL_GPU_CHECK_TESTS:-tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py} \
   2>&1 | tee "$out/pytest.log" | tail -n 15
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 grep -E "^SKIPPED .*tests/gpu/" "$out/pytest.log" | head -n 10

@@ -202,17 +202,20 @@ def test_discrete_device_input_checks(cp, rng, cuda_ext):
     codes = cp.asarray(np.ascontiguousarray(D.T, dtype=np.int32))
     card = cp.asarray([2, 3, 2], dtype=cp.int64)
     idx = cp.zeros(1, dtype=cp.int64)
+    parents = cp.zeros(1, dtype=cp.int64)  # its own array: the binding refuses overlapping ones
     offsets = cp.zeros(2, dtype=cp.int64)
     out = cp.empty(1)
     stream = cp.cuda.get_current_stream().ptr
     with pytest.raises(ValueError, match="unknown discrete score kind"):
-        cuda_ext.discrete_local_scores(codes, card, idx, offsets, idx, "k2", 1.0, out, stream)
+        cuda_ext.discrete_local_scores(codes, card, idx, offsets, parents, "k2", 1.0, out, stream)
     with pytest.raises(TypeError, match="int32"):
         cuda_ext.discrete_local_scores(
-            codes.astype(cp.int64), card, idx, offsets, idx, "bdeu", 1.0, out, stream
+            codes.astype(cp.int64), card, idx, offsets, parents, "bdeu", 1.0, out, stream
         )
     with pytest.raises(ValueError, match="ess"):
-        cuda_ext.discrete_local_scores(codes, card, idx, offsets, idx, "bdeu", 0.0, out, stream)
+        cuda_ext.discrete_local_scores(codes, card, idx, offsets, parents, "bdeu", 0.0, out, stream)
+    with pytest.raises(ValueError, match="overlap"):
+        cuda_ext.discrete_local_scores(codes, card, idx, offsets, idx, "bdeu", 1.0, out, stream)
 
 
 # ------------------------------------------------------------- exact search's families on the GPU
