@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _gpu_acyclicity
+from . import _core, _gpu_acyclicity, _lbfgsb_xp
 from ._backend import as_device_array, require_cuda
 from ._errors import NumericalError
 from .acyclicity import expm_constraint, logdet_constraint, poly_constraint
@@ -36,6 +36,8 @@ _MEMORY = 10
 _NOTEARS_FTOL = 2.220446049250313e-09
 _NOTEARS_PGTOL = 1e-5
 _NOTEARS_MAX_ITER = 15000
+# Tests set this to run the array-module solver (_lbfgsb_xp) on NumPy, against the C++ one.
+_ARRAY_SOLVER_ON_HOST = False
 
 
 class Problem:
@@ -171,23 +173,41 @@ def _record(t0, **fields) -> dict[str, Any]:
 def _lbfgsb(
     fun, x0, upper, max_iter: int, max_fun: int, ftol: float, pgtol: float, diagonal, patience=1
 ):
-    lower = np.zeros_like(x0)
-    x, _, n_iter, _, status, _ = _core.lbfgsb_minimize(
-        fun, x0, lower, upper, _MEMORY, max_iter, max_fun, ftol, pgtol, 40, diagonal, 10, patience
-    )
+    """Minimise over ``0 <= x <= upper``: NumPy ``x0`` with the C++ solver (the one the C++ loops
+    use), CuPy ``x0`` with the same method on the device (``_lbfgsb_xp``).
+
+    Returns ``(x, n_iter, converged)``.
+    """
+    xp = np if isinstance(x0, np.ndarray) else _lbfgsb_xp_module(x0)
+    lower = xp.zeros_like(x0)
+    args = dict(max_iter=max_iter, max_fun=max_fun, ftol=ftol, pgtol=pgtol, max_ls=40)
+    if xp is np and not _ARRAY_SOLVER_ON_HOST:
+        x, _, n_iter, _, status, _ = _core.lbfgsb_minimize(
+            fun, x0, lower, upper, _MEMORY, *args.values(), diagonal, 10, patience
+        )
+    else:
+        x, _, n_iter, _, status, _ = _lbfgsb_xp.minimize(
+            fun, x0, lower, upper, xp=xp, memory=_MEMORY, diagonal=diagonal,
+            precondition_every=10, ftol_patience=patience, **args,
+        )
     return x, int(n_iter), int(status) in (0, 1)
 
 
-def _split_diagonal(prob: Problem, D) -> np.ndarray:
+def _lbfgsb_xp_module(a):
+    import cupy
+
+    return cupy.get_array_module(a)
+
+
+def _split_diagonal(prob: Problem, D):
     """The (d, d) Hessian-diagonal estimate D, floored at 1e-12, for both halves of w = (W+, W-)."""
-    Dh = prob.to_host(prob.xp.maximum(D, 1e-12)).ravel()
-    return np.concatenate([Dh, Dh])
+    Dh = prob.xp.maximum(D, 1e-12).ravel()
+    return prob.xp.concatenate([Dh, Dh])
 
 
-def _upper_bounds(prob: Problem) -> np.ndarray:
-    free = prob.to_host(prob.free).ravel()
-    up = np.where(free, np.inf, 0.0)
-    return np.concatenate([up, up])
+def _upper_bounds(prob: Problem):
+    up = prob.xp.where(prob.free.ravel(), np.inf, 0.0)
+    return prob.xp.concatenate([up, up])
 
 
 # ------------------------------------------------------------------------------------------ NOTEARS
@@ -207,29 +227,29 @@ def notears(
     t0 = time.perf_counter()
     d = prob.d
     dd = d * d
-    pen_h = prob.to_host(prob.pen).ravel()
+    xp = prob.xp
+    # The iterate w = (W+, W-) lives on W's device: the CuPy fits run the solver there too.
+    pen = prob.pen.ravel()
     upper = _upper_bounds(prob)
     state = {"rho": 1.0, "alpha": 0.0}
 
     def to_W(w):
-        return prob.to_device((w[:dd] - w[dd:]).reshape(d, d))
+        return (w[:dd] - w[dd:]).reshape(d, d)
 
     def l1(w) -> float:
-        return float((pen_h * (w[:dd] + w[dd:])).sum())
+        return float((pen * (w[:dd] + w[dd:])).sum())
 
     def al(w):
         W = to_W(w)
         h = prob.constraint_or_inf(constraint, W)
         if not math.isfinite(h):
-            return math.inf, np.zeros_like(w)
+            return math.inf, xp.zeros_like(w)
         L = prob.loss(W)
         rho, alpha = state["rho"], state["alpha"]
         c = rho * h + alpha
-        G = prob.to_host(prob.GL + c * prob.Gh).ravel()
-        g = np.concatenate([G + lambda1 * pen_h, -G + lambda1 * pen_h])
+        G = (prob.GL + c * prob.Gh).ravel()
+        g = xp.concatenate([G + lambda1 * pen, -G + lambda1 * pen])
         return L + 0.5 * rho * h * h + alpha * h + lambda1 * l1(w), g
-
-    xp = prob.xp
 
     def diagonal(w):
         # notears.cpp: S_ii + rho (dh/dW_ij)^2 + (rho h + alpha) (2 E_ji + 4 W_ij^2 E_ji^2)
@@ -243,7 +263,7 @@ def notears(
             D = D + state["rho"] * prob.Gh * prob.Gh + c * (2.0 * e + 4.0 * W * W * e * e)
         return _split_diagonal(prob, D)
 
-    w_est = np.zeros(2 * dd)
+    w_est = xp.zeros(2 * dd)
     h = math.inf
     history = []
     inner_fun = 2 * _NOTEARS_MAX_ITER + 10
@@ -401,27 +421,27 @@ def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, ftol):
     """DagmaProblem::lbfgs on W = W+ - W-, objective scaled by 1/mu."""
     d = prob.d
     dd = d * d
-    Wh = prob.to_host(W).ravel()
-    w0 = np.concatenate([np.maximum(Wh, 0.0), np.maximum(-Wh, 0.0)])
-    pen_h = prob.to_host(prob.pen).ravel()
+    xp = prob.xp
+    # The iterate x = (W+, W-) lives on W's device: the CuPy fits run the solver there too.
+    Wf = W.ravel()
+    w0 = xp.concatenate([xp.maximum(Wf, 0.0), xp.maximum(-Wf, 0.0)])
+    pen = prob.pen.ravel()
     inv_mu = 1.0 / mu
 
     def f(x):
-        Wt = prob.to_device((x[:dd] - x[dd:]).reshape(d, d))
+        Wt = (x[:dd] - x[dd:]).reshape(d, d)
         hv = prob.logdet(Wt, s)
         if not math.isfinite(hv):
-            return math.inf, np.zeros_like(x)
+            return math.inf, xp.zeros_like(x)
         L = prob.loss(Wt)
-        G = prob.to_host(prob.GL + inv_mu * prob.Gh).ravel()
-        g = np.concatenate([G + lambda1 * pen_h, -G + lambda1 * pen_h])
-        return L + lambda1 * float((pen_h * (x[:dd] + x[dd:])).sum()) + inv_mu * hv, g
-
-    xp = prob.xp
+        G = (prob.GL + inv_mu * prob.Gh).ravel()
+        g = xp.concatenate([G + lambda1 * pen, -G + lambda1 * pen])
+        return L + lambda1 * float((pen * (x[:dd] + x[dd:])).sum()) + inv_mu * hv, g
 
     def diagonal(x):
         # dagma.cpp hessian_diagonal: loss_curv_i + (2 N_ji + 4 W_ij^2 N_ji^2) / mu,
         # N = (sI - W o W)^-1
-        Wt = prob.to_device((x[:dd] - x[dd:]).reshape(d, d))
+        Wt = (x[:dd] - x[dd:]).reshape(d, d)
         D = xp.broadcast_to(prob.loss_curv[:, None], (d, d))
         try:
             N = xp.linalg.inv(s * prob.eye - Wt * Wt)
@@ -440,7 +460,7 @@ def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, ftol):
     x, n_iter, conv = _lbfgsb(
         f, w0, _upper_bounds(prob), max_iter, max_fun, ftol, 1e-6, diagonal, patience=5
     )
-    return prob.to_device((x[:dd] - x[dd:]).reshape(d, d)), conv, n_iter
+    return (x[:dd] - x[dd:]).reshape(d, d), conv, n_iter
 
 
 def dagma(

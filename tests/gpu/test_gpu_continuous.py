@@ -150,3 +150,34 @@ def test_driver_overflow_as_the_cpu_loops(cp):
             prob.logdet(xp.asarray(huge), 1.0)
         assert prob.constraint_or_inf("logdet", xp.asarray(huge)) == math.inf
         assert prob.logdet(xp.full((3, 3), 0.9), 1.0) == math.inf  # outside the domain
+
+
+def test_device_lbfgsb_matches_the_cpp_solver(cp, rng):
+    from fastcrl import _core
+    from fastcrl._lbfgsb_xp import minimize
+
+    n = 60
+    A = rng.normal(size=(n, n))
+    H = A @ A.T / n + 0.1 * np.eye(n)
+    b = rng.normal(size=n)
+    lo = np.where(rng.random(n) < 0.5, 0.0, -np.inf)
+    hi = np.where(rng.random(n) < 0.3, 0.5, np.inf)
+    Hd, bd = cp.asarray(H), cp.asarray(b)
+
+    def host(x):
+        return 0.5 * float(x @ H @ x) - float(b @ x), H @ x - b
+
+    def device(x):
+        g = Hd @ x - bd
+        return float(0.5 * (x @ g - bd @ x)), g
+
+    x0 = rng.normal(size=n)
+    cfg = (10, 500, 1000, 1e-14, 1e-10, 40)
+    cpp = _core.lbfgsb_minimize(host, x0.copy(), lo, hi, *cfg, None, 10, 1)
+    gpu = minimize(
+        device, cp.asarray(x0), cp.asarray(lo), cp.asarray(hi), xp=cp,
+        max_iter=500, max_fun=1000, ftol=1e-14, pgtol=1e-10,
+    )
+    assert isinstance(gpu[0], cp.ndarray)
+    np.testing.assert_allclose(gpu[0].get(), cpp[0], rtol=0, atol=1e-9)
+    assert gpu[4] == cpp[4]
