@@ -137,7 +137,7 @@ for n, d in ((100_000, 100), (200_000, 500), (20_000, 2_000)):
         del Xd
         cp.get_default_memory_pool().free_all_blocks()
 print("\n".join(rows))
-open(sys.argv[1], "w").write("\n".join(rows) + "\n")
+open(sys.argv[1], "a").write("\n".join(rows) + "\n")
 PY
 cd - >/dev/null
 }
