@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -60,7 +61,18 @@ double sum_of(std::size_t n, Term term) {
 /// Correction pairs (s, y) in a ring buffer, newest last.
 class Memory {
  public:
-  Memory(int m, std::size_t n) : m_(m), n_(n), S_(static_cast<std::size_t>(m) * n), Y_(S_.size()), rho_(m) {}
+  // The pair stores are left uninitialised (only written slots are read): zero-filling 4 m n doubles up
+  // front page-faults hundreds of megabytes at d ~ 1000 that most fits never use, which is slow on
+  // virtual machines. The gathered copies get the same capacity once, so they never regrow.
+  Memory(int m, std::size_t n)
+      : m_(m),
+        n_(n),
+        S_(new double[static_cast<std::size_t>(m) * n]),
+        Y_(new double[static_cast<std::size_t>(m) * n]),
+        Sf_(new double[static_cast<std::size_t>(m) * n]),
+        Yf_(new double[static_cast<std::size_t>(m) * n]),
+        rho_(m),
+        gathered_(static_cast<std::size_t>(m), 0) {}
 
   void clear() { count_ = 0; }
   int size() const { return count_; }
@@ -92,16 +104,14 @@ class Memory {
     if (nf != gathered_idx_.size() || !std::equal(free_idx, free_idx + nf, gathered_idx_.begin())) {
       gathered_idx_.assign(free_idx, free_idx + nf);
       gathered_.assign(static_cast<std::size_t>(m_), 0);
-      Sf_.resize(static_cast<std::size_t>(m_) * nf);
-      Yf_.resize(Sf_.size());
     }
     for (int k = 0; k < count_; ++k) {
       const auto slot = static_cast<std::size_t>((head_ + k) % m_);
       if (gathered_[slot]) continue;
       const double* sv = &S_[slot * n_];
       const double* yv = &Y_[slot * n_];
-      double* sf = Sf_.data() + slot * nf;
-      double* yf = Yf_.data() + slot * nf;
+      double* sf = Sf_.get() + slot * nf;
+      double* yf = Yf_.get() + slot * nf;
       for (std::size_t t = 0; t < nf; ++t) {
         sf[t] = sv[free_idx[t]];
         yf[t] = yv[free_idx[t]];
@@ -118,8 +128,8 @@ class Memory {
     rho_f_.assign(static_cast<std::size_t>(m_), 0.0);
     auto pair = [&](int k, const double*& sf, const double*& yf) {
       const auto slot = static_cast<std::size_t>((head_ + k) % m_);
-      sf = Sf_.data() + slot * nf;
-      yf = Yf_.data() + slot * nf;
+      sf = Sf_.get() + slot * nf;
+      yf = Yf_.get() + slot * nf;
     };
     double g0 = 1.0;
     bool have = false;
@@ -153,12 +163,13 @@ class Memory {
  private:
   int m_;
   std::size_t n_;
-  std::vector<double> S_, Y_, rho_;
+  std::unique_ptr<double[]> S_, Y_, Sf_, Yf_;  // m slots of n (gathered: of nf) values each
+  std::vector<double> rho_;
   int head_ = 0, count_ = 0;
   double gamma_ = 1.0;
   std::vector<std::size_t> gathered_idx_;          // apply(): the free variables at the last gather
   std::vector<char> gathered_;                     // per ring slot: its pair is in Sf_/Yf_ for gathered_idx_
-  std::vector<double> Sf_, Yf_, qf_, rf_, rho_f_, df_, a_;  // apply(): pairs (by slot) and vectors gathered
+  std::vector<double> qf_, rf_, rho_f_, df_, a_;  // apply(): vectors gathered onto the free variables
 };
 
 }  // namespace
