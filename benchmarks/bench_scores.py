@@ -6,6 +6,7 @@ Each group scores one batch of B distinct (node, parent set) pairs with |P| = k,
   reference        the NumPy reference (fastcrl.reference.scores), one call per pair
   single-uncached  score.local_score per pair, cache cleared before every round
   batch-uncached   one score.local_scores call (OpenMP over the batch), cache cleared first
+  array-uncached   the same call with NumPy arrays (nodes, (B, k) parent sets), cache cleared first
   single-cached    score.local_score per pair, every pair already cached
   batch-cached     one score.local_scores call, every pair already cached
 
@@ -27,7 +28,14 @@ from fastcrl.reference import scores as ref
 N, D, LEVELS, BATCH = 1000, 20, 3, 256
 SIZES = [0, 1, 2, 4, 8]
 KINDS = ["GaussianBIC", "BGe", "BDeu"]
-IMPLS = ["reference", "single-uncached", "batch-uncached", "single-cached", "batch-cached"]
+IMPLS = [
+    "reference",
+    "single-uncached",
+    "batch-uncached",
+    "array-uncached",
+    "single-cached",
+    "batch-cached",
+]
 
 
 def make_data(seed: int = 0):
@@ -82,7 +90,10 @@ def runner(kind: str, impl: str, X, Z, pairs):
     s = make_score(kind, X, Z)
     single = lambda: [s.local_score(j, P) for j, P in pairs]  # noqa: E731
     batch = lambda: s.local_scores(nodes, sets)  # noqa: E731
-    run = single if impl.startswith("single") else batch
+    node_array = np.asarray(nodes)
+    set_array = np.asarray(sets, dtype=np.int64).reshape(len(sets), -1)
+    array = lambda: s.local_scores(node_array, set_array)  # noqa: E731
+    run = single if impl.startswith("single") else array if impl.startswith("array") else batch
 
     def setup() -> None:  # pytest-benchmark takes a non-None return as (args, kwargs)
         if impl.endswith("uncached"):

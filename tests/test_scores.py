@@ -445,6 +445,44 @@ def test_batched_index_and_name_paths_agree(rng):
         s.local_scores([0], [3])
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16])
+def test_batched_array_input_with_padding(rng, dtype):
+    """2-D parent-set arrays (negative entries pad shorter rows) give the list path's scores."""
+    X = _gaussian_data(rng, 80, 6)
+    Z = rng.integers(0, 3, size=(120, 6))
+    for s in (scores.GaussianBIC(X), scores.BGe(X), scores.BDeu(Z), scores.DiscreteBIC(Z)):
+        pairs = _random_parent_sets(rng, 6, 200, max_k=4)
+        nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+        pad = -1 if np.dtype(dtype).kind == "i" else None
+        if pad is None:  # unsigned: equal sizes, no padding
+            nodes, sets = [j for j, P in pairs if len(P) == 2], [P for P in sets if len(P) == 2]
+        width = max(len(P) for P in sets)
+        A = np.full((len(sets), width), -1 if pad is not None else 0, dtype=np.int64)
+        for r, P in enumerate(sets):
+            A[r, : len(P)] = P[::-1]  # order within a row does not matter
+        got = s.local_scores(np.asarray(nodes, dtype=dtype), A.astype(dtype))
+        np.testing.assert_array_equal(got, s.local_scores(nodes, sets))
+    s = scores.GaussianBIC(X)
+    empty = s.local_scores(np.array([2, 3]), np.zeros((2, 0), dtype=int))
+    np.testing.assert_array_equal(empty, s.local_scores([2, 3], [[], []]))
+
+
+def test_batched_array_input_errors(rng):
+    s = scores.GaussianBIC(_gaussian_data(rng, 50, 5))
+    nodes = np.array([0, 1, 2])
+    for P, match in [
+        ([[1, 2], [0, -1], [2, -1]], "own parent"),
+        ([[1, 2], [3, 3], [0, -1]], "duplicates"),
+        ([[1, 5], [0, -1], [0, -1]], "out of range"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            s.local_scores(nodes, np.array(P))
+    with pytest.raises(ValueError, match="out of range"):
+        s.local_scores(np.array([0, 1, 7]), np.array([[1], [2], [3]]))
+    with pytest.raises(ValueError, match="equal length"):
+        s.local_scores(nodes, np.array([[1], [2]]))
+
+
 def test_gaussian_bic_from_sufficient_statistics():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(400, 5))

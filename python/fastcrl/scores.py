@@ -160,13 +160,26 @@ class _LocalScore:
         built from a CuPy ``X``, in which case the batch is evaluated by a CUDA kernel on X's
         device, bypassing the cache (families too large for the kernel -- more than 32 parents,
         or more than 8192 count cells for discrete scores -- are scored on the CPU and copied in).
+
+        For large batches pass arrays: ``nodes`` a 1-D integer array and ``parent_sets`` a 2-D
+        integer array with one row per node, negative entries as padding (rows of different
+        sizes); they are checked and converted with whole-array operations, where lists are
+        walked element by element (about 1.5 million families per second at best).
+
+        >>> import numpy as np
+        >>> s = GaussianBIC(np.random.default_rng(0).normal(size=(200, 4)))
+        >>> a = s.local_scores(np.array([0, 1]), np.array([[1, 2], [3, -1]]))
+        >>> bool(np.allclose(a, s.local_scores([0, 1], [[1, 2], [3]])))
+        True
         """
         if len(nodes) != len(parent_sets):
             raise ValueError(
                 "nodes and parent_sets must have equal length; "
                 f"got {len(nodes)} and {len(parent_sets)}"
             )
-        csr = self._fast_csr(nodes, parent_sets)
+        csr = self._array_csr(nodes, parent_sets)
+        if csr is None:
+            csr = self._fast_csr(nodes, parent_sets)
         if csr is None:  # names, or something to report: the per-item path parses and raises
             js = np.fromiter(
                 (self._node(v, "node") for v in nodes), dtype=np.int64, count=len(nodes)
@@ -183,6 +196,40 @@ class _LocalScore:
         if self._device_array() is not None:
             return self._device_local_scores(js, offsets, flat)
         return self._kernel.local_scores(js, offsets, flat)
+
+    def _array_csr(self, nodes, parent_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(nodes, offsets, parents sorted within each set) from an integer ``nodes`` array and a
+        2-D integer ``parent_sets`` array (negative entries: padding); None for other input.
+
+        A bad row (node or parent out of range, a node among its parents, a repeated parent) is
+        reported by the per-item checks, with their messages.
+        """
+        if not (
+            isinstance(parent_sets, np.ndarray)
+            and parent_sets.ndim == 2
+            and parent_sets.dtype.kind in "iu"
+        ):
+            return None
+        js = np.asarray(nodes)
+        if js.ndim != 1 or js.dtype.kind not in "iu":
+            return None
+        d = self.n_nodes
+        js = js.astype(np.int64, copy=False)
+        P = parent_sets.astype(np.int64, copy=False)
+        # padding sorts after every index; entries >= d are reported below
+        Ps = np.sort(np.where(P < 0, np.int64(d), P), axis=1)
+        valid = Ps < d
+        bad = (js < 0) | (js >= d) | (P >= d).any(axis=1)
+        bad |= ((Ps == js[:, None]) & valid).any(axis=1)
+        bad |= ((Ps[:, 1:] == Ps[:, :-1]) & valid[:, 1:]).any(axis=1)
+        if bad.any():
+            b = int(np.flatnonzero(bad)[0])
+            j = self._node(int(js[b]), "node")
+            self._parents(j, [int(p) for p in P[b] if p >= 0])  # raises, naming the problem
+            raise ValueError(f"parent_sets row {b} is invalid")  # pragma: no cover
+        offsets = np.zeros(len(js) + 1, dtype=np.int64)
+        np.cumsum(valid.sum(axis=1), out=offsets[1:])
+        return js, offsets, Ps[valid]
 
     def _fast_csr(self, nodes, parent_sets) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(nodes, offsets, parents sorted within each set) when every index is a plain valid int.

@@ -69,6 +69,19 @@ def test_batched_scores_match_cpu(cp, rng, kind, kw, n, d, max_k):
     np.testing.assert_allclose(M.get(), Mc, rtol=1e-12, atol=1e-12 * np.abs(Mc).max())
 
 
+def test_array_input_matches_list_input(cp, rng):
+    X = _gaussian_data(rng, 500, 12)
+    gpu = scores.GaussianBIC(cp.asarray(X))
+    pairs = _pairs(rng, 12, 500, 5)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    A = np.full((len(sets), 5), -1)
+    for r, P in enumerate(sets):
+        A[r, : len(P)] = P
+    got = gpu.local_scores(np.asarray(nodes), A)
+    assert isinstance(got, cp.ndarray)
+    np.testing.assert_array_equal(got.get(), gpu.local_scores(nodes, sets).get())
+
+
 @pytest.mark.parametrize("kind", ["bic", "bge"])
 def test_large_parent_sets_fall_back_to_cpu(cp, rng, kind):
     X = _gaussian_data(rng, 400, 40)
