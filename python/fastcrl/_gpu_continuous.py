@@ -1,19 +1,20 @@
 """NOTEARS and DAGMA on a CUDA device: the C++ loops of ``cpp/src/notears.cpp`` and
 ``cpp/src/dagma.cpp`` written once over an array module ``xp``.
 
-With ``xp = cupy`` the data, the covariance, ``W`` and every evaluation of the loss and of the
-acyclicity constraint (``fastcrl.acyclicity`` on CuPy arrays: ``cuda/acyclicity.cu``) stay on the
-device; only scalars (the objective, ``h``) and, for L-BFGS-B, the ``2 d^2`` iterate and gradient
-cross to the host.  With ``xp = numpy`` the same code runs on the CPU kernels, which is how tests
-check the driver against the C++ estimators on machines without a GPU.
+With ``xp = cupy`` the data, the covariance, ``W``, every evaluation of the loss and of the
+acyclicity constraint (``fastcrl.acyclicity`` on CuPy arrays: ``cuda/acyclicity.cu``) and the
+L-BFGS-B solver itself (``_lbfgsb_xp``, on the ``2 d^2`` split iterate) stay on the device; only
+scalars (the objective, ``h``, inner products) cross to the host.  With ``xp = numpy`` the same
+code runs on the CPU kernels, which is how tests check the driver against the C++ estimators on
+machines without a GPU.
 
-L-BFGS-B is fastcrl's own (``_core.lbfgsb_minimize``, the solver the C++ loops use) driven from the
-host with the objective and the C++ loops' Hessian-diagonal preconditioners evaluated on the device,
-so the driver follows the C++ iterates to round-off.  Adam runs entirely on the device, one host
-synchronisation per step (the domain test ``isfinite(h)`` that decides the next step): its steps
-take only the loss's gradient, and the constraints go straight to the kernels
-(``_gpu_acyclicity.Kernels``: the iterates are valid by construction, so no validation, and the
-workspaces are kept from step to step).
+L-BFGS-B is fastcrl's own projected method: on NumPy the C++ solver of the C++ loops
+(``_core.lbfgsb_minimize``), on CuPy the same method over the array module (``_lbfgsb_xp``), with
+the C++ loops' objectives and Hessian-diagonal preconditioners, so the driver follows the C++
+iterates to round-off.  Adam runs entirely on the device, one host synchronisation per step (the
+domain test ``isfinite(h)`` that decides the next step): its steps take only the loss's gradient,
+and the constraints go straight to the kernels (``_gpu_acyclicity.Kernels``: the iterates are
+valid by construction, so no validation, and the workspaces are kept from step to step).
 """
 
 from __future__ import annotations
@@ -171,14 +172,14 @@ def _record(t0, **fields) -> dict[str, Any]:
 
 
 def _lbfgsb(
-    fun, x0, upper, max_iter: int, max_fun: int, ftol: float, pgtol: float, diagonal, patience=1
+    xp, fun, x0, upper, max_iter: int, max_fun: int, ftol: float, pgtol: float, diagonal,
+    patience=1,
 ):
-    """Minimise over ``0 <= x <= upper``: NumPy ``x0`` with the C++ solver (the one the C++ loops
-    use), CuPy ``x0`` with the same method on the device (``_lbfgsb_xp``).
+    """Minimise over ``0 <= x <= upper``: on NumPy with the C++ solver (the one the C++ loops use),
+    on CuPy with the same method on the device (``_lbfgsb_xp``).
 
     Returns ``(x, n_iter, converged)``.
     """
-    xp = np if isinstance(x0, np.ndarray) else _lbfgsb_xp_module(x0)
     lower = xp.zeros_like(x0)
     args = dict(max_iter=max_iter, max_fun=max_fun, ftol=ftol, pgtol=pgtol, max_ls=40)
     if xp is np and not _ARRAY_SOLVER_ON_HOST:
@@ -191,12 +192,6 @@ def _lbfgsb(
             precondition_every=10, ftol_patience=patience, **args,
         )
     return x, int(n_iter), int(status) in (0, 1)
-
-
-def _lbfgsb_xp_module(a):
-    import cupy
-
-    return cupy.get_array_module(a)
 
 
 def _split_diagonal(prob: Problem, D):
@@ -272,6 +267,7 @@ def notears(
         while True:
             rho_used = state["rho"]
             w_new, n, conv = _lbfgsb(
+                xp,
                 al,
                 w_est.copy(),
                 upper,
@@ -458,7 +454,7 @@ def _dagma_lbfgs(prob: Problem, W, mu, s, cap, lambda1, ftol):
     # fastcrl.continuous.DAGMA passes them to the C++ loop; ftol must hold on 5 consecutive
     # iterations, as in DagmaProblem::lbfgs.
     x, n_iter, conv = _lbfgsb(
-        f, w0, _upper_bounds(prob), max_iter, max_fun, ftol, 1e-6, diagonal, patience=5
+        xp, f, w0, _upper_bounds(prob), max_iter, max_fun, ftol, 1e-6, diagonal, patience=5
     )
     return (x[:dd] - x[dd:]).reshape(d, d), conv, n_iter
 
