@@ -107,6 +107,30 @@ def test_openmp_wait_setting_of_the_user_wins(name, value):
     assert left == (value if name == "GOMP_SPINCOUNT" else "None")
 
 
+def _blas_wait_in_subprocess(**env_overrides):
+    """build_info()["blas_wait"] and OPENBLAS_THREAD_TIMEOUT after `import fastcrl`."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    env.update(env_overrides)
+    code = (
+        "import os, fastcrl; print(fastcrl.build_info()['blas_wait']); "
+        "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()
+
+
+def test_openblas_thread_timeout_default_applies_only_to_loading_the_library():
+    wait, left = _blas_wait_in_subprocess()
+    assert wait == "OPENBLAS_THREAD_TIMEOUT=20 (fastcrl default)" and left == "None"
+
+
+def test_openblas_thread_timeout_of_the_user_wins():
+    wait, left = _blas_wait_in_subprocess(OPENBLAS_THREAD_TIMEOUT="6")
+    assert wait == "OPENBLAS_THREAD_TIMEOUT=6 (environment)" and left == "6"
+
+
 class _FakeDeviceArray:
     """Carries a CUDA array interface but lives nowhere: enough to exercise dispatch."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _openmp
+from . import _core, _openblas, _openmp
 
 # The CUDA extension is optional: absent when built without CUDA, unloadable without cuBLAS at run
 # time.
@@ -188,7 +188,8 @@ def build_info() -> dict:
     dict
         ``version``, ``compiler``, ``blas`` (library and build configuration), ``blas_core`` (the
         CPU kernel OpenBLAS chose at run time), ``openmp`` (version macro), ``openmp_wait`` (how
-        idle OpenMP threads wait: see the README's Threads section), ``num_threads``,
+        idle OpenMP threads wait: see the README's Threads section), ``blas_wait`` (how long idle
+        OpenBLAS threads spin), ``num_threads``,
         ``blas_threads``, ``cuda`` (bool: extension built and loadable), ``cuda_architectures``,
         ``cuda_toolkit`` (nvcc version), ``cuda_driver`` (None without a driver), ``cuda_cublas``
         (the loaded libcublas), ``cuda_devices`` (0 without a GPU), and ``cuda_error`` when the
@@ -198,6 +199,7 @@ def build_info() -> dict:
     info["num_threads"] = info.pop("openmp_max_threads")
     info["omp_num_threads_env"] = os.environ.get("OMP_NUM_THREADS")
     info["openmp_wait"] = _openmp.wait_setting
+    info["blas_wait"] = _openblas.thread_timeout_setting
     info["cuda"] = _cuda is not None
     if _cuda is not None:
         cinfo = dict(_cuda.build_info())
