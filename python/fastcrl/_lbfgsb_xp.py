@@ -43,15 +43,16 @@ class _Pairs:
         return len(self.S)
 
     def push(self, xp, s, y) -> None:
-        """Keeps the pair only with positive curvature (s.y > eps y.y), as the C++ ring buffer."""
+        """Keeps the pair only with positive curvature (s.y > eps y.y), as the C++ ring buffer.
+        ``s`` and ``y`` are kept as given: the caller passes fresh arrays."""
         sy, yy = _dots(xp, (s, y), (y, y))
         if not (sy > np.finfo(np.float64).eps * yy) or not (yy > 0.0):
             return
         if len(self.S) == self.m:
             self.S.pop(0)
             self.Y.pop(0)
-        self.S.append(s.copy())
-        self.Y.append(y.copy())
+        self.S.append(s)
+        self.Y.append(y)
 
     def apply(self, xp, q, free, dinv):
         """``H q`` by the two-loop recursion on the free variables (``free``: 0/1 mask; ``q`` is
