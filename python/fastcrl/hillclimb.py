@@ -101,10 +101,11 @@ class HillClimb(BaseEstimator):
         How many moves in a row may fail to improve on the best score of the climb before it stops
         (bnlearn's ``max.tabu``); default ``tabu_length``.
     restarts : int, default=50
-        Number of extra climbs, each from a perturbation of the best DAG found so far.  Moves and
-        climbs whose scores differ by at most ``1e-9 (1 + sum of |local scores|)`` count as ties
-        (the first one wins): Markov-equivalent graphs score equal only up to rounding, which
-        differs between the CPU and GPU scorers, so without it the two would take different paths.
+        Number of extra climbs, each from a perturbation of the best DAG found so far.  Scores that
+        differ by at most ``1e-9 (1 + sum of |local scores|)`` count as ties: among tied moves the
+        first one is taken, and a tied graph (within a climb) or climb (across restarts) replaces
+        the best so far.  Markov-equivalent graphs score equal only up to rounding, which differs
+        between the CPU and GPU scorers; ties keep the two on one path.
     perturb : int, optional
         Random legal moves applied before each restart (each draws a kind -- add, delete or
         reverse -- then a move of that kind); default ``n_features``.

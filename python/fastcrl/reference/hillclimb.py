@@ -178,6 +178,7 @@ def hill_climb(
     )
     history = [_total(score, A)]
     best, best_score = A.copy(), history[0]
+    best_max = best_score  # the highest climb score (best_score is within a tie of it)
     rng = SplitMix64(seed)
     climb_scores = []
     n_iter = 0
@@ -196,6 +197,7 @@ def hill_climb(
                     _apply(A, move)
         tabu: list[tuple[str, int, int]] = []
         climb_best, climb_best_score = A.copy(), _total(score, A)
+        climb_max = climb_best_score
         stall = 0
         for _ in range(max_iter):
             candidates = [m for m in _legal_moves(A, forbidden, required, limit) if m not in tabu]
@@ -218,15 +220,17 @@ def hill_climb(
             n_iter += 1
             s = _total(score, A)
             history.append(s)
-            if s > climb_best_score + tie:
+            if s >= climb_max - tie:  # a tie goes to the newer graph, whatever the rounding
                 stall = 0 if s > climb_best_score + epsilon else stall + 1
                 climb_best, climb_best_score = A.copy(), s
+                climb_max = max(climb_max, s)
             else:
                 stall += 1
         A = climb_best.copy()
         climb_scores.append(climb_best_score)
-        if climb == 0 or climb_best_score > best_score + _tie_tolerance(score, A):
+        if climb == 0 or climb_best_score >= best_max - _tie_tolerance(score, A):
             best, best_score = climb_best.copy(), climb_best_score
+            best_max = climb_best_score if climb == 0 else max(best_max, climb_best_score)
     return {
         "adjacency": best.astype(np.uint8),
         "score": best_score,
