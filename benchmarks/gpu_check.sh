@@ -22,7 +22,7 @@
 #
 # Results go to stdout and, when $OUT is set, to $OUT/gpu_check.md, $OUT/gpu_check.log (all output),
 # $OUT/pytest.log and $OUT/build.log.
-# FASTCRL_GPU_CHECK_SKIP=continuous,scores,exact,ivae,ges,stats,sanitize (any of them) skips blocks;
+# FASTCRL_GPU_CHECK_SKIP=continuous,scores,exact,ivae,ges,stats,profile,sanitize (any of them) skips blocks;
 # FASTCRL_GPU_CHECK_TESTS narrows the test files (default: tests/gpu and the CUDA-build, statistics and
 # score tests).
 # CUDAARCHS (default 90 here, the H100/H200's architecture) keeps the build short; the default
@@ -574,8 +574,18 @@ for prog in small acyclicity_small nn_small; do
 done
 }
 
+block_profile() {
+step "profile: where a default-solver DAGMA fit spends its time (GPU and CPU), CPU thread sweep"
+local repo
+repo=$(pwd)
+cd /tmp
+timeout $(limit 90) "$py" "$repo/benchmarks/gpu_profile_continuous.py" --iters 20 2>&1 | tee "$out/profile.txt" \
+  || { echo "PROFILE FAILED OR TIMED OUT"; status=1; }
+cd - >/dev/null
+}
+
 # The issues' figures first, then the other timings, then the memory checker (slow under memcheck).
-for block in continuous scores exact ivae ges stats sanitize; do
+for block in continuous scores exact ivae ges stats profile sanitize; do
   wanted "$block" || { echo; echo "== $block: skipped (FASTCRL_GPU_CHECK_SKIP)"; continue; }
   enough 45 || { echo; echo "== $block: SKIPPED, $(left) s of the budget left"; status=1; continue; }
   "block_$block"
