@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -45,7 +46,15 @@ def test_set_num_threads_controls_openmp_and_blas():
         fastcrl.set_num_threads(1)
         assert fastcrl.get_num_threads() == 1
         assert fastcrl.build_info()["blas_threads"] == 1
-        fastcrl.set_num_threads(3)
+        cores = fastcrl._backend.usable_cores()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # up to the usable cores: no warning
+            fastcrl.set_num_threads(cores)
+        with pytest.warns(RuntimeWarning, match="more threads than cores"):
+            fastcrl.set_num_threads(cores + 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # 3 may exceed this machine's cores
+            fastcrl.set_num_threads(3)
         assert fastcrl.get_num_threads() == 3
         assert fastcrl.build_info()["blas_threads"] == 3
     finally:
