@@ -181,15 +181,16 @@ def _lbfgsb(
     Returns ``(x, n_iter, converged)``.
     """
     lower = xp.zeros_like(x0)
-    args = dict(max_iter=max_iter, max_fun=max_fun, ftol=ftol, pgtol=pgtol, max_ls=40)
     if xp is np and not _ARRAY_SOLVER_ON_HOST:
         x, _, n_iter, _, status, _ = _core.lbfgsb_minimize(
-            fun, x0, lower, upper, _MEMORY, *args.values(), diagonal, 10, patience
+            fun, x0, lower, upper, _MEMORY, max_iter, max_fun, ftol, pgtol, 40, diagonal, 10,
+            patience,
         )
     else:
         x, _, n_iter, _, status, _ = _lbfgsb_xp.minimize(
-            fun, x0, lower, upper, xp=xp, memory=_MEMORY, diagonal=diagonal,
-            precondition_every=10, ftol_patience=patience, **args,
+            fun, x0, lower, upper, xp=xp, memory=_MEMORY, max_iter=max_iter, max_fun=max_fun,
+            ftol=ftol, pgtol=pgtol, max_ls=40, diagonal=diagonal, precondition_every=10,
+            ftol_patience=patience,
         )
     return x, int(n_iter), int(status) in (0, 1)
 
