@@ -459,7 +459,9 @@ step "IVAE on the GPU (CuPy input) vs the CPU"
 # max_epochs=2 for d=5, 1 for d=10) so the block stays under ~3 minutes; a small GPU fit first compiles
 # CuPy's own kernels (NVRTC, cached on disk) so that cost is not timed; "s/epoch" is the mean of history_["time"]
 # (training epochs, held-out evaluation included), "fit s" the whole fit (ICA warm start on the host
-# and pretraining included).  Default batch 256, then 2048 and 8192 where GPUs do better.
+# and pretraining included).  Default batch 256, then 2048 and 8192 where GPUs do better.  Two GPU
+# loops: "steps" drives each minibatch step from Python (CuPy operations and kernel calls), "fused"
+# queues whole epochs from C++ (cuda/ivae.cu, IVAE._fused_gpu_epochs); speed-ups are the fused loop's.
 cd /tmp
 timeout $(limit 240) "$py" - "$out/gpu_check.md" <<'PY' || { echo "IVAE TIMINGS FAILED OR TIMED OUT"; status=1; }
 import sys, time, warnings
@@ -474,10 +476,13 @@ dev = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
 rows = ["", f"IVAE training, CuPy X on the GPU vs NumPy X on the CPU. Device: {dev}; CPU: fastcrl "
         f"{fastcrl.get_num_threads()} threads; float32, hidden (100, 100), full posterior, pretrain_epochs=1, "
         "same seed.", "",
-        "| setting | batch | CPU s/epoch | GPU s/epoch | epoch speed-up | CPU fit s | GPU fit s | fit speed-up "
-        "| MCC(true, GPU) | MCC(CPU, GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        "| setting | batch | CPU s/epoch | GPU steps s/epoch | GPU fused s/epoch | epoch speed-up | CPU fit s "
+        "| GPU fit s | fit speed-up | MCC(true, GPU) | MCC(CPU, GPU) | MCC(steps, fused) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 small = make_nonstationary_sources(4, 100, 2, random_state=0)
-IVAE(2, max_epochs=1, pretrain_epochs=1).fit(cp.asarray(small.X), small.env)  # warm-up, not timed
+for fused in (False, True):  # warm-up, not timed
+    IVAE._fused_gpu_epochs = fused
+    IVAE(2, max_epochs=1, pretrain_epochs=1).fit(cp.asarray(small.X), small.env)
 for K, m, d, epochs, batches in ((40, 1000, 5, 2, (256, 2048)), (100, 5000, 10, 1, (256, 2048, 8192))):
     data = make_nonstationary_sources(K, m, d, random_state=0)
     Xd = cp.asarray(data.X)
@@ -485,11 +490,16 @@ for K, m, d, epochs, batches in ((40, 1000, 5, 2, (256, 2048)), (100, 5000, 10, 
         kw = dict(max_epochs=epochs, pretrain_epochs=1, batch_size=bs, random_state=0)
         t = time.perf_counter(); cpu = IVAE(d, **kw).fit(data.X, data.env); t_cpu = time.perf_counter() - t
         cp.cuda.get_current_stream().synchronize()
+        IVAE._fused_gpu_epochs = False
+        steps = IVAE(d, **kw).fit(Xd, data.env)
+        IVAE._fused_gpu_epochs = True
+        cp.cuda.get_current_stream().synchronize()
         t = time.perf_counter(); gpu = IVAE(d, **kw).fit(Xd, data.env); t_gpu = time.perf_counter() - t
-        e_cpu, e_gpu = np.mean(cpu.history_["time"]), np.mean(gpu.history_["time"])
-        Zc, Zg = cpu.transform(data.X, data.env), gpu.transform(data.X, data.env)
-        rows.append(f"| d={d}, {K} segments x {m:,}, {epochs} epoch(s) | {bs} | {e_cpu:.2f} | {e_gpu:.2f} | {e_cpu / e_gpu:.1f}x "
-                    f"| {t_cpu:.1f} | {t_gpu:.1f} | {t_cpu / t_gpu:.1f}x | {mcc(data.Z, Zg):.3f} | {mcc(Zc, Zg):.3f} |")
+        e_cpu, e_steps, e_gpu = (np.mean(f.history_["time"]) for f in (cpu, steps, gpu))
+        Zc, Zs, Zg = (f.transform(data.X, data.env) for f in (cpu, steps, gpu))
+        rows.append(f"| d={d}, {K} segments x {m:,}, {epochs} epoch(s) | {bs} | {e_cpu:.2f} | {e_steps:.2f} "
+                    f"| {e_gpu:.3f} | {e_cpu / e_gpu:.1f}x | {t_cpu:.1f} | {t_gpu:.1f} | {t_cpu / t_gpu:.1f}x "
+                    f"| {mcc(data.Z, Zg):.3f} | {mcc(Zc, Zg):.3f} | {mcc(Zs, Zg):.3f} |")
         print(rows[-1]); sys.stdout.flush()
 print("\n".join(rows))
 with open(sys.argv[1], "a") as f:
@@ -563,7 +573,11 @@ for dt in (np.float64, np.float32):
         nn.diag_gaussian_sample_backward(lv, x, mu)
     nn.random_normal(7, 3, offset=5, dtype=dt, like=x)
 data = make_nonstationary_sources(4, 40, 2, random_state=0)
-IVAE(2, hidden=(8,), max_epochs=1, pretrain_epochs=1, batch_size=32).fit(cp.asarray(data.X), data.env)
+for fused in (False, True):  # the step loop and the epoch queued from C++ (cuda/ivae.cu)
+    IVAE._fused_gpu_epochs = fused
+    for post, dt in (("full", "float32"), ("diagonal", "float64")):
+        IVAE(2, hidden=(8,), max_epochs=1, pretrain_epochs=1, batch_size=32, posterior=post, dtype=dt,
+             learn_prior_mean=True).fit(cp.asarray(data.X), data.env)
 cp.cuda.runtime.deviceSynchronize()
 print("nn sanitizer workload done")
 PY

@@ -1,11 +1,15 @@
 """fastcrl.crl.IVAE: exact ELBO gradients, training, persistence, determinism and input checks."""
 
 import json
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
+from fastcrl import _core
 from fastcrl._base import NotFittedError
 from fastcrl.crl import IVAE
 from fastcrl.crl.ivae import _Model, _one_cycle_lr
@@ -350,12 +354,96 @@ def test_keyboard_interrupt_leaves_usable_model(small, monkeypatch):
         return original(self, *args)
 
     monkeypatch.setattr(_Model, "loss_grad", interrupting)
+    monkeypatch.setattr(IVAE, "_fused_cpu_epochs", False)  # the step-by-step loop calls loss_grad
     model = IVAE(2, max_epochs=50, init="random", random_state=0, **FAST)
     with pytest.raises(KeyboardInterrupt):
         model.fit(small.X, small.env)
     assert model.interrupted_ and model.n_iter_ < 50
     Z = model.transform(small.X, small.env)
     assert np.isfinite(Z).all()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_ctrl_c_inside_a_fused_epoch_stops_quickly_and_keeps_counters(small):
+    # batch 1: one epoch is ~1,000 kernel steps, so the signal lands inside the kernel's loop
+    model = IVAE(2, max_epochs=1000, init="random", batch_size=1, hidden=(8,), random_state=0)
+    main = threading.get_ident()
+    timer = threading.Timer(0.5, lambda: signal.pthread_kill(main, signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(small.X, small.env)
+    elapsed = time.perf_counter() - start
+    timer.join()
+    assert elapsed < 3.0 and model.interrupted_
+    # the steps that finished advanced the Adam step and the noise stream alike
+    n_train = small.X.shape[0] - int(round(0.1 * small.X.shape[0]))
+    epochs, partial = divmod(model._adam_step, n_train)
+    assert model._adam_step > 0
+    assert model._noise_offset == (epochs * n_train + partial) * 2
+    assert np.isfinite(model.transform(small.X, small.env)).all()
+    model.partial_fit(small.X, small.env, epochs=1)  # and training goes on from there
+
+
+def test_fused_epochs_train_the_same_model_as_the_step_loop(small, monkeypatch):
+    for dtype in ("float64", "float32"):
+        for posterior, learn_mean in (("full", False), ("diagonal", True)):
+            kw = dict(max_epochs=3, posterior=posterior, learn_prior_mean=learn_mean, dtype=dtype)
+            fits = []
+            for fused in (True, False):
+                monkeypatch.setattr(IVAE, "_fused_cpu_epochs", fused)
+                m = IVAE(2, random_state=4, **kw, **FAST).fit(small.X, small.env)
+                m.partial_fit(small.X, small.env, epochs=1)
+                fits.append(m)
+            a, b = fits
+            tol = 1e-12 if dtype == "float64" else 1e-5
+            assert np.abs(a._model.params - b._model.params).max() <= tol * np.abs(
+                b._model.params
+            ).max(), (dtype, posterior)
+            np.testing.assert_allclose(a.history_["loss"], b.history_["loss"], rtol=tol)
+            assert a.history_["lr"] == b.history_["lr"]
+            assert (a._adam_step, a._noise_offset) == (b._adam_step, b._noise_offset)
+
+
+@pytest.mark.parametrize("posterior", ["full", "diagonal"])
+def test_fused_loss_grad_matches_the_step_composition(posterior):
+    rng = np.random.default_rng(2)
+    model, H, _, seg, eps = tiny_model(posterior, "xtanh", rng)
+    # the kernel reconstructs the first D columns of H (the observations)
+    loss = model.loss_grad(H, H[:, : model.D].copy(), seg, eps)
+    grad = model.grad.copy()
+    out = np.full_like(grad, np.nan)
+    fused = _core.ivae_loss_grad(model.shape, model.params, H, seg.astype(np.int64), eps, out)
+    assert fused == pytest.approx(float(loss), rel=1e-13)
+    np.testing.assert_allclose(out, grad, rtol=1e-12, atol=1e-14)
+
+
+def test_fused_kernels_reject_bad_arguments():
+    rng = np.random.default_rng(0)
+    model, H, X, seg, eps = tiny_model("full", "tanh", rng)
+    seg = seg.astype(np.int64)
+    g = np.zeros_like(model.params)
+    with pytest.raises(ValueError, match="outside"):
+        _core.ivae_loss_grad(model.shape, model.params, H, seg + 5, eps, g)
+    with pytest.raises(ValueError, match="H must have shape"):
+        _core.ivae_loss_grad(model.shape, model.params, H[:, :-1].copy(), seg, eps, g)
+    with pytest.raises(ValueError, match="eps must have shape"):
+        _core.ivae_loss_grad(model.shape, model.params, H, seg, eps[:-1].copy(), g)
+    m, v, progress = np.zeros_like(g), np.zeros_like(g), np.zeros(1, np.int64)
+    order = np.arange(H.shape[0], dtype=np.int64)
+    args = (model.shape, model.params, g, m, v, 0)
+    with pytest.raises(ValueError, match="lrs must have shape"):
+        _core.ivae_train_epoch(*args, np.ones(1), 0.9, 0.999, 1e-8, H, seg, order, 2, 1, 0, progress)
+    with pytest.raises(ValueError, match="outside"):
+        _core.ivae_train_epoch(
+            *args, np.ones(4), 0.9, 0.999, 1e-8, H, seg, order + 100, 2, 1, 0, progress
+        )
+    with pytest.raises(ValueError, match="posterior must be"):
+        _core.IVAEShape(model.enc.spec, model.dec.spec, 3, 3, 2, "mean-field", 0.3, False)
+    with pytest.raises(ValueError, match="encoder must map"):
+        _core.IVAEShape(model.enc.spec, model.dec.spec, 3, 4, 2, "full", 0.3, False)
+    with pytest.raises(ValueError, match="decoder_var"):
+        _core.IVAEShape(model.enc.spec, model.dec.spec, 3, 3, 2, "full", 0.0, False)
 
 
 def test_float64_and_verbose(small, capsys):

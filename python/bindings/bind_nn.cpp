@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "fastcrl/ivae.hpp"
 #include "fastcrl/nn.hpp"
 
 namespace fastcrl::py_bindings {
@@ -354,6 +355,73 @@ double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T
                                Y.data(), r, n, ws.mutable_data(), grad.mutable_data());
 }
 
+// ---- iVAE step and epoch -----------------------------------------------------------------------------
+
+/// Rows of H (n x (D + K)) and their labels (n, in [0, K)); returns n.
+template <class T>
+std::size_t check_ivae_rows(const nn::IVAEShape& s, const carray<T>& H, const carray<std::int64_t>& seg) {
+  require_2d(H, "H");
+  const auto n = static_cast<py::ssize_t>(H.shape(0));
+  require_shape(H, "H", {n, static_cast<py::ssize_t>(s.n_features + s.n_segments)});
+  require_shape(seg, "seg", {n});
+  const std::int64_t* u = seg.data();
+  const auto K = static_cast<std::int64_t>(s.n_segments);
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (u[i] < 0 || u[i] >= K)
+      throw std::invalid_argument("seg[" + std::to_string(i) + "] = " + std::to_string(u[i]) + " is outside [0, " +
+                                  std::to_string(K) + ")");
+  return static_cast<std::size_t>(n);
+}
+
+template <class T>
+double ivae_loss_grad_py(const nn::IVAEShape& s, const carray<T>& params, const carray<T>& H,
+                         const carray<std::int64_t>& seg, const carray<T>& eps, carray<T> grad) {
+  const auto np = static_cast<py::ssize_t>(s.n_params());
+  require_shape(params, "params", {np});
+  require_shape(grad, "grad", {np});
+  require_writeable(grad, "grad");
+  const std::size_t n = check_ivae_rows(s, H, seg);
+  require_shape(eps, "eps", {static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.n_latents)});
+  py::gil_scoped_release release;
+  return nn::ivae_loss_grad(s, params.data(), H.data(), seg.data(), eps.data(), n, grad.mutable_data());
+}
+
+template <class T>
+double ivae_epoch_py(const nn::IVAEShape& s, carray<T> params, carray<T> grad, carray<T> m1, carray<T> v,
+                     std::int64_t adam_step, const carray<double>& lrs, double beta1, double beta2, double eps,
+                     const carray<T>& H, const carray<std::int64_t>& seg, const carray<std::int64_t>& order,
+                     std::size_t batch, std::uint64_t noise_seed, std::uint64_t noise_offset,
+                     carray<std::int64_t> progress) {
+  const auto np = static_cast<py::ssize_t>(s.n_params());
+  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
+  for (const auto& [a, name] : state) {
+    require_shape(*a, name, {np});
+    require_writeable(*a, name);
+  }
+  const std::size_t n_rows = check_ivae_rows(s, H, seg);
+  if (order.ndim() != 1) bad_shape("order", "(n_steps_rows,)", order);
+  if (batch < 1) throw std::invalid_argument("batch must be >= 1");
+  const auto n_order = static_cast<std::size_t>(order.shape(0));
+  const std::size_t n_steps = (n_order + batch - 1) / batch;
+  if (lrs.ndim() != 1 || static_cast<std::size_t>(lrs.shape(0)) < n_steps)
+    bad_shape("lrs", "(>= " + std::to_string(n_steps) + ",)", lrs);
+  require_shape(progress, "progress", {1});
+  require_writeable(progress, "progress");
+  if (adam_step < 0) throw std::invalid_argument("adam_step must be >= 0");
+  const nn::AdamConfig c{0.0, beta1, beta2, eps, 0.0, false};
+  progress.mutable_data()[0] = 0;
+  Interrupt interrupt = python_interrupt();
+  double total = 0.0;
+  {
+    py::gil_scoped_release release;
+    total = nn::ivae_train_epoch(s, params.mutable_data(), grad.mutable_data(), m1.mutable_data(), v.mutable_data(),
+                                 adam_step, lrs.data(), c, H.data(), seg.data(), n_rows, order.data(), n_order, batch,
+                                 noise_seed, noise_offset, interrupt, progress.mutable_data());
+  }
+  interrupt.rethrow_if_stopped();
+  return total;
+}
+
 template <class T>
 void def_nn(py::module_& m) {
   m.def("mlp_forward", &mlp_forward_py<T>, py::arg("spec"), py::arg("params").noconvert(), py::arg("X").noconvert(),
@@ -388,6 +456,16 @@ void def_nn(py::module_& m) {
         py::arg("Y").noconvert(), py::arg("rows").noconvert(), py::arg("workspace").noconvert(),
         py::arg("grad").noconvert(),
         "Fused training step: forward on X[rows], MSE loss and gradient, backward, Adam; returns the loss.");
+  m.def("ivae_loss_grad", &ivae_loss_grad_py<T>, py::arg("shape"), py::arg("params").noconvert(),
+        py::arg("H").noconvert(), py::arg("seg").noconvert(), py::arg("eps").noconvert(), py::arg("grad").noconvert(),
+        "Mean negative ELBO of a batch of iVAE rows; its gradient is written into grad.");
+  m.def("ivae_train_epoch", &ivae_epoch_py<T>, py::arg("shape"), py::arg("params").noconvert(),
+        py::arg("grad").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("adam_step"),
+        py::arg("lrs").noconvert(), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("H").noconvert(),
+        py::arg("seg").noconvert(), py::arg("order").noconvert(), py::arg("batch"), py::arg("noise_seed"),
+        py::arg("noise_offset"), py::arg("progress").noconvert(),
+        "One iVAE training epoch over the rows `order` in batches (noise, step, Adam each); returns the sum of "
+        "batch loss x batch size. progress[0] counts the finished steps (also after Ctrl-C).");
   m.def(
       "random_uniform_fill",
       [](carray<T> out, std::uint64_t seed, std::uint64_t offset) {
@@ -431,6 +509,29 @@ void bind_nn(py::module_& m) {
       .def(
           "mse_step_workspace_size", [](const MLPSpec& s, std::size_t n) { return nn::mse_step_workspace_size(s, n); },
           py::arg("batch"));
+  py::class_<nn::IVAEShape>(m, "IVAEShape", "Validated iVAE shape: encoder, decoder, D, K, d, posterior, decoder variance.")
+      .def(py::init([](const MLPSpec& encoder, const MLPSpec& decoder, std::size_t n_features, std::size_t n_segments,
+                       std::size_t n_latents, const std::string& posterior, double decoder_var, bool learn_prior_mean) {
+             if (posterior != "full" && posterior != "diagonal")
+               throw std::invalid_argument("posterior must be 'full' or 'diagonal'; got '" + posterior + "'");
+             nn::IVAEShape s{encoder, decoder, n_features, n_segments, n_latents, posterior == "full", decoder_var,
+                             learn_prior_mean};
+             s.validate();
+             return s;
+           }),
+           py::arg("encoder"), py::arg("decoder"), py::arg("n_features"), py::arg("n_segments"), py::arg("n_latents"),
+           py::arg("posterior"), py::arg("decoder_var"), py::arg("learn_prior_mean"))
+      .def_property_readonly("encoder", [](const nn::IVAEShape& s) { return s.encoder; })
+      .def_property_readonly("decoder", [](const nn::IVAEShape& s) { return s.decoder; })
+      .def_readonly("n_features", &nn::IVAEShape::n_features)
+      .def_readonly("n_segments", &nn::IVAEShape::n_segments)
+      .def_readonly("n_latents", &nn::IVAEShape::n_latents)
+      .def_property_readonly("posterior",
+                             [](const nn::IVAEShape& s) { return s.full_posterior ? "full" : "diagonal"; })
+      .def_readonly("decoder_var", &nn::IVAEShape::decoder_var)
+      .def_readonly("learn_prior_mean", &nn::IVAEShape::learn_prior_mean)
+      .def_property_readonly("n_params", &nn::IVAEShape::n_params)
+      .def_property_readonly("n_raw", &nn::IVAEShape::n_raw);
   m.def(
       "philox4x32_10",
       [](std::array<std::uint32_t, 4> counter, std::array<std::uint32_t, 2> key) {

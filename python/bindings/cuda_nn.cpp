@@ -8,7 +8,10 @@
 
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -82,6 +85,39 @@ fn::MLPShape make_shape(const std::vector<I64>& sizes, const std::vector<int>& a
   s.validate();
   return s;
 }
+
+fn::IVAEDims make_dims(const std::vector<I64>& enc_sizes, const std::vector<int>& enc_acts,
+                       const std::vector<I64>& dec_sizes, const std::vector<int>& dec_acts, double slope, double alpha,
+                       I64 D, I64 K, I64 d, bool full, double decoder_var, bool learn_prior_mean) {
+  fn::IVAEDims dims;
+  dims.encoder = make_shape(enc_sizes, enc_acts, slope, alpha);
+  dims.decoder = make_shape(dec_sizes, dec_acts, slope, alpha);
+  dims.n_features = D;
+  dims.n_segments = K;
+  dims.n_latents = d;
+  dims.full_posterior = full;
+  dims.decoder_var = decoder_var;
+  dims.learn_prior_mean = learn_prior_mean;
+  dims.validate();
+  return dims;
+}
+
+/// A should_stop for long host loops: at most every 100 ms it takes the GIL and runs Python's signal
+/// handlers; an exception they raise is kept (error) and stops the loop.
+struct SignalPoll {
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  py::object error = py::none();
+
+  bool operator()() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::milliseconds(100)) return false;
+    last = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() == 0) return false;
+    error = py::error_already_set().value();
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -325,6 +361,62 @@ void bind_cuda_nn(py::module_& m) {
       py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"), py::arg("n"), py::arg("step"), py::arg("lr"),
       py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("decoupled"),
       py::arg("itemsize"), py::arg("stream"), "Fused in-place Adam/AdamW step, queued on `stream`.");
+  m.def(
+      "nn_ivae_workspace_elems",
+      [](const std::vector<I64>& enc_sizes, const std::vector<int>& enc_acts, const std::vector<I64>& dec_sizes,
+         const std::vector<int>& dec_acts, I64 D, I64 K, I64 d, bool full, I64 batch) {
+        check_sizes(batch, 0);
+        return make_dims(enc_sizes, enc_acts, dec_sizes, dec_acts, 0.01, 1.0, D, K, d, full, 1.0, false)
+            .epoch_workspace_elems(batch);
+      },
+      py::arg("encoder_sizes"), py::arg("encoder_activations"), py::arg("decoder_sizes"),
+      py::arg("decoder_activations"), py::arg("n_features"), py::arg("n_segments"), py::arg("n_latents"),
+      py::arg("full_posterior"), py::arg("batch"), "Elements of T workspace one iVAE epoch needs at this batch size.");
+  m.def(
+      "nn_ivae_train_epoch",
+      [](const std::vector<I64>& enc_sizes, const std::vector<int>& enc_acts, const std::vector<I64>& dec_sizes,
+         const std::vector<int>& dec_acts, double slope, double alpha, I64 D, I64 K, I64 d, bool full,
+         double decoder_var, bool learn_prior_mean, Ptr params, Ptr grad, Ptr mm, Ptr v, I64 adam_step,
+         const std::vector<double>& lrs, double b1, double b2, double eps, Ptr H, Ptr seg, Ptr order, I64 n_order,
+         I64 batch, std::uint64_t noise_seed, std::uint64_t noise_offset, Ptr ws, Ptr seg_ws, Ptr loss_total,
+         I64 itemsize, Ptr stream) {
+        const auto dims = make_dims(enc_sizes, enc_acts, dec_sizes, dec_acts, slope, alpha, D, K, d, full,
+                                    decoder_var, learn_prior_mean);
+        check_sizes(n_order, batch);
+        if (batch < 1) throw py::value_error("batch must be >= 1");
+        if (adam_step < 0) throw py::value_error("adam_step must be >= 0");
+        const I64 n_steps = (n_order + batch - 1) / batch;
+        if (static_cast<I64>(lrs.size()) < n_steps)
+          throw py::value_error("lrs has " + std::to_string(lrs.size()) + " entries for " + std::to_string(n_steps) +
+                                " steps");
+        SignalPoll poll;
+        const std::function<bool()> should_stop = std::ref(poll);
+        I64 steps = 0;
+        if (n_order > 0) {
+          by_dtype(itemsize, [&](auto t) {
+            using T = decltype(t);
+            const auto L = launch_for({{params, "params"}, {grad, "grad"}, {mm, "m"}, {v, "v"}, {H, "H"},
+                                       {seg, "seg"}, {order, "order"}, {ws, "workspace"},
+                                       {seg_ws, "seg_workspace"}, {loss_total, "loss_total"}},
+                                      stream);
+            steps = fn::ivae_train_epoch<T>(L, dims, as<T>(params), as<T>(grad), as<T>(mm), as<T>(v), adam_step,
+                                            lrs.data(), b1, b2, eps, as<const T>(H), as<const std::int64_t>(seg),
+                                            as<const std::int64_t>(order), n_order, batch, noise_seed, noise_offset,
+                                            as<T>(ws), as<std::int64_t>(seg_ws), as<double>(loss_total), should_stop);
+          });
+        }
+        return py::make_tuple(steps, poll.error);
+      },
+      py::arg("encoder_sizes"), py::arg("encoder_activations"), py::arg("decoder_sizes"),
+      py::arg("decoder_activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("n_features"),
+      py::arg("n_segments"), py::arg("n_latents"), py::arg("full_posterior"), py::arg("decoder_var"),
+      py::arg("learn_prior_mean"), py::arg("params"), py::arg("grad"), py::arg("m"), py::arg("v"),
+      py::arg("adam_step"), py::arg("lrs"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("H"),
+      py::arg("seg"), py::arg("order"), py::arg("n_order"), py::arg("batch"), py::arg("noise_seed"),
+      py::arg("noise_offset"), py::arg("workspace"), py::arg("seg_workspace"), py::arg("loss_total"),
+      py::arg("itemsize"), py::arg("stream"),
+      "One iVAE training epoch queued on `stream` (see fastcrl::cuda::nn::ivae_train_epoch); returns (steps "
+      "queued, the exception a signal handler raised or None).");
   m.def(
       "nn_random_fill",
       [](Ptr out, I64 n, std::uint64_t seed, std::uint64_t offset, bool normal, I64 itemsize, Ptr stream) {

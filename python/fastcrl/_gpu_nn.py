@@ -486,3 +486,65 @@ def random_normal_fill(out, seed, offset=0) -> None:
 def random_uniform_fill(out, seed, offset=0) -> None:
     """Fill ``out`` with uniforms on ``[0, 1)``: draws ``offset ..`` of stream ``seed``."""
     _fill(out, seed, offset, False)
+
+
+# ---- iVAE epoch ----------------------------------------------------------------------------------
+
+
+@on_input_device
+def ivae_train_epoch(
+    shape, params, grad, m, v, adam_step, lrs, beta1, beta2, eps, H, seg, order, batch,
+    noise_seed, noise_offset, progress,
+):  # fmt: skip
+    """One iVAE training epoch on the GPU (``_core.ivae_train_epoch``'s twin).
+
+    ``shape`` is the model's ``fastcrl._core.IVAEShape``; ``lrs`` and ``progress`` are host arrays.
+    Returns the epoch's loss sum as a 0-d float64 device array (no host synchronisation).  The steps
+    are queued from C++; ``progress[0]`` receives how many, also when Ctrl-C stops the epoch.
+    """
+    import cupy
+
+    (params, grad, m, v, H), dtype = _check(
+        {"params": params, "grad": grad, "m": m, "v": v, "H": H},
+        writable=("params", "grad", "m", "v"),
+    )
+    n_params = int(shape.n_params)
+    for name, a in (("params", params), ("grad", grad), ("m", m), ("v", v)):
+        _same(a, name, (n_params,))
+    D, K, d = int(shape.n_features), int(shape.n_segments), int(shape.n_latents)
+    n_rows, width = _rows(H, "H")
+    if width != D + K:
+        raise ValueError(f"H must have shape (n, {D + K}); got {_shape_str(H.shape)}")
+    seg = cupy.ascontiguousarray(cupy.asarray(seg))
+    order = cupy.ascontiguousarray(cupy.asarray(order))
+    for name, a, size, hi in (("seg", seg, n_rows, K), ("order", order, None, n_rows)):
+        if a.dtype != np.int64 or a.ndim != 1 or (size is not None and a.size != size):
+            want = f"({size},)" if size is not None else "(n,)"
+            raise ValueError(f"{name} must be int64 of shape {want}; got {a.dtype} {a.shape}")
+        if a.size and (int(a.min()) < 0 or int(a.max()) >= hi):
+            raise ValueError(f"{name} holds entries outside [0, {hi})")
+    batch = int(batch)
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1; got {batch}")
+    enc, dec = _spec_args(shape.encoder), _spec_args(shape.decoder)
+    full = shape.posterior == "full"
+    cuda = _cuda()
+    need = int(
+        cuda.nn_ivae_workspace_elems(enc[0], enc[1], dec[0], dec[1], D, K, d, full, batch)
+    )
+    ws = cupy.empty(need, dtype=dtype)
+    seg_ws = cupy.empty(batch, dtype=np.int64)
+    total = cupy.zeros((), dtype=np.float64)
+    steps, error = cuda.nn_ivae_train_epoch(
+        enc[0], enc[1], dec[0], dec[1], enc[2], enc[3], D, K, d, full,
+        float(shape.decoder_var), bool(shape.learn_prior_mean),
+        _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(adam_step),
+        [float(x) for x in np.asarray(lrs, dtype=np.float64)],
+        float(beta1), float(beta2), float(eps), _ptr(H), _ptr(seg), _ptr(order), int(order.size),
+        batch, int(noise_seed), int(noise_offset), _ptr(ws), _ptr(seg_ws), _ptr(total),
+        dtype.itemsize, current_stream_ptr(),
+    )  # fmt: skip
+    progress[0] = steps
+    if error is not None:
+        raise error
+    return total

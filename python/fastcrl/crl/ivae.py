@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
+from .._core import IVAEShape
 from .._backend import is_device_array, require_cuda
 from .._base import BaseEstimator
 from .._errors import NumericalError
@@ -298,6 +299,12 @@ class _Model:
         self.dec = MLP([d, *hidden, D], activation, leaky_slope=leaky_slope, dtype=dtype)
         ne, nd = self.enc.n_params, self.dec.n_params
         self.n_params = ne + nd + 2 * K * d
+        # the whole minibatch step in one kernel call (ivae_train_epoch); loss_grad below is the
+        # same composition step by step
+        self.shape = IVAEShape(
+            self.enc.spec, self.dec.spec, D, K, d, posterior, decoder_var, learn_prior_mean
+        )
+        assert int(self.shape.n_params) == self.n_params
         self.params = np.zeros(self.n_params, dtype=dtype)
         self.grad = np.zeros(self.n_params, dtype=dtype)
         self._bind_views()
@@ -1013,28 +1020,33 @@ class IVAE(BaseEstimator):
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()
-                perm = xp.asarray(self._rng.permutation(n))
-                loss_sum, rate = 0.0, float("nan")
-                for s in range(0, n, bs):
-                    idx = perm[s : s + bs]
-                    b = idx.size
-                    eps = xp.empty((b, d), dtype=model.dtype)
-                    k.random_normal_fill(eps, self._noise_seed, self._noise_offset)
-                    self._noise_offset += b * d
-                    loss = model.loss_grad(Htr[idx], Xtr[idx], Str[idx], eps)
-                    if xp is np:
-                        loss = float(loss)
-                        _check_finite_loss(loss)
-                    # on the GPU the sum stays on the device and is checked once per epoch
-                    loss_sum += loss * b
-                    rate = schedule(step0)
-                    step0 += 1
-                    self._adam_step += 1
-                    k.adam_update(
-                        model.params, model.grad, self._m, self._v, self._adam_step, rate,
-                        0.9, 0.999, 1e-8, 0.0, False,
-                    )  # fmt: skip
-                loss_sum = float(loss_sum)
+                perm = self._rng.permutation(n)
+                if self._fused_epoch(xp):
+                    loss_sum, rate, step0 = self._fused_epoch_run(Htr, Str, perm, bs, schedule, step0)
+                    loss_sum = float(loss_sum)
+                else:
+                    loss_sum, rate = 0.0, float("nan")
+                    perm = xp.asarray(perm)
+                    for s in range(0, n, bs):
+                        idx = perm[s : s + bs]
+                        b = idx.size
+                        eps = xp.empty((b, d), dtype=model.dtype)
+                        k.random_normal_fill(eps, self._noise_seed, self._noise_offset)
+                        self._noise_offset += b * d
+                        loss = model.loss_grad(Htr[idx], Xtr[idx], Str[idx], eps)
+                        if xp is np:
+                            loss = float(loss)
+                            _check_finite_loss(loss)
+                        # on the GPU the sum stays on the device and is checked once per epoch
+                        loss_sum += loss * b
+                        rate = schedule(step0)
+                        step0 += 1
+                        self._adam_step += 1
+                        k.adam_update(
+                            model.params, model.grad, self._m, self._v, self._adam_step, rate,
+                            0.9, 0.999, 1e-8, 0.0, False,
+                        )  # fmt: skip
+                    loss_sum = float(loss_sum)
                 _check_finite_loss(loss_sum)
                 self.n_iter_ += 1
                 val_loss = self._eval_loss(Xval, Sval) if early_stopping else float("nan")
@@ -1070,6 +1082,38 @@ class IVAE(BaseEstimator):
         if early_stopping:
             model.params[...] = best_params
         self._publish()
+
+    # Which epochs run as one kernel call: on the CPU always; on the GPU not yet by default (the
+    # CUDA epoch has been compiled but not yet measured on a device).  Tests switch these to
+    # compare the two paths, which must give the same model.
+    _fused_cpu_epochs = True
+    _fused_gpu_epochs = False
+
+    def _fused_epoch(self, xp) -> bool:
+        return self._fused_cpu_epochs if xp is np else self._fused_gpu_epochs
+
+    def _fused_epoch_run(self, H, seg, perm, bs, schedule, step0):
+        """One epoch through ``ivae_train_epoch``; returns ``(loss sum, last lr, step0)``.
+
+        The noise offset, Adam step and schedule position advance by the steps that finished, also
+        when Ctrl-C stops the epoch part way (the kernel checks between steps).
+        """
+        model = self._model
+        n, d = perm.size, model.d
+        n_steps = -(-n // bs)
+        lrs = np.array([schedule(step0 + j) for j in range(n_steps)], dtype=np.float64)
+        progress = np.zeros(1, dtype=np.int64)
+        order = model.xp.asarray(perm.astype(np.int64, copy=False))
+        try:
+            total = model.k.ivae_train_epoch(
+                model.shape, model.params, model.grad, self._m, self._v, self._adam_step, lrs,
+                0.9, 0.999, 1e-8, H, seg, order, bs, self._noise_seed, self._noise_offset, progress,
+            )  # fmt: skip
+        finally:
+            done = int(progress[0])
+            self._adam_step += done
+            self._noise_offset += min(done * bs, n) * d
+        return total, float(lrs[done - 1]) if done else float("nan"), step0 + done
 
     def _publish(self) -> None:
         """Copy the prior table to the public attributes."""

@@ -10,6 +10,7 @@
 /// Every function queues work on launch.stream and returns without synchronising.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "fastcrl/cuda/runtime.hpp"
@@ -94,5 +95,44 @@ template <class T>
 void random_uniform(const Launch& launch, std::uint64_t seed, std::uint64_t offset, std::int64_t n, T* out);
 template <class T>
 void random_normal(const Launch& launch, std::uint64_t seed, std::uint64_t offset, std::int64_t n, T* out);
+
+// ---------------------------------------------------------------------------------------------------
+// The iVAE training epoch (cuda/ivae.cu): the CUDA twin of fastcrl::nn::ivae_train_epoch
+// (cpp/include/fastcrl/ivae.hpp; same model layout, same batches, same noise stream), queued from
+// C++ so a step costs kernel launches only, with no Python-side work and no host synchronisation.
+
+struct IVAEDims {
+  MLPShape encoder;  ///< sizes [D + K, ..., d + n_raw()]
+  MLPShape decoder;  ///< sizes [d, ..., D]
+  std::int64_t n_features = 0, n_segments = 0, n_latents = 0;  ///< D, K, d
+  bool full_posterior = true;
+  double decoder_var = 0.01;
+  bool learn_prior_mean = false;
+
+  /// Throws std::invalid_argument unless the MLPs' ends match D, K, d and decoder_var > 0 (and d is
+  /// within kMaxCholeskyDim for the full posterior).
+  void validate() const;
+  std::int64_t n_raw() const { return full_posterior ? n_latents * (n_latents + 1) / 2 : n_latents; }
+  std::int64_t n_params() const;
+  /// Elements of T workspace the epoch needs for batches of up to `batch` rows.
+  std::int64_t epoch_workspace_elems(std::int64_t batch) const;
+};
+
+/// One epoch: for the k-th batch of `batch` consecutive entries of `order` (device, int64; the last
+/// batch may be shorter) gather those rows of H (n_rows x (D + K), device) and seg (device, int64 in
+/// [0, K)), draw eps from the Philox stream (noise_seed, running offset from noise_offset, + b * d per
+/// batch), take the negative ELBO's gradient and one Adam step with lr = lrs[k] (host array) and step
+/// number adam_step + k + 1.  *loss_total (one double, device) receives the sum over batches of the
+/// batch's mean loss times b.  `should_stop` (may be empty) is called on the host between steps; once
+/// it returns true no further step is queued.  Returns the number of steps queued.
+/// Preconditions: dims validated; order entries in [0, n_rows) and labels in range (checked by the
+/// callers); workspace has dims.epoch_workspace_elems(batch) elements, seg_workspace `batch`.
+template <class T>
+std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& dims, T* params, T* grad, T* m, T* v,
+                              std::int64_t adam_step, const double* lrs, double beta1, double beta2, double eps,
+                              const T* H, const std::int64_t* seg, const std::int64_t* order, std::int64_t n_order,
+                              std::int64_t batch, std::uint64_t noise_seed, std::uint64_t noise_offset, T* workspace,
+                              std::int64_t* seg_workspace, double* loss_total,
+                              const std::function<bool()>& should_stop);
 
 }  // namespace fastcrl::cuda::nn
