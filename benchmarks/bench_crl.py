@@ -7,6 +7,8 @@ Sections
   ivae  IVAE fit time and MCC per seed vs NonstationaryICA and the raw observations on the iVAE
         benchmark (40 segments x 1,000 rows, Gaussian sources with segment variances U(0.5, 3),
         invertible leaky-ReLU(0.2) MLP mixing).
+  epoch  One IVAE training epoch (minibatches of ELBO gradient + Adam), the step-by-step loop driven
+        from Python vs the whole epoch in one kernel call (the default), interleaved rounds, all cores.
   linear  LinearInterventionalCRL on linear-Gaussian latent SCMs with linear mixing and one hard
         single-node intervention per latent (unknown targets): MCC, latent SHD (up to the learned
         order) and fit time, from exact population covariances and from 50,000 samples/env.
@@ -18,6 +20,7 @@ Run:  python benchmarks/bench_crl.py                       # all sections, defau
       python benchmarks/bench_crl.py mlp
       python benchmarks/bench_crl.py ivae --seeds 0 1 2 3 4 --layers 2 --latents 5
       python benchmarks/bench_crl.py ivae --ivae-args "posterior='diagonal', init='random'"
+      python benchmarks/bench_crl.py epoch --rounds 5
       python benchmarks/bench_crl.py linear --linear-seeds 20
 """
 
@@ -268,7 +271,38 @@ def section_linear(args) -> None:
     print(f"load after: {os.getloadavg()}")
 
 
-SECTIONS = {"mlp": section_mlp, "ivae": section_ivae, "linear": section_linear}
+def section_epoch(args) -> None:
+    from fastcrl.crl import IVAE
+    from fastcrl.datasets import make_nonstationary_sources
+
+    fastcrl.set_num_threads(args.threads or os.cpu_count() or 1)
+    print(f"\n## IVAE epoch, step loop vs fused epoch: threads={fastcrl.get_num_threads()}, "
+          f"float32, hidden (100, 100), full posterior; best of {args.rounds} interleaved rounds")  # fmt: skip
+    print(f"load before: {os.getloadavg()}")
+    print("| setting | batch | steps s/epoch | fused s/epoch | steps / fused |")
+    print("|---|---|---|---|---|")
+    for K, m, d, bs in ((40, 1000, 5, 256), (40, 1000, 5, 2048), (100, 1000, 10, 256)):
+        data = make_nonstationary_sources(K, m, d, random_state=0)
+        model = IVAE(d, max_epochs=1, pretrain_epochs=0, batch_size=bs, early_stopping=False)
+        model.fit(data.X, data.env)
+
+        def epoch(fused: bool, model=model, data=data) -> None:
+            IVAE._fused_cpu_epochs = fused
+            model.partial_fit(data.X, data.env, epochs=1)
+
+        best = _best_interleaved(
+            {"steps": (lambda e=epoch: e(False), 1), "fused": (lambda e=epoch: e(True), 1)},
+            args.rounds,
+        )
+        IVAE._fused_cpu_epochs = True
+        print(f"| d={d}, {K} x {m:,} | {bs} | {best['steps']:.3f} | {best['fused']:.3f} | "
+              f"{best['steps'] / best['fused']:.2f}x |", flush=True)  # fmt: skip
+    print(f"load after: {os.getloadavg()}")
+
+
+SECTIONS = {
+    "mlp": section_mlp, "ivae": section_ivae, "epoch": section_epoch, "linear": section_linear,
+}  # fmt: skip
 
 
 def main() -> None:

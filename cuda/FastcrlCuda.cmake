@@ -143,7 +143,7 @@ add_library(fastcrl_cuda_kernels STATIC
   ${CMAKE_CURRENT_LIST_DIR}/scores.cu
   ${CMAKE_CURRENT_LIST_DIR}/acyclicity.cu
   ${CMAKE_CURRENT_LIST_DIR}/nn.cu
-  ${CMAKE_CURRENT_LIST_DIR}/ivae.cu
+  ${CMAKE_CURRENT_LIST_DIR}/training.cu
 )
 target_include_directories(fastcrl_cuda_kernels
   PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include

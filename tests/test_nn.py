@@ -342,6 +342,50 @@ def test_mse_step_matches_reference_training(rng, dtype, act):
     assert opt.step_count == 5
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mean_over_outputs", [True, False])
+def test_regression_epoch_equals_its_steps(rng, dtype, mean_over_outputs):
+    """mlp_regression_epoch = the fused step over consecutive batches of `order` (last one short);
+    mean_over_outputs=False divides the squared error by the rows only (the loss is d_out times
+    the MSE; Adam then takes nearly the same steps)."""
+    X = rng.normal(size=(230, 4)).astype(dtype)
+    Y = rng.normal(size=(230, 3)).astype(dtype)
+    nets = [nn.MLP([4, 12, 3], activation="tanh", dtype=dtype, random_state=0) for _ in range(2)]
+    order = rng.permutation(230)
+    opt = nn.Adam(nets[0].params, lr=1e-2)
+    expected = 0.0
+    for s in range(0, 230, 64):
+        rows = order[s : s + 64]
+        if mean_over_outputs:
+            expected += rows.size * nets[0].mse_step(X, Y, opt, rows=rows)
+        else:  # the reference: per-row squared error averaged over rows, then Adam
+            net = nets[0]
+            out = net.forward(X[rows])
+            expected += float(((out - Y[rows]).astype(np.float64) ** 2).sum())
+            opt.step(net.backward((2 * (out - Y[rows]) / rows.size).astype(dtype), need_grad_input=False)[0])
+    net = nets[1]
+    m, v, grad = (np.zeros(net.n_params, dtype=dtype) for _ in range(3))
+    progress = np.zeros(1, dtype=np.int64)
+    total = _core.mlp_regression_epoch(
+        net.spec, net.params, grad, m, v, 0, 1e-2, 0.9, 0.999, 1e-8, X, Y, order.astype(np.int64),
+        64, mean_over_outputs, progress,
+    )  # fmt: skip
+    assert progress[0] == 4
+    tol = TOL[dtype]["rtol"] * 10
+    assert total == pytest.approx(expected, rel=tol)
+    np.testing.assert_allclose(net.params, nets[0].params, rtol=tol, atol=TOL[dtype]["atol"] * 10)
+    with pytest.raises(ValueError, match="outside"):
+        _core.mlp_regression_epoch(
+            net.spec, net.params, grad, m, v, 0, 1e-2, 0.9, 0.999, 1e-8, X, Y,
+            np.array([0, 230], dtype=np.int64), 64, True, progress,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="Y must have shape"):
+        _core.mlp_regression_epoch(
+            net.spec, net.params, grad, m, v, 0, 1e-2, 0.9, 0.999, 1e-8, X, Y[:5],
+            order.astype(np.int64), 64, True, progress,
+        )  # fmt: skip
+
+
 def test_mse_step_trains_and_checks_its_input(rng):
     X = rng.uniform(-2, 2, size=(512, 2))
     Y = np.sin(X[:, :1]) * X[:, 1:]

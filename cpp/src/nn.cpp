@@ -765,9 +765,13 @@ std::size_t mse_step_workspace_size(const MLPSpec& spec, std::size_t n) {
   return spec.workspace_size(n) + n * spec.sizes.front() + n * spec.sizes.back();
 }
 
+namespace {
+
+/// mlp_mse_adam_step with the loss divided by n * d_out (mean_over_outputs) or by n.
 template <class T>
-double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
-                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad) {
+double regression_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
+                            const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad,
+                            bool mean_over_outputs) {
   const std::size_t d_in = spec.sizes.front(), d_out = spec.sizes.back();
   T* passes = workspace;
   T* batch = passes + spec.workspace_size(n);
@@ -786,8 +790,9 @@ double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_
     finite = all_finite(Y + (rows ? static_cast<std::size_t>(rows[i]) : i) * d_out, d_out);
   if (!finite) throw std::invalid_argument("the batch rows of X or Y contain NaN or inf");
   mlp_forward(spec, params, Xb, n, out, passes, true);
-  // The loss in double; the output buffer becomes dloss/dout = 2 (out - y) / (n d_out).
-  const T scale = static_cast<T>(2.0 / static_cast<double>(n * d_out));
+  // The loss in double; the output buffer becomes dloss/dout = 2 (out - y) / count.
+  const double count = static_cast<double>(mean_over_outputs ? n * d_out : n);
+  const T scale = static_cast<T>(2.0 / count);
   double loss = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     const T* y = Y + (rows ? static_cast<std::size_t>(rows[i]) : i) * d_out;
@@ -802,7 +807,38 @@ double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_
     throw NumericalError("the MLP's output or the squared error overflows on this batch; nothing was updated");
   mlp_backward(spec, params, Xb, n, out, passes, grad, static_cast<T*>(nullptr), false);
   adam_update(params, grad, m, v, spec.n_params(), step, cfg);
-  return loss / static_cast<double>(n * d_out);
+  return loss / count;
+}
+
+}  // namespace
+
+template <class T>
+double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
+                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad) {
+  return regression_adam_step(spec, params, m, v, step, cfg, X, Y, rows, n, workspace, grad, true);
+}
+
+template <class T>
+double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v, std::int64_t adam_step,
+                            const AdamConfig& cfg, const T* X, const T* Y, std::size_t n_rows,
+                            const std::int64_t* order, std::size_t n_order, std::size_t batch, bool mean_over_outputs,
+                            Interrupt& interrupt, std::int64_t* steps_done) {
+  if (batch == 0) throw std::invalid_argument("batch must be >= 1");
+  for (std::size_t i = 0; i < n_order; ++i)
+    if (order[i] < 0 || static_cast<std::size_t>(order[i]) >= n_rows)
+      throw std::invalid_argument("order holds a row outside [0, n_rows)");
+  std::vector<T> workspace(mse_step_workspace_size(spec, std::min(batch, std::max<std::size_t>(n_order, 1))));
+  double total = 0.0;
+  std::size_t k = 0;
+  for (std::size_t s = 0; s < n_order; s += batch, ++k) {
+    const std::size_t b = std::min(batch, n_order - s);
+    total += static_cast<double>(b) * regression_adam_step(spec, params, m, v, adam_step + std::int64_t(k) + 1, cfg,
+                                                           X, Y, order + s, b, workspace.data(), grad,
+                                                           mean_over_outputs);
+    if (steps_done) *steps_done = static_cast<std::int64_t>(k) + 1;
+    if (interrupt.poll()) break;
+  }
+  return total;
 }
 
 #define FASTCRL_NN_INSTANTIATE(T)                                                                                   \
@@ -832,6 +868,9 @@ double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_
   template void adam_update<T>(T*, const T*, T*, T*, std::size_t, std::int64_t, const AdamConfig&);                \
   template double mlp_mse_adam_step<T>(const MLPSpec&, T*, T*, T*, std::int64_t, const AdamConfig&, const T*,      \
                                        const T*, const std::int64_t*, std::size_t, T*, T*);                        \
+  template double mlp_regression_epoch<T>(const MLPSpec&, T*, T*, T*, T*, std::int64_t, const AdamConfig&,         \
+                                          const T*, const T*, std::size_t, const std::int64_t*, std::size_t,       \
+                                          std::size_t, bool, Interrupt&, std::int64_t*);                           \
   template void random_uniform<T>(std::uint64_t, std::uint64_t, std::size_t, T*);                                  \
   template void random_normal<T>(std::uint64_t, std::uint64_t, std::size_t, T*);
 

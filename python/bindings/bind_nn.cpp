@@ -355,6 +355,42 @@ double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T
                                Y.data(), r, n, ws.mutable_data(), grad.mutable_data());
 }
 
+template <class T>
+double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad, carray<T> m1, carray<T> v,
+                           std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
+                           const carray<T>& X, const carray<T>& Y, const carray<std::int64_t>& order,
+                           std::size_t batch, bool mean_over_outputs, carray<std::int64_t> progress) {
+  const auto np = static_cast<py::ssize_t>(spec.n_params());
+  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
+  for (const auto& [a, name] : state) {
+    require_shape(*a, name, {np});
+    require_writeable(*a, name);
+  }
+  require_2d(X, "X");
+  if (static_cast<std::size_t>(X.shape(1)) != spec.sizes.front())
+    bad_shape("X", "(n_samples, " + std::to_string(spec.sizes.front()) + ")", X);
+  require_shape(Y, "Y", {X.shape(0), static_cast<py::ssize_t>(spec.sizes.back())});
+  if (order.ndim() != 1) bad_shape("order", "(n,)", order);
+  if (batch < 1) throw std::invalid_argument("batch must be >= 1");
+  if (adam_step < 0) throw std::invalid_argument("adam_step must be >= 0");
+  require_shape(progress, "progress", {1});
+  require_writeable(progress, "progress");
+  const nn::AdamConfig c{lr, beta1, beta2, eps, 0.0, false};
+  progress.mutable_data()[0] = 0;
+  Interrupt interrupt = python_interrupt();
+  double total = 0.0;
+  {
+    py::gil_scoped_release release;
+    total = nn::mlp_regression_epoch(spec, params.mutable_data(), grad.mutable_data(), m1.mutable_data(),
+                                     v.mutable_data(), adam_step, c, X.data(), Y.data(),
+                                     static_cast<std::size_t>(X.shape(0)), order.data(),
+                                     static_cast<std::size_t>(order.shape(0)), batch, mean_over_outputs, interrupt,
+                                     progress.mutable_data());
+  }
+  interrupt.rethrow_if_stopped();
+  return total;
+}
+
 // ---- iVAE step and epoch -----------------------------------------------------------------------------
 
 /// Rows of H (n x (D + K)) and their labels (n, in [0, K)); returns n.
@@ -456,6 +492,13 @@ void def_nn(py::module_& m) {
         py::arg("Y").noconvert(), py::arg("rows").noconvert(), py::arg("workspace").noconvert(),
         py::arg("grad").noconvert(),
         "Fused training step: forward on X[rows], MSE loss and gradient, backward, Adam; returns the loss.");
+  m.def("mlp_regression_epoch", &regression_epoch_py<T>, py::arg("spec"), py::arg("params").noconvert(),
+        py::arg("grad").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("adam_step"),
+        py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("X").noconvert(),
+        py::arg("Y").noconvert(), py::arg("order").noconvert(), py::arg("batch"), py::arg("mean_over_outputs"),
+        py::arg("progress").noconvert(),
+        "One regression epoch over the rows `order` in batches (forward, squared error, backward, Adam each); "
+        "returns the sum of batch loss x batch size. progress[0] counts the finished steps.");
   m.def("ivae_loss_grad", &ivae_loss_grad_py<T>, py::arg("shape"), py::arg("params").noconvert(),
         py::arg("H").noconvert(), py::arg("seg").noconvert(), py::arg("eps").noconvert(), py::arg("grad").noconvert(),
         "Mean negative ELBO of a batch of iVAE rows; its gradient is written into grad.");

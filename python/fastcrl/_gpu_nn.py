@@ -488,7 +488,61 @@ def random_uniform_fill(out, seed, offset=0) -> None:
     _fill(out, seed, offset, False)
 
 
-# ---- iVAE epoch ----------------------------------------------------------------------------------
+# ---- training epochs queued from C++ -------------------------------------------------------------
+
+
+def _index_vector(a, name: str, size: int | None, high: int):
+    """``a`` as a contiguous int64 device vector (of ``size`` entries) with entries in [0, high)."""
+    import cupy
+
+    a = cupy.ascontiguousarray(cupy.asarray(a))
+    if a.dtype != np.int64 or a.ndim != 1 or (size is not None and a.size != size):
+        want = f"({size},)" if size is not None else "(n,)"
+        raise ValueError(f"{name} must be int64 of shape {want}; got {a.dtype} {a.shape}")
+    if a.size and (int(a.min()) < 0 or int(a.max()) >= high):
+        raise ValueError(f"{name} holds entries outside [0, {high})")
+    return a
+
+
+def _finish(steps, error, progress, total):
+    return _finish(steps, error, progress, total)
+
+
+@on_input_device
+def mlp_regression_epoch(
+    spec, params, grad, m, v, adam_step, lr, beta1, beta2, eps, X, Y, order, batch,
+    mean_over_outputs, progress,
+):  # fmt: skip
+    """One MLP regression epoch on the GPU (``_core.mlp_regression_epoch``'s twin); returns the loss
+    sum as a 0-d float64 device array, ``progress[0]`` (host) the steps queued."""
+    import cupy
+
+    (params, grad, m, v, X, Y), dtype = _check(
+        {"params": params, "grad": grad, "m": m, "v": v, "X": X, "Y": Y},
+        writable=("params", "grad", "m", "v"),
+    )
+    for name, a in (("params", params), ("grad", grad), ("m", m), ("v", v)):
+        _same(a, name, (int(spec.n_params),))
+    sizes, acts, slope, alpha = _spec_args(spec)
+    n, f = _rows(X, "X")
+    if f != sizes[0]:
+        raise ValueError(f"X must have shape (n, {sizes[0]}); got {_shape_str(X.shape)}")
+    _same(Y, "Y", (n, sizes[-1]))
+    order = _index_vector(order, "order", None, n)
+    batch = int(batch)
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1; got {batch}")
+    cuda = _cuda()
+    ws = cupy.empty(int(cuda.nn_regression_workspace_elems(sizes, acts, batch)), dtype=dtype)
+    total = cupy.zeros((), dtype=np.float64)
+    steps, error = cuda.nn_mlp_regression_epoch(
+        sizes, acts, slope, alpha, _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(adam_step),
+        float(lr), float(beta1), float(beta2), float(eps), _ptr(X), _ptr(Y), _ptr(order),
+        int(order.size), batch, bool(mean_over_outputs), _ptr(ws), _ptr(total),
+        dtype.itemsize, current_stream_ptr(),
+    )  # fmt: skip
+    return _finish(steps, error, progress, total)
+
 
 
 @on_input_device
@@ -515,14 +569,8 @@ def ivae_train_epoch(
     n_rows, width = _rows(H, "H")
     if width != D + K:
         raise ValueError(f"H must have shape (n, {D + K}); got {_shape_str(H.shape)}")
-    seg = cupy.ascontiguousarray(cupy.asarray(seg))
-    order = cupy.ascontiguousarray(cupy.asarray(order))
-    for name, a, size, hi in (("seg", seg, n_rows, K), ("order", order, None, n_rows)):
-        if a.dtype != np.int64 or a.ndim != 1 or (size is not None and a.size != size):
-            want = f"({size},)" if size is not None else "(n,)"
-            raise ValueError(f"{name} must be int64 of shape {want}; got {a.dtype} {a.shape}")
-        if a.size and (int(a.min()) < 0 or int(a.max()) >= hi):
-            raise ValueError(f"{name} holds entries outside [0, {hi})")
+    seg = _index_vector(seg, "seg", n_rows, K)
+    order = _index_vector(order, "order", None, n_rows)
     batch = int(batch)
     if batch < 1:
         raise ValueError(f"batch must be >= 1; got {batch}")

@@ -213,6 +213,39 @@ def test_mse_step_matches_cpu(cp, dtype):
     close(gpu.params, cpu.params, dtype)
 
 
+@pytest.mark.parametrize("mean_over_outputs", [True, False])
+def test_regression_epoch_matches_cpu(cp, dtype, mean_over_outputs):
+    """The regression epoch queued from C++ (cuda/training.cu) follows the CPU epoch."""
+    from fastcrl import _gpu_nn
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 6)).astype(dtype)
+    Y = rng.normal(size=(300, 2)).astype(dtype)
+    order = rng.permutation(300).astype(np.int64)
+    nets = [nn.MLP([6, 24, 2], dtype=dtype, random_state=0) for _ in range(2)]
+    nets[1].to_device()
+    totals = []
+    for net, kset, xp in ((nets[0], _core, np), (nets[1], _gpu_nn, cp)):
+        m, v, grad = (xp.zeros(net.n_params, dtype=dtype) for _ in range(3))
+        progress = np.zeros(1, dtype=np.int64)
+        for epoch in range(2):
+            total = kset.mlp_regression_epoch(
+                net.spec, net.params, grad, m, v, 5 * epoch, 1e-2, 0.9, 0.999, 1e-3,
+                xp.asarray(X), xp.asarray(Y), xp.asarray(order), 64, mean_over_outputs, progress,
+            )  # fmt: skip
+            assert progress[0] == 5
+        totals.append(float(total))
+    assert totals[1] == pytest.approx(totals[0], rel=TOL[dtype]["rtol"] * 10)
+    nets[1].to_host()
+    close(nets[1].params, nets[0].params, dtype)
+    with pytest.raises(ValueError, match="order holds entries outside"):
+        _gpu_nn.mlp_regression_epoch(
+            nets[1].spec, *(cp.zeros(nets[1].n_params, dtype=dtype) for _ in range(4)), 0, 1e-2,
+            0.9, 0.999, 1e-8, cp.asarray(X), cp.asarray(Y), cp.asarray([0, 300]), 64, True,
+            np.zeros(1, dtype=np.int64),
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize("offset", [0, 1, 2, 12345, 2**40 + 3])
 def test_philox_matches_cpu(cp, offset):
     for n in (1, 2, 7, 1000):

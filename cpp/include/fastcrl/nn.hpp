@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "fastcrl/interrupt.hpp"
+
 namespace fastcrl::nn {
 
 /// Elementwise activations. xtanh(x) = tanh(x) + 0.1 x (iVAE); elu uses alpha = MLPSpec::elu_alpha.
@@ -154,6 +156,19 @@ std::size_t mse_step_workspace_size(const MLPSpec& spec, std::size_t n);
 template <class T>
 double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
                          const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad);
+
+/// One epoch of minibatch regression: for the k-th batch of `batch` consecutive entries of `order` (the
+/// last may be shorter), the rows of X (n_rows x sizes[0]) and Y (n_rows x sizes[L]), out = MLP(X_b),
+/// loss = sum((out - Y_b)^2) / (n_b * sizes[L]) when mean_over_outputs (PyTorch's MSELoss), else / n_b
+/// (the mean over rows of each row's squared error); its gradient, then one Adam step (cfg, step number
+/// adam_step + k + 1). Returns the sum over batches of loss * n_b; `steps_done` counts finished steps
+/// (the loop stops between steps when `interrupt` fires).
+/// Preconditions: spec validated; order entries in [0, n_rows) (checked); grad has spec.n_params().
+template <class T>
+double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v, std::int64_t adam_step,
+                            const AdamConfig& cfg, const T* X, const T* Y, std::size_t n_rows,
+                            const std::int64_t* order, std::size_t n_order, std::size_t batch, bool mean_over_outputs,
+                            Interrupt& interrupt, std::int64_t* steps_done);
 
 // ---------------------------------------------------------------------------------------------------
 // Counter-based random numbers. Philox-4x32-10 (Salmon et al., SC'11) keyed by the 64-bit seed;

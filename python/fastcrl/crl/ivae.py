@@ -2,6 +2,9 @@
 
 Trained on fastcrl's own C++ kernels (:mod:`fastcrl.nn`: fused MLP passes, Gaussian KL and
 reparameterisation with exact gradients, fused Adam, Philox noise); no deep-learning framework.
+On the CPU each epoch (training and warm-start pretraining) is one kernel call that runs every
+minibatch step in C++ (``ivae_train_epoch``, ``mlp_regression_epoch``); :meth:`_Model.loss_grad`
+is the same step composed from Python, kept as the readable reference (tests compare the two).
 With CuPy input the same training loop runs on the GPU with the CUDA twins of those kernels
 (:func:`fastcrl.nn.kernels`).
 """
@@ -575,7 +578,9 @@ class IVAE(BaseEstimator):
     -----
     Ctrl-C (KeyboardInterrupt) during ``fit``/``partial_fit`` leaves a usable model — the
     parameters with the best held-out ELBO so far, all fitted attributes set, ``interrupted_``
-    True — and then **re-raises** the KeyboardInterrupt so a script stops as the user asked.
+    True — and then **re-raises** the KeyboardInterrupt so a script stops as the user asked.  The
+    epoch kernels check for it between minibatch steps (at most every 0.1 s), so it takes effect
+    within a step, with the Adam step count and noise stream advanced by the steps that finished.
 
     GPU training: with a CuPy ``X`` (``u`` may be NumPy or CuPy), ``fit`` and ``partial_fit`` run
     the same training loop on the array's device with the CUDA twins of the kernels (cuBLAS GEMM,
@@ -973,16 +978,29 @@ class IVAE(BaseEstimator):
         H = self._encoder_input(Xs, seg)
         n = Xs.shape[0]
         bs = min(p["batch_size"], n)
+        k = model.k
         for net, key, inp, out in ((model.enc, "enc", H, target), (model.dec, "dec", S, Xs)):
             m, v = xp.zeros_like(net.params), xp.zeros_like(net.params)
             step = 0
             for _ in range(p["pretrain_epochs"]):
-                perm = xp.asarray(rng.permutation(n))
+                perm = rng.permutation(n)
+                if self._fused_epoch(xp):
+                    # the loss is each row's squared error, averaged over rows (regression_grad's)
+                    progress = np.zeros(1, dtype=np.int64)
+                    try:
+                        k.mlp_regression_epoch(
+                            net.spec, net.params, net.grad, m, v, step, p["lr"], 0.9, 0.999, 1e-8,
+                            inp, out, xp.asarray(perm.astype(np.int64)), bs, False, progress,
+                        )  # fmt: skip
+                    finally:
+                        step += int(progress[0])
+                    continue
+                perm = xp.asarray(perm)
                 for s in range(0, n, bs):
                     idx = perm[s : s + bs]
                     model.regression_grad(net, key, inp[idx], out[idx])
                     step += 1
-                    model.k.adam_update(
+                    k.adam_update(
                         net.params, net.grad, m, v, step, p["lr"], 0.9, 0.999, 1e-8, 0.0, False
                     )
 

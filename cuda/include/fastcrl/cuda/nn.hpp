@@ -97,7 +97,24 @@ template <class T>
 void random_normal(const Launch& launch, std::uint64_t seed, std::uint64_t offset, std::int64_t n, T* out);
 
 // ---------------------------------------------------------------------------------------------------
-// The iVAE training epoch (cuda/ivae.cu): the CUDA twin of fastcrl::nn::ivae_train_epoch
+// Training epochs queued from C++ (cuda/training.cu).
+
+/// Elements of T workspace mlp_regression_epoch needs for batches of up to `batch` rows.
+std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_t batch);
+
+/// The CUDA twin of fastcrl::nn::mlp_regression_epoch (cpp/include/fastcrl/nn.hpp): for each batch of
+/// `order` (device, int64, entries in [0, n) checked by the caller) the rows of X and Y (device), the
+/// squared error (divided by b * sizes[L] when mean_over_outputs, else by b), its gradient and an Adam
+/// step (lr, step number adam_step + k + 1).  *loss_total (device double) receives the sum over batches
+/// of loss * b; should_stop as for ivae_train_epoch.  Returns the number of steps queued.
+template <class T>
+std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& shape, T* params, T* grad, T* m, T* v,
+                                  std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
+                                  const T* X, const T* Y, const std::int64_t* order, std::int64_t n_order,
+                                  std::int64_t batch, bool mean_over_outputs, T* workspace, double* loss_total,
+                                  const std::function<bool()>& should_stop);
+
+// The iVAE training epoch: the CUDA twin of fastcrl::nn::ivae_train_epoch
 // (cpp/include/fastcrl/ivae.hpp; same model layout, same batches, same noise stream), queued from
 // C++ so a step costs kernel launches only, with no Python-side work and no host synchronisation.
 

@@ -1,8 +1,9 @@
-// The iVAE training epoch on the GPU (see fastcrl/cuda/nn.hpp): the composition of cpp/src/ivae.cpp,
-// queued from C++ on one stream.  The MLP passes, Gaussian kernels, Philox and Adam are the tested
-// kernels of nn.cu; here are only the glue kernels (gather the batch, split the encoder output,
-// residual, gradient sum, the prior table's gradient) and the loop.  The loss accumulates on the
-// device, so the host never waits inside an epoch.
+// Training epochs on the GPU, queued from C++ on one stream (see fastcrl/cuda/nn.hpp): the iVAE epoch
+// (the composition of cpp/src/ivae.cpp) and the MLP regression epoch (cpp/src/nn.cpp's
+// mlp_regression_epoch).  The MLP passes, Gaussian kernels, Philox and Adam are the tested kernels of
+// nn.cu; here are only the glue kernels (gather the batch, split the encoder output, residual,
+// gradient sum, the prior table's gradient) and the loops.  Losses accumulate on the device, so the
+// host never waits inside an epoch.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -78,19 +79,26 @@ __global__ void split_kernel(const T* __restrict__ out, int64_t b, int64_t d, in
   }
 }
 
-/// xh (b x D) becomes dloss/dxh = (xh - x) * scale, with x the first D columns of Hb; the
-/// reconstruction term |xh - x|^2 / (2 var) goes to *total.
+/// Rows `rows[0..b)` of src (width columns) into dst.
 template <class T>
-__global__ void residual_kernel(T* __restrict__ xh, const T* __restrict__ Hb, int64_t b, int64_t D, int64_t width,
-                                T scale, double half_inv_var, double* total) {
+__global__ void gather_rows_kernel(const T* __restrict__ src, const int64_t* __restrict__ rows, int64_t b,
+                                   int64_t width, T* __restrict__ dst) {
+  FASTCRL_GRID_STRIDE(k, b * width) dst[k] = src[rows[k / width] * width + k % width];
+}
+
+/// out (b x D) becomes dloss/dout = (out - y) * scale, with y the first D columns of the rows of
+/// `target` (row stride ld); factor * |out - y|^2 goes to *total.
+template <class T>
+__global__ void residual_kernel(T* __restrict__ out, const T* __restrict__ target, int64_t b, int64_t D, int64_t ld,
+                                T scale, double factor, double* total) {
   double acc = 0.0;
   FASTCRL_GRID_STRIDE(k, b * D) {
     const int64_t i = k / D, j = k % D;
-    const T diff = xh[k] - Hb[i * width + j];
+    const T diff = out[k] - target[i * ld + j];
     acc += double(diff) * double(diff);
-    xh[k] = diff * scale;
+    out[k] = diff * scale;
   }
-  block_add(acc * half_inv_var, total);
+  block_add(acc * factor, total);
 }
 
 /// gout = [gmu + kmu, graw + kraw]; the KL terms and b * log_norm go to *total.
@@ -126,7 +134,7 @@ __global__ void segment_sum_kernel(const int64_t* __restrict__ segb, const T* __
   }
 }
 
-#define FASTCRL_IVAE_LAUNCH(kernel, work, ...)                                      \
+#define FASTCRL_TRAIN_LAUNCH(kernel, work, ...)                                      \
   do {                                                                              \
     kernel<<<grid_for(work), kThreads, 0, as_stream(launch.stream)>>>(__VA_ARGS__); \
     FASTCRL_CUDA_CHECK_LAUNCH(#kernel);                                             \
@@ -216,19 +224,19 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
   int64_t steps = 0;
   for (int64_t start = 0; start < n_order; start += batch, ++steps) {
     const int64_t b = std::min(batch, n_order - start);
-    FASTCRL_IVAE_LAUNCH(gather_kernel<T>, b * width, H, seg, order + start, b, width, d, prior_logvar, prior_mean,
+    FASTCRL_TRAIN_LAUNCH(gather_kernel<T>, b * width, H, seg, order + start, b, width, d, prior_logvar, prior_mean,
                         w.Hb, seg_workspace, w.plv, w.pm, w.weight);
     random_normal<T>(launch, noise_seed, noise_offset, b * d, w.eps);
     noise_offset += static_cast<std::uint64_t>(b * d);
     mlp_forward<T>(launch, s.encoder, enc, w.Hb, b, w.out, w.enc_ws, true);
-    FASTCRL_IVAE_LAUNCH(split_kernel<T>, b * (d + r), w.out, b, d, r, w.mu, w.raw);
+    FASTCRL_TRAIN_LAUNCH(split_kernel<T>, b * (d + r), w.out, b, d, r, w.mu, w.raw);
     if (s.full_posterior)
       chol_gaussian_sample<T>(launch, w.mu, w.raw, w.eps, b, d, tr, w.z);
     else
       diag_gaussian_sample<T>(launch, w.mu, w.raw, w.eps, b, d, w.z);
     mlp_forward<T>(launch, s.decoder, dec, w.z, b, w.xh, w.dec_ws, true);
     const T scale = static_cast<T>(1.0 / (s.decoder_var * double(b)));
-    FASTCRL_IVAE_LAUNCH(residual_kernel<T>, b * D, w.xh, w.Hb, b, D, width, scale, 0.5 / s.decoder_var, loss_total);
+    FASTCRL_TRAIN_LAUNCH(residual_kernel<T>, b * D, w.xh, w.Hb, b, D, width, scale, 0.5 / s.decoder_var, loss_total);
     mlp_backward<T>(launch, s.decoder, dec, w.z, b, w.xh, w.dec_ws, g_dec, w.gz, false);
     T* kpm = s.learn_prior_mean ? w.kpm : nullptr;
     if (s.full_posterior) {
@@ -240,10 +248,10 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
       diag_gaussian_kl<T>(launch, w.mu, w.raw, w.pm, w.plv, b, d, w.kl);
       diag_gaussian_kl_backward<T>(launch, w.mu, w.raw, w.pm, w.plv, w.weight, b, d, w.kmu, w.kraw, kpm, w.kplv);
     }
-    FASTCRL_IVAE_LAUNCH(combine_kernel<T>, b * (d + r), w.gmu, w.kmu, w.graw, w.kraw, w.kl, b, d, r,
+    FASTCRL_TRAIN_LAUNCH(combine_kernel<T>, b * (d + r), w.gmu, w.kmu, w.graw, w.kraw, w.kl, b, d, r,
                         double(b) * log_norm, w.gout, loss_total);
     mlp_backward<T>(launch, s.encoder, enc, w.Hb, b, w.gout, w.enc_ws, g_enc, static_cast<T*>(nullptr), false);
-    FASTCRL_IVAE_LAUNCH(segment_sum_kernel<T>, 2 * K * d, seg_workspace, w.kplv, kpm, b, K, d, g_table);
+    FASTCRL_TRAIN_LAUNCH(segment_sum_kernel<T>, 2 * K * d, seg_workspace, w.kplv, kpm, b, K, d, g_table);
     adam_update<T>(launch, params, grad, m, v, np, adam_step + steps + 1, lrs[steps], beta1, beta2, eps, 0.0, false);
     if (should_stop && should_stop()) {
       ++steps;
@@ -253,7 +261,46 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
   return steps;
 }
 
-#undef FASTCRL_IVAE_LAUNCH
+std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_t batch) {
+  return shape.workspace_elems(batch) + batch * (shape.sizes.front() + 2 * shape.sizes.back());
+}
+
+template <class T>
+std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& s, T* params, T* grad, T* m, T* v,
+                                  std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
+                                  const T* X, const T* Y, const std::int64_t* order, std::int64_t n_order,
+                                  std::int64_t batch, bool mean_over_outputs, T* workspace, double* loss_total,
+                                  const std::function<bool()>& should_stop) {
+  s.validate();
+  if (batch < 1) throw std::invalid_argument("batch must be >= 1");
+  const int64_t d_in = s.sizes.front(), d_out = s.sizes.back();
+  T* passes = workspace;
+  T* Xb = passes + s.workspace_elems(batch);
+  T* Yb = Xb + batch * d_in;
+  T* out = Yb + batch * d_out;
+  DeviceScope scope(launch.device);
+  FASTCRL_CUDA_CHECK(cudaMemsetAsync(loss_total, 0, sizeof(double), as_stream(launch.stream)));
+  int64_t steps = 0;
+  for (int64_t start = 0; start < n_order; start += batch, ++steps) {
+    const int64_t b = std::min(batch, n_order - start);
+    FASTCRL_TRAIN_LAUNCH(gather_rows_kernel<T>, b * d_in, X, order + start, b, d_in, Xb);
+    FASTCRL_TRAIN_LAUNCH(gather_rows_kernel<T>, b * d_out, Y, order + start, b, d_out, Yb);
+    mlp_forward<T>(launch, s, params, Xb, b, out, passes, true);
+    // loss = |out - y|^2 / count; the epoch sums loss * b
+    const double count = double(mean_over_outputs ? b * d_out : b);
+    FASTCRL_TRAIN_LAUNCH(residual_kernel<T>, b * d_out, out, Yb, b, d_out, d_out, static_cast<T>(2.0 / count),
+                        double(b) / count, loss_total);
+    mlp_backward<T>(launch, s, params, Xb, b, out, passes, grad, static_cast<T*>(nullptr), false);
+    adam_update<T>(launch, params, grad, m, v, s.n_params(), adam_step + steps + 1, lr, beta1, beta2, eps, 0.0, false);
+    if (should_stop && should_stop()) {
+      ++steps;
+      break;
+    }
+  }
+  return steps;
+}
+
+#undef FASTCRL_TRAIN_LAUNCH
 #undef FASTCRL_GRID_STRIDE
 
 template std::int64_t ivae_train_epoch<double>(const Launch&, const IVAEDims&, double*, double*, double*, double*,
@@ -266,5 +313,13 @@ template std::int64_t ivae_train_epoch<float>(const Launch&, const IVAEDims&, fl
                                               const std::int64_t*, const std::int64_t*, std::int64_t, std::int64_t,
                                               std::uint64_t, std::uint64_t, float*, std::int64_t*, double*,
                                               const std::function<bool()>&);
+#define FASTCRL_REGRESSION_INSTANTIATE(T)                                                                        \
+  template std::int64_t mlp_regression_epoch<T>(const Launch&, const MLPShape&, T*, T*, T*, T*, std::int64_t,    \
+                                                double, double, double, double, const T*, const T*,              \
+                                                const std::int64_t*, std::int64_t, std::int64_t, bool, T*, double*, \
+                                                const std::function<bool()>&);
+FASTCRL_REGRESSION_INSTANTIATE(double)
+FASTCRL_REGRESSION_INSTANTIATE(float)
+#undef FASTCRL_REGRESSION_INSTANTIATE
 
 }  // namespace fastcrl::cuda::nn
