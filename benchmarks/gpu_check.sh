@@ -301,7 +301,8 @@ for name, make in (("GaussianBIC", scores.GaussianBIC), ("BGe", scores.BGe)):
         js_d, off_d, flat_d, out = cp.asarray(js), cp.asarray(offsets), cp.asarray(flat), cp.empty(B)
         coef = gpu._gpu_coefficients(_backend._cuda.max_gaussian_score_parents)
         stream = cp.cuda.get_current_stream().ptr
-        t_ker = best(lambda: _backend._cuda.gaussian_local_scores(gpu._device_matrix, js_d, off_d, flat_d, *coef, out, stream), 5, sync)
+        # max_parents = k, as fastcrl.scores passes it (k <= 8: the one-thread-per-family kernel only)
+        t_ker = best(lambda: _backend._cuda.gaussian_local_scores(gpu._device_matrix, js_d, off_d, flat_d, *coef, out, stream, k), 5, sync)
         t_cker = best(lambda: cpu._kernel.local_scores(js, offsets, flat), 3, setup=cpu.clear_cache)
         node_array, set_array = np.asarray(nodes), np.asarray(sets)
         t_arr = best(lambda: gpu.local_scores(node_array, set_array), 3, sync)
@@ -330,7 +331,7 @@ for name, make in (("GaussianBIC", scores.GaussianBIC),):
         js, offsets, flat = random_csr(big, k)
         js_d, off_d, flat_d, out = cp.asarray(js), cp.asarray(offsets), cp.asarray(flat), cp.empty(big)
         t_cker = best(lambda: cpu._kernel.local_scores(js, offsets, flat), 3, setup=cpu.clear_cache)
-        t_ker = best(lambda: _backend._cuda.gaussian_local_scores(gpu._device_matrix, js_d, off_d, flat_d, *coef, out, stream), 5, sync)
+        t_ker = best(lambda: _backend._cuda.gaussian_local_scores(gpu._device_matrix, js_d, off_d, flat_d, *coef, out, stream, k), 5, sync)
         ref = cpu._kernel.local_scores(js, offsets, flat)
         diff = float(np.max(np.abs(out.get() - ref) / np.abs(ref)))
         rows.append(f"| {name} (batch {big:,}) | {k} | - | - | - | {big / t_cker:,.0f} | {big / t_ker:,.0f} "

@@ -87,9 +87,85 @@ __device__ void gaussian_family_score(const double* __restrict__ M, int64_t d, i
   __syncthreads();
 }
 
-__global__ void gaussian_local_scores_kernel(const double* __restrict__ M, int64_t d,
+/// One thread per family of at most kSmallGaussianFamily parents (larger ones are left to the warp
+/// kernel): the same left-looking Cholesky, solve and score as gaussian_family_score, in the same order
+/// of operations, with the factor in registers, so small batches keep every thread of the GPU busy.
+__global__ void gaussian_small_family_kernel(const double* __restrict__ M, int64_t d,
                                              const int64_t* __restrict__ nodes, const int64_t* __restrict__ offsets,
                                              const int64_t* __restrict__ parents, int64_t batch,
+                                             GaussianScoreCoefficients coef, double* __restrict__ out) {
+  constexpr int K = kSmallGaussianFamily;
+  for (int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; b < batch; b += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t j = nodes[b];
+    const int64_t begin = offsets[b];
+    const int64_t k64 = offsets[b + 1] - begin;
+    if (k64 > K) continue;  // the warp kernel's
+    double result = quiet_nan();
+    int64_t idx[K];
+    bool bad = j < 0 || j >= d || k64 < 0;
+    const int k = bad ? 0 : static_cast<int>(k64);
+#pragma unroll
+    for (int t = 0; t < K; ++t) {
+      if (t < k) {
+        const int64_t p = parents[begin + t];
+        bad = bad || p < 0 || p >= d || p == j;
+        idx[t] = (p < 0 || p >= d) ? 0 : p;
+      }
+    }
+    if (!bad) {
+      double L[K][K];
+      double z[K];
+#pragma unroll
+      for (int c = 0; c < K; ++c) {
+        if (c < k && !bad) {
+          const double* row_c = M + idx[c] * d;
+          double s = row_c[idx[c]];
+#pragma unroll
+          for (int m = 0; m < c; ++m) s -= L[c][m] * L[c][m];
+          if (!(s > coef.rel_tol * row_c[idx[c]]) || !(s > 0.0)) {
+            bad = true;
+          } else {
+            L[c][c] = sqrt(s);
+#pragma unroll
+            for (int t = c + 1; t < K; ++t) {
+              if (t < k) {
+                double v = M[idx[t] * d + idx[c]];
+#pragma unroll
+                for (int m = 0; m < c; ++m) v -= L[t][m] * L[c][m];
+                L[t][c] = v / L[c][c];
+              }
+            }
+          }
+        }
+      }
+      if (!bad) {
+        double logdet = 0.0, explained = 0.0;
+#pragma unroll
+        for (int c = 0; c < K; ++c) {
+          if (c < k) {
+            double y = M[idx[c] * d + j];
+#pragma unroll
+            for (int m = 0; m < c; ++m) y -= L[c][m] * z[m];
+            y /= L[c][c];
+            z[c] = y;
+            explained += y * y;
+            logdet += 2.0 * log(L[c][c]);
+          }
+        }
+        const double mjj = M[j * d + j];
+        const double var = mjj - explained;
+        if (var > coef.rel_tol * mjj && var > 0.0)
+          result = coef.constant[k] + coef.log_det * logdet + coef.log_var[k] * log(var);
+      }
+    }
+    out[b] = result;
+  }
+}
+
+/// One warp per family with more than `min_k - 1` parents (smaller ones are the thread kernel's).
+__global__ void gaussian_local_scores_kernel(const double* __restrict__ M, int64_t d,
+                                             const int64_t* __restrict__ nodes, const int64_t* __restrict__ offsets,
+                                             const int64_t* __restrict__ parents, int64_t batch, int64_t min_k,
                                              GaussianScoreCoefficients coef, double* __restrict__ out) {
   constexpr int K = kMaxGaussianScoreParents;
   __shared__ double L[K][K + 1];  // +1: rows and columns hit different banks
@@ -104,7 +180,8 @@ __global__ void gaussian_local_scores_kernel(const double* __restrict__ M, int64
     const int64_t j = nodes[b];
     const int64_t begin = offsets[b];
     const int64_t k64 = offsets[b + 1] - begin;
-    if (j < 0 || j >= d || k64 < 0 || k64 > K) {
+    if (k64 < min_k) continue;  // (uniform over the block)
+    if (j < 0 || j >= d || k64 > K) {
       if (t == 0) out[b] = quiet_nan();
       continue;
     }
@@ -384,14 +461,21 @@ void discrete_local_scores(const Launch& launch, const std::int32_t* codes, int6
 
 void gaussian_local_scores(const Launch& launch, const double* M, int64_t d, const int64_t* nodes,
                            const int64_t* offsets, const int64_t* parents, int64_t batch,
-                           const GaussianScoreCoefficients& coefficients, double* out) {
+                           const GaussianScoreCoefficients& coefficients, double* out, int max_parents) {
   if (d < 1) throw std::invalid_argument("the score matrix needs at least one row; got d=" + std::to_string(d));
   if (batch < 0) throw std::invalid_argument("batch must be >= 0; got " + std::to_string(batch));
   if (batch == 0) return;
   detail::DeviceScope scope(launch.device);
+  const cudaStream_t stream = detail::as_stream(launch.stream);
+  constexpr int kSmallThreads = 128;
+  const auto small_blocks = static_cast<unsigned>(std::min((batch + kSmallThreads - 1) / kSmallThreads, kMaxBlocks));
+  gaussian_small_family_kernel<<<small_blocks, kSmallThreads, 0, stream>>>(M, d, nodes, offsets, parents, batch,
+                                                                           coefficients, out);
+  FASTCRL_CUDA_CHECK_LAUNCH("gaussian_small_family_kernel");
+  if (max_parents >= 0 && max_parents <= kSmallGaussianFamily) return;
   const auto blocks = static_cast<unsigned>(std::min(batch, kMaxBlocks));
-  gaussian_local_scores_kernel<<<blocks, kWarp, 0, detail::as_stream(launch.stream)>>>(M, d, nodes, offsets, parents,
-                                                                                      batch, coefficients, out);
+  gaussian_local_scores_kernel<<<blocks, kWarp, 0, stream>>>(M, d, nodes, offsets, parents, batch,
+                                                            kSmallGaussianFamily + 1, coefficients, out);
   FASTCRL_CUDA_CHECK_LAUNCH("gaussian_local_scores_kernel");
 }
 

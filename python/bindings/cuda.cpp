@@ -404,7 +404,7 @@ void discrete_subset_scores_py(py::handle codes_obj, py::handle card_obj, std::i
 /// (the covariance for GaussianBIC, the posterior scale R for BGe); NaN where undefined.
 void gaussian_local_scores_py(py::handle M_obj, py::handle nodes_obj, py::handle offsets_obj, py::handle parents_obj,
                               const std::vector<double>& constant, const std::vector<double>& log_var, double log_det,
-                              double rel_tol, py::handle out_obj, std::uintptr_t stream) {
+                              double rel_tol, py::handle out_obj, std::uintptr_t stream, int max_parents) {
   const auto M = parse_cai(M_obj, "M", false);
   const auto nodes = parse_cai(nodes_obj, "nodes", false, false, 8);
   const auto offsets = parse_cai(offsets_obj, "offsets", false, false, 8);
@@ -428,7 +428,7 @@ void gaussian_local_scores_py(py::handle M_obj, py::handle nodes_obj, py::handle
   const auto launch = prepare_launch(arrays, stream);
   fc::gaussian_local_scores(launch, data<const double>(M), M.shape[0], data<const std::int64_t>(nodes),
                             data<const std::int64_t>(offsets), data<const std::int64_t>(parents), batch, coef,
-                            data<double>(out));
+                            data<double>(out), max_parents);
 }
 
 /// out[b] = BDeu ("bdeu") or discrete BIC ("bic") local score of the pair b from column-major codes
@@ -536,10 +536,11 @@ PYBIND11_MODULE(_cuda, m, py::mod_gil_not_used()) {
   m.attr("max_gaussian_score_parents") = fc::kMaxGaussianScoreParents;
   m.def("gaussian_local_scores", &gaussian_local_scores_py, py::arg("M"), py::arg("nodes"), py::arg("offsets"),
         py::arg("parents"), py::arg("constant"), py::arg("log_var"), py::arg("log_det"), py::arg("rel_tol"),
-        py::arg("out"), py::arg("stream"),
+        py::arg("out"), py::arg("stream"), py::arg("max_parents") = -1,
         "out[b] = constant[k] + log_det * log det M_PP + log_var[k] * log(M_jj - M_jP M_PP^-1 M_Pj) for the pair "
         "(nodes[b], parents[offsets[b]:offsets[b+1]]), k = |P| <= max_gaussian_score_parents; NaN where undefined. "
-        "Indices int64 on the device, unchecked beyond bounds (fastcrl.scores validates them); queued on `stream`.");
+        "Indices int64 on the device, unchecked beyond bounds (fastcrl.scores validates them); queued on `stream`. "
+        "max_parents: the largest k in the batch if known (-1: unknown); small sets are scored one per thread.");
   m.attr("max_discrete_score_parents") = fc::kMaxDiscreteScoreParents;
   m.attr("max_discrete_score_cells") = fc::kMaxDiscreteScoreCells;
   m.def("discrete_local_scores", &discrete_local_scores_py, py::arg("codes"), py::arg("cardinalities"),

@@ -323,6 +323,7 @@ class _LocalScore:
     def _launch_device(self, cuda, js_d, offsets_d, flat_d, out, offsets: np.ndarray) -> np.ndarray:
         """Queue the kernel writing ``out``; return the batch indices to score on the CPU."""
         kmax = int(cuda.max_gaussian_score_parents)
+        sizes = np.diff(offsets)
         cuda.gaussian_local_scores(
             self._device_matrix,
             js_d,
@@ -331,8 +332,9 @@ class _LocalScore:
             *self._gpu_coefficients(kmax),
             out,
             current_stream_ptr(),
+            int(sizes.max(initial=0)),
         )
-        return np.flatnonzero(np.diff(offsets) > kmax)
+        return np.flatnonzero(sizes > kmax)
 
     def _launch_subsets(self, cuda, row, j, size, first_rank, count, forbidden, required) -> None:
         """Queue the exact-search family kernel (see ``fastcrl.exact``) filling device ``row``."""

@@ -167,6 +167,32 @@ def test_extension_argument_checks(cp, cuda_ext):
     # a bad index on the device gives NaN, never an out-of-bounds read
     cuda_ext.gaussian_local_scores(M, idx + 7, offsets, idx, coef, coef, 0.0, 0.0, out, stream)
     assert bool(cp.isnan(out[0]))
+    cuda_ext.gaussian_local_scores(M, idx, offsets, idx, coef, coef, 0.0, 0.0, out, stream, 0)
+    assert float(out[0]) == 0.0
+
+
+def test_small_and_large_family_kernels_agree(cp, cuda_ext, rng):
+    """Sets of <= 8 parents are scored one per thread, larger ones one per warp; a batch mixing
+    both (with and without the max_parents hint) gives the CPU's scores, and a small set scored
+    among large ones equals the same set scored alone."""
+    d = 40
+    X = _gaussian_data(rng, 800, d)
+    gpu, cpu = _both(cp, X, "bic")
+    pairs = _pairs(rng, d, 2000, 20)
+    nodes, sets = [j for j, _ in pairs], [P for _, P in pairs]
+    js, offsets, flat = gpu._fast_csr(nodes, sets)
+    coef = gpu._gpu_coefficients(cuda_ext.max_gaussian_score_parents)
+    stream = cp.cuda.get_current_stream().ptr
+    want = cpu.local_scores(nodes, sets)
+    args = (gpu._device_matrix, cp.asarray(js), cp.asarray(offsets), cp.asarray(flat), *coef)
+    for hint in (-1, 20):
+        out = cp.full(len(pairs), cp.nan)
+        cuda_ext.gaussian_local_scores(*args, out, stream, hint)
+        np.testing.assert_allclose(out.get(), want, rtol=RTOL, atol=0)
+    small = np.flatnonzero(np.diff(offsets) <= 8)
+    assert 0 < small.size < len(pairs)
+    alone = gpu.local_scores([nodes[b] for b in small], [sets[b] for b in small]).get()
+    np.testing.assert_array_equal(alone, out.get()[small])
 
 
 def _discrete_data(rng, n, card):

@@ -36,9 +36,15 @@ struct GaussianScoreCoefficients {
 /// offsets[0] = 0, every set of at most kMaxGaussianScoreParents distinct parents in [0, d), none
 /// equal to its node.  The kernel still writes NaN instead of reading out of bounds for a bad index
 /// or an oversized set.  Throws std::invalid_argument on bad sizes, CudaError on CUDA failures.
+/// `max_parents`: the largest set in the batch when the caller knows it (-1: unknown).  Sets of at
+/// most kSmallGaussianFamily parents are scored one per thread; larger ones one per warp, a kernel
+/// launched only when the batch may hold such sets.
 void gaussian_local_scores(const Launch& launch, const double* M, std::int64_t d, const std::int64_t* nodes,
                            const std::int64_t* offsets, const std::int64_t* parents, std::int64_t batch,
-                           const GaussianScoreCoefficients& coefficients, double* out);
+                           const GaussianScoreCoefficients& coefficients, double* out, int max_parents = -1);
+
+/// Families with at most this many parents are scored by one thread each (factor in registers).
+constexpr int kSmallGaussianFamily = 8;
 
 /// Largest parent set of the discrete kernel, and the most count cells q * r (q = product of the
 /// parents' cardinalities, r the node's) one block counts in shared memory; callers score larger
