@@ -1,7 +1,8 @@
 """CRL benchmarks as a script with sections; every number is measured side by side in one run.
 
 Sections
-  mlp   MLP forward+backward and one training epoch (MSE + Adam over 40,000 rows), batch 256,
+  mlp   MLP forward+backward and one training epoch (MSE + Adam over 40,000 rows; separate calls, one
+        fused mse_step per batch, one train_epoch call), batch 256,
         widths [10, 100, 100, 10], leaky-ReLU, float32, one thread: fastcrl (C++) vs the NumPy
         reference (fastcrl.reference.nn) vs PyTorch CPU (when importable).
   ivae  IVAE fit time and MCC per seed vs NonstationaryICA and the raw observations on the iVAE
@@ -123,6 +124,11 @@ def section_mlp(args) -> None:
         for s in range(0, EPOCH_ROWS, BATCH):
             net.mse_step(X, Y, opt, rows=perm[s : s + BATCH])
 
+    def epoch_one_call():
+        net = nn.MLP(SIZES, activation="leaky_relu", dtype=DTYPE, random_state=0)
+        opt = nn.Adam(net.params, lr=1e-3)
+        net.train_epoch(X, Y, opt, batch_size=BATCH, random_state=1)
+
     def epoch_ref():
         p = nn.MLP(SIZES, activation="leaky_relu", dtype=DTYPE, random_state=0).params.copy()
         m, v = np.zeros_like(p), np.zeros_like(p)
@@ -134,7 +140,10 @@ def section_mlp(args) -> None:
             g, _ = ref.mlp_backward(p, xb, SIZES, acts, (out - yb) * DTYPE(2.0 / out.size))
             p, m, v = ref.adam_update(p, g, m, v, t)
 
-    cases = {"fastcrl": (epoch_cpp, 1), "fastcrl-fused": (epoch_fused, 1), "reference": (epoch_ref, 1)}
+    cases = {
+        "fastcrl": (epoch_cpp, 1), "fastcrl-fused": (epoch_fused, 1),
+        "fastcrl-epoch": (epoch_one_call, 1), "reference": (epoch_ref, 1),
+    }  # fmt: skip
     if torch is not None:
         Xt_all, Yt_all = torch.from_numpy(X), torch.from_numpy(Y)
 
@@ -152,6 +161,7 @@ def section_mlp(args) -> None:
     ep = _best_interleaved(cases, args.rounds)
     rows.append((f"train epoch ({EPOCH_ROWS} rows), separate calls", ep))
     rows.append((f"train epoch ({EPOCH_ROWS} rows), fused mse_step", {**ep, "fastcrl": ep["fastcrl-fused"]}))
+    rows.append((f"train epoch ({EPOCH_ROWS} rows), one train_epoch call", {**ep, "fastcrl": ep["fastcrl-epoch"]}))
 
     print(f"\n## mlp: widths {SIZES}, batch {BATCH}, float32, {threads} thread(s) each")
     print(

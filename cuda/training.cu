@@ -268,7 +268,8 @@ std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_
 template <class T>
 std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& s, T* params, T* grad, T* m, T* v,
                                   std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
-                                  const T* X, const T* Y, const std::int64_t* order, std::int64_t n_order,
+                                  double weight_decay, bool decoupled, const T* X, const T* Y,
+                                  const std::int64_t* order, std::int64_t n_order,
                                   std::int64_t batch, bool mean_over_outputs, T* workspace, double* loss_total,
                                   const std::function<bool()>& should_stop) {
   s.validate();
@@ -291,7 +292,8 @@ std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& s, T* pa
     FASTCRL_TRAIN_LAUNCH(residual_kernel<T>, b * d_out, out, Yb, b, d_out, d_out, static_cast<T>(2.0 / count),
                         double(b) / count, loss_total);
     mlp_backward<T>(launch, s, params, Xb, b, out, passes, grad, static_cast<T*>(nullptr), false);
-    adam_update<T>(launch, params, grad, m, v, s.n_params(), adam_step + steps + 1, lr, beta1, beta2, eps, 0.0, false);
+    adam_update<T>(launch, params, grad, m, v, s.n_params(), adam_step + steps + 1, lr, beta1, beta2, eps,
+                   weight_decay, decoupled);
     if (should_stop && should_stop()) {
       ++steps;
       break;
@@ -315,7 +317,8 @@ template std::int64_t ivae_train_epoch<float>(const Launch&, const IVAEDims&, fl
                                               const std::function<bool()>&);
 #define FASTCRL_REGRESSION_INSTANTIATE(T)                                                                        \
   template std::int64_t mlp_regression_epoch<T>(const Launch&, const MLPShape&, T*, T*, T*, T*, std::int64_t,    \
-                                                double, double, double, double, const T*, const T*,              \
+                                                double, double, double, double, double, bool, const T*,          \
+                                                const T*,                                                        \
                                                 const std::int64_t*, std::int64_t, std::int64_t, bool, T*, double*, \
                                                 const std::function<bool()>&);
 FASTCRL_REGRESSION_INSTANTIATE(double)

@@ -386,6 +386,52 @@ def test_regression_epoch_equals_its_steps(rng, dtype, mean_over_outputs):
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("opt_kw", [{}, {"weight_decay": 0.1, "decoupled": True}, {"weight_decay": 0.05}])
+def test_train_epoch_equals_mse_steps(rng, opt_kw):
+    X = rng.normal(size=(300, 4))
+    Y = rng.normal(size=(300, 2))
+    a, b = (nn.MLP([4, 16, 2], activation="elu", dtype="float64", random_state=3) for _ in range(2))
+    opt_a, opt_b = nn.Adam(a.params, lr=1e-2, **opt_kw), nn.Adam(b.params, lr=1e-2, **opt_kw)
+    rows = rng.permutation(300)[:250]
+    for epoch in range(2):
+        order = np.random.default_rng(epoch).permutation(rows)
+        want = sum(
+            a.mse_step(X, Y, opt_a, rows=order[s : s + 64]) * order[s : s + 64].size
+            for s in range(0, 250, 64)
+        ) / 250
+        got = b.train_epoch(X, Y, opt_b, batch_size=64, rows=rows, random_state=epoch)
+        assert got == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(b.params, a.params, rtol=1e-12, atol=1e-14)
+    assert opt_b.step_count == opt_a.step_count == 8
+    # without shuffling the rows are taken in the order given
+    c = nn.MLP([4, 16, 2], activation="elu", dtype="float64", random_state=3)
+    opt_c = nn.Adam(c.params, lr=1e-2, **opt_kw)
+    c.train_epoch(X, Y, opt_c, batch_size=300, shuffle=False)
+    d = nn.MLP([4, 16, 2], activation="elu", dtype="float64", random_state=3)
+    opt_d = nn.Adam(d.params, lr=1e-2, **opt_kw)
+    d.mse_step(X, Y, opt_d)
+    np.testing.assert_allclose(c.params, d.params, rtol=1e-12, atol=1e-14)
+
+
+def test_train_epoch_checks_its_input(rng):
+    X, Y = rng.normal(size=(50, 2)), rng.normal(size=(50, 1))
+    net = nn.MLP([2, 8, 1], dtype="float64", random_state=0)
+    opt = nn.Adam(net.params)
+    with pytest.raises(ValueError, match="batch_size"):
+        net.train_epoch(X, Y, opt, batch_size=0)
+    with pytest.raises(IndexError, match="rows must lie"):
+        net.train_epoch(X, Y, opt, rows=[0, 50])
+    with pytest.raises(ValueError, match="Y must have shape"):
+        net.train_epoch(X, Y[:5], opt)
+    with pytest.raises(TypeError, match="Adam constructed on this MLP's params"):
+        net.train_epoch(X, Y, nn.Adam(net.params.copy()))
+    Xbad = X.copy()
+    Xbad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.train_epoch(Xbad, Y, opt)
+    assert opt.step_count == 0  # nothing ran
+
+
 def test_mse_step_trains_and_checks_its_input(rng):
     X = rng.uniform(-2, 2, size=(512, 2))
     Y = np.sin(X[:, :1]) * X[:, 1:]

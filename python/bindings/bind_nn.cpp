@@ -359,7 +359,8 @@ template <class T>
 double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad, carray<T> m1, carray<T> v,
                            std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
                            const carray<T>& X, const carray<T>& Y, const carray<std::int64_t>& order,
-                           std::size_t batch, bool mean_over_outputs, carray<std::int64_t> progress) {
+                           std::size_t batch, bool mean_over_outputs, carray<std::int64_t> progress,
+                           double weight_decay, bool decoupled) {
   const auto np = static_cast<py::ssize_t>(spec.n_params());
   const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
   for (const auto& [a, name] : state) {
@@ -375,7 +376,7 @@ double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad
   if (adam_step < 0) throw std::invalid_argument("adam_step must be >= 0");
   require_shape(progress, "progress", {1});
   require_writeable(progress, "progress");
-  const nn::AdamConfig c{lr, beta1, beta2, eps, 0.0, false};
+  const nn::AdamConfig c{lr, beta1, beta2, eps, weight_decay, decoupled};
   progress.mutable_data()[0] = 0;
   Interrupt interrupt = python_interrupt();
   double total = 0.0;
@@ -496,7 +497,7 @@ void def_nn(py::module_& m) {
         py::arg("grad").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("adam_step"),
         py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("X").noconvert(),
         py::arg("Y").noconvert(), py::arg("order").noconvert(), py::arg("batch"), py::arg("mean_over_outputs"),
-        py::arg("progress").noconvert(),
+        py::arg("progress").noconvert(), py::arg("weight_decay") = 0.0, py::arg("decoupled") = false,
         "One regression epoch over the rows `order` in batches (forward, squared error, backward, Adam each); "
         "returns the sum of batch loss x batch size. progress[0] counts the finished steps.");
   m.def("ivae_loss_grad", &ivae_loss_grad_py<T>, py::arg("shape"), py::arg("params").noconvert(),

@@ -373,8 +373,8 @@ void bind_cuda_nn(py::module_& m) {
       "nn_mlp_regression_epoch",
       [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params,
          Ptr grad, Ptr mm, Ptr v, I64 adam_step, double lr, double b1, double b2, double eps, Ptr X, Ptr Y,
-         Ptr order, I64 n_order, I64 batch, bool mean_over_outputs, Ptr ws, Ptr loss_total, I64 itemsize,
-         Ptr stream) {
+         Ptr order, I64 n_order, I64 batch, bool mean_over_outputs, double wd, bool decoupled, Ptr ws,
+         Ptr loss_total, I64 itemsize, Ptr stream) {
         const auto shape = make_shape(sizes, acts, slope, alpha);
         check_sizes(n_order, batch);
         if (batch < 1) throw py::value_error("batch must be >= 1");
@@ -389,9 +389,9 @@ void bind_cuda_nn(py::module_& m) {
                                        {order, "order"}, {ws, "workspace"}, {loss_total, "loss_total"}},
                                       stream);
             steps = fn::mlp_regression_epoch<T>(L, shape, as<T>(params), as<T>(grad), as<T>(mm), as<T>(v),
-                                                adam_step, lr, b1, b2, eps, as<const T>(X), as<const T>(Y),
-                                                as<const std::int64_t>(order), n_order, batch, mean_over_outputs,
-                                                as<T>(ws), as<double>(loss_total), should_stop);
+                                                adam_step, lr, b1, b2, eps, wd, decoupled, as<const T>(X),
+                                                as<const T>(Y), as<const std::int64_t>(order), n_order, batch,
+                                                mean_over_outputs, as<T>(ws), as<double>(loss_total), should_stop);
           });
         }
         return py::make_tuple(steps, poll.error);
@@ -399,7 +399,8 @@ void bind_cuda_nn(py::module_& m) {
       py::arg("sizes"), py::arg("activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("params"),
       py::arg("grad"), py::arg("m"), py::arg("v"), py::arg("adam_step"), py::arg("lr"), py::arg("beta1"),
       py::arg("beta2"), py::arg("eps"), py::arg("X"), py::arg("Y"), py::arg("order"), py::arg("n_order"),
-      py::arg("batch"), py::arg("mean_over_outputs"), py::arg("workspace"), py::arg("loss_total"),
+      py::arg("batch"), py::arg("mean_over_outputs"), py::arg("weight_decay"), py::arg("decoupled"),
+      py::arg("workspace"), py::arg("loss_total"),
       py::arg("itemsize"), py::arg("stream"),
       "One MLP regression epoch queued on `stream`; returns (steps queued, the exception a signal handler "
       "raised or None).");

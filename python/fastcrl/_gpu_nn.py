@@ -511,7 +511,7 @@ def _finish(steps, error, progress, total):
 @on_input_device
 def mlp_regression_epoch(
     spec, params, grad, m, v, adam_step, lr, beta1, beta2, eps, X, Y, order, batch,
-    mean_over_outputs, progress,
+    mean_over_outputs, progress, weight_decay=0.0, decoupled=False,
 ):  # fmt: skip
     """One MLP regression epoch on the GPU (``_core.mlp_regression_epoch``'s twin); returns the loss
     sum as a 0-d float64 device array, ``progress[0]`` (host) the steps queued."""
@@ -538,7 +538,8 @@ def mlp_regression_epoch(
     steps, error = cuda.nn_mlp_regression_epoch(
         sizes, acts, slope, alpha, _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(adam_step),
         float(lr), float(beta1), float(beta2), float(eps), _ptr(X), _ptr(Y), _ptr(order),
-        int(order.size), batch, bool(mean_over_outputs), _ptr(ws), _ptr(total),
+        int(order.size), batch, bool(mean_over_outputs), float(weight_decay), bool(decoupled),
+        _ptr(ws), _ptr(total),
         dtype.itemsize, current_stream_ptr(),
     )  # fmt: skip
     return _finish(steps, error, progress, total)

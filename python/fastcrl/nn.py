@@ -672,6 +672,104 @@ class MLP:
         optimizer.step(self.grad)
         return loss
 
+    @on_input_device
+    def train_epoch(
+        self,
+        X: Any,
+        Y: Any,
+        optimizer: Adam,
+        *,
+        batch_size: int = 256,
+        rows: Any = None,
+        shuffle: bool = True,
+        random_state: Any = None,
+    ) -> float:
+        """One epoch of :meth:`mse_step` over minibatches; returns the epoch's mean loss.
+
+        The rows (all of ``X``, or ``rows``) are visited once, in a random order when ``shuffle``,
+        in consecutive batches of ``batch_size`` (the last may be shorter); each batch takes one
+        fused MSE step (PyTorch's ``MSELoss()``) and one step of ``optimizer``.  On NumPy arrays the
+        whole epoch is one C++ call with the GIL released: no Python runs between steps.  It checks
+        for Ctrl-C between steps; the steps that finished stay applied and counted in
+        ``optimizer.step_count``.  CuPy arrays run :meth:`mse_step` batch by batch on the device.
+
+        Parameters
+        ----------
+        X, Y, optimizer
+            As for :meth:`mse_step`.
+        batch_size : int, default 256
+        rows : array of int, optional
+            The rows of the epoch (all when omitted).
+        shuffle : bool, default True
+            Visit the rows in a random order (drawn from ``random_state``), else as given.
+        random_state : int, numpy.random.Generator or None
+
+        Returns
+        -------
+        float
+            ``sum(batch loss * batch rows) / rows``, the losses taken before each update.
+
+        Raises
+        ------
+        ValueError, IndexError, fastcrl.NumericalError
+            As :meth:`mse_step`, for the first batch that fails (earlier steps stay applied).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastcrl.nn import MLP, Adam
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(2048, 3)); Y = np.sin(X[:, :1])
+        >>> net = MLP([3, 32, 1], activation="tanh", dtype="float64", random_state=0)
+        >>> opt = Adam(net.params, lr=1e-2)
+        >>> first = net.train_epoch(X, Y, opt, batch_size=128, random_state=0)
+        >>> for epoch in range(20):
+        ...     last = net.train_epoch(X, Y, opt, batch_size=128, random_state=epoch)
+        >>> bool(last < 0.1 * first), opt.step_count
+        (True, 336)
+        """
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        shuffle = _check_flag(shuffle, "shuffle")
+        X = self._check_X(X)
+        (Y,) = _arrays({"Y": Y}, dtype=None)
+        xp = _module_of(X)
+        if _module_of(Y) is not xp or Y.dtype != self.dtype:
+            raise TypeError(f"Y must be a {self.dtype} array on the same device as X; got {Y.dtype}")
+        if Y.shape != (X.shape[0], self.sizes[-1]):
+            raise ValueError(f"Y must have shape {(X.shape[0], self.sizes[-1])}; got {Y.shape}")
+        if not isinstance(optimizer, Adam) or optimizer.params is not self.params:
+            raise TypeError("optimizer must be an Adam constructed on this MLP's params")
+        self._check_state("params")
+        self._check_state("grad")
+        n_all = X.shape[0]
+        order = np.arange(n_all) if rows is None else _batch_rows(rows, n_all, np)
+        if order.size and (order.min() < 0 or order.max() >= n_all):
+            raise IndexError(f"rows must lie in [0, {n_all})")
+        if shuffle:
+            order = check_random_state(random_state).permutation(order)
+        order = order.astype(np.int64, copy=False)
+        n = order.size
+        if n == 0:
+            raise ValueError("the epoch has no rows")
+        if xp is not np:  # the CUDA epoch kernel is not yet measured on a device: step by step
+            total, order_d = 0.0, xp.asarray(order)
+            for s in range(0, n, batch_size):
+                batch = order_d[s : s + batch_size]
+                total += self.mse_step(X, Y, optimizer, rows=batch) * batch.size
+            return total / n
+        b1, b2 = optimizer.betas
+        self._X = None  # the workspace no longer matches a forward pass backward could use
+        progress = np.zeros(1, dtype=np.int64)
+        try:
+            total = _core.mlp_regression_epoch(
+                self.spec, self.params, self.grad, optimizer.m, optimizer.v,
+                optimizer.step_count, optimizer.lr, b1, b2, optimizer.eps, X, Y, order,
+                batch_size, True, progress, optimizer.weight_decay, optimizer.decoupled,
+            )  # fmt: skip
+        finally:
+            optimizer.step_count += int(progress[0])
+        return float(total) / n
+
     def __repr__(self) -> str:
         return f"MLP(sizes={self.sizes}, activations={self.activations}, dtype={self.dtype.name})"
 

@@ -105,12 +105,13 @@ std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_
 /// The CUDA twin of fastcrl::nn::mlp_regression_epoch (cpp/include/fastcrl/nn.hpp): for each batch of
 /// `order` (device, int64, entries in [0, n) checked by the caller) the rows of X and Y (device), the
 /// squared error (divided by b * sizes[L] when mean_over_outputs, else by b), its gradient and an Adam
-/// step (lr, step number adam_step + k + 1).  *loss_total (device double) receives the sum over batches
+/// step (lr, weight decay as adam_update, step number adam_step + k + 1).  *loss_total (device double) receives the sum over batches
 /// of loss * b; should_stop as for ivae_train_epoch.  Returns the number of steps queued.
 template <class T>
 std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& shape, T* params, T* grad, T* m, T* v,
                                   std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
-                                  const T* X, const T* Y, const std::int64_t* order, std::int64_t n_order,
+                                  double weight_decay, bool decoupled, const T* X, const T* Y,
+                                  const std::int64_t* order, std::int64_t n_order,
                                   std::int64_t batch, bool mean_over_outputs, T* workspace, double* loss_total,
                                   const std::function<bool()>& should_stop);
 
