@@ -111,13 +111,17 @@ __device__ inline void activate(int a, T x, T slope, T alpha, T& y, T& dy) {
   }
 }
 
-/// H = act(H + b) in place (n x m), D = act'(.) when D is not null.
+/// H = act(H + b) in place (n x m), D = act'(.) when D is not null.  With labels, row i also gets
+/// row labels[i] of `label_rows` (the one-hot block of the first layer's input, see OneHot below).
 template <class T>
 __global__ void bias_act_kernel(T* __restrict__ H, const T* __restrict__ b, int64_t n, int64_t m, int act, T slope,
-                                T alpha, T* __restrict__ D) {
+                                T alpha, T* __restrict__ D, const T* __restrict__ label_rows,
+                                const int64_t* __restrict__ labels) {
   FASTCRL_GRID_STRIDE(k, n * m) {
     T y, dy;
-    activate<T>(act, H[k] + b[k % m], slope, alpha, y, dy);
+    T pre = H[k];
+    if (labels) pre += label_rows[labels[k / m] * m + k % m];
+    activate<T>(act, pre + b[k % m], slope, alpha, y, dy);
     H[k] = y;
     if (D) D[k] = dy;
   }
@@ -216,10 +220,37 @@ std::int64_t MLPShape::workspace_elems(std::int64_t n) const {
   return layer_offsets(*this, n, npos, nullptr, nullptr) + 2 * n * max_width(*this);
 }
 
+namespace {
+
+/// Columns of the dense input: sizes[0], less the one-hot block's classes when there is one.
+int64_t dense_inputs(const MLPShape& s, const std::int64_t* labels, int64_t n_classes) {
+  if (!labels) return s.sizes.front();
+  if (n_classes < 1 || n_classes >= s.sizes.front())
+    throw std::invalid_argument("a one-hot input needs 1 <= n_classes < sizes[0]");
+  return s.sizes.front() - n_classes;
+}
+
+/// dW_0's one-hot rows (n_classes x m): per-label sums of the rows of dA (n x m), in row order (so
+/// deterministic, as the CPU's); added to the contents when `accumulate`.
+template <class T>
+__global__ void label_row_sums_kernel(const T* __restrict__ dA, const int64_t* __restrict__ labels, int64_t n,
+                                      int64_t m, int64_t n_classes, T* __restrict__ g, bool accumulate) {
+  FASTCRL_GRID_STRIDE(t, n_classes * m) {
+    const int64_t c = t / m, j = t % m;
+    T acc = accumulate ? g[t] : T(0);
+    for (int64_t i = 0; i < n; ++i)
+      if (labels[i] == c) acc += dA[i * m + j];
+    g[t] = acc;
+  }
+}
+
+}  // namespace
+
 template <class T>
 void mlp_forward(const Launch& launch, const MLPShape& s, const T* params, const T* X, int64_t n, T* out, T* ws,
-                 bool training) {
+                 bool training, const std::int64_t* labels, std::int64_t n_classes) {
   s.validate();
+  const int64_t dense = dense_inputs(s, labels, n_classes);
   const int nn = as_blas_int(n, "batch size");
   if (n == 0) return;
   DeviceScope scope(launch.device);
@@ -237,9 +268,14 @@ void mlp_forward(const Launch& launch, const MLPShape& s, const T* params, const
     layer_offsets(s, n, l, &h_off, &d_off);
     T* H = h_off == npos ? out : ws + h_off;
     T* D = (training && d_off != npos) ? ws + d_off : nullptr;
-    // row-major H (n x fo) = in (n x fi) W (fi x fo)  <=>  column-major H^T = W^T in^T
-    FASTCRL_CUBLAS_CHECK(gemm(blas.get(), CUBLAS_OP_N, CUBLAS_OP_N, fo, nn, fi, &one, W, fo, in, fi, &zero, H, fo));
-    bias_act_kernel<T><<<blocks_for(n * fo), kThreads, 0, stream>>>(H, b, n, fo, s.activations[l], slope, alpha, D);
+    // row-major H (n x fo) = in (n x fi) W (fi x fo)  <=>  column-major H^T = W^T in^T; with a one-hot
+    // input, layer 0 multiplies the dense columns and adds the labels' rows of W in bias_act_kernel
+    const int k = l == 0 ? static_cast<int>(dense) : fi;
+    FASTCRL_CUBLAS_CHECK(gemm(blas.get(), CUBLAS_OP_N, CUBLAS_OP_N, fo, nn, k, &one, W, fo, in, k, &zero, H, fo));
+    const bool onehot = l == 0 && labels;
+    bias_act_kernel<T><<<blocks_for(n * fo), kThreads, 0, stream>>>(H, b, n, fo, s.activations[l], slope, alpha, D,
+                                                                     onehot ? W + dense * fo : nullptr,
+                                                                     onehot ? labels : nullptr);
     FASTCRL_CUDA_CHECK_LAUNCH("bias_act_kernel");
     in = H;
   }
@@ -247,8 +283,10 @@ void mlp_forward(const Launch& launch, const MLPShape& s, const T* params, const
 
 template <class T>
 void mlp_backward(const Launch& launch, const MLPShape& s, const T* params, const T* X, int64_t n, const T* grad_out,
-                  T* ws, T* grad_params, T* grad_X, bool accumulate) {
+                  T* ws, T* grad_params, T* grad_X, bool accumulate, const std::int64_t* labels,
+                  std::int64_t n_classes) {
   s.validate();
+  const int64_t dense = dense_inputs(s, labels, n_classes);
   const int nn = as_blas_int(n, "batch size");
   DeviceScope scope(launch.device);
   const cudaStream_t stream = as_stream(launch.stream);
@@ -286,12 +324,19 @@ void mlp_backward(const Launch& launch, const MLPShape& s, const T* params, cons
       grad_bias_kernel<T><<<grid, block, 0, stream>>>(G, nullptr, nullptr, n, fo, gb, accumulate);
     }
     FASTCRL_CUDA_CHECK_LAUNCH("grad_bias_kernel");
-    // gW (fi x fo) = Hin^T dA  <=>  column-major gW^T (fo x fi) = dA^T Hin
-    FASTCRL_CUBLAS_CHECK(gemm(blas.get(), CUBLAS_OP_N, CUBLAS_OP_T, fo, fi, nn, &one, dA, fo, Hin, fi, &beta, gW, fo));
+    // gW (fi x fo) = Hin^T dA  <=>  column-major gW^T (fo x fi) = dA^T Hin (the dense rows of W_0 only
+    // with a one-hot input; its rows get per-label sums)
+    const int k = l == 0 ? static_cast<int>(dense) : fi;
+    FASTCRL_CUBLAS_CHECK(gemm(blas.get(), CUBLAS_OP_N, CUBLAS_OP_T, fo, k, nn, &one, dA, fo, Hin, k, &beta, gW, fo));
+    if (l == 0 && labels) {
+      label_row_sums_kernel<T><<<blocks_for(n_classes * fo), kThreads, 0, stream>>>(dA, labels, n, fo, n_classes,
+                                                                                     gW + dense * fo, accumulate);
+      FASTCRL_CUDA_CHECK_LAUNCH("label_row_sums_kernel");
+    }
     if (l > 0 || grad_X) {
       T* Gn = l > 0 ? (dA == bufA ? bufB : bufA) : grad_X;
-      // Gn (n x fi) = dA W^T  <=>  column-major Gn^T (fi x n) = W dA^T
-      FASTCRL_CUBLAS_CHECK(gemm(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, fi, nn, fo, &one, W, fo, dA, fo, &zero, Gn, fi));
+      // Gn (n x k) = dA W^T  <=>  column-major Gn^T (k x n) = W dA^T
+      FASTCRL_CUBLAS_CHECK(gemm(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, k, nn, fo, &one, W, fo, dA, fo, &zero, Gn, k));
       G = Gn;
     }
   }
@@ -770,9 +815,10 @@ void random_normal(const Launch& launch, std::uint64_t seed, std::uint64_t offse
 #undef FASTCRL_GRID_STRIDE
 
 #define FASTCRL_CUDA_NN_INSTANTIATE(T)                                                                              \
-  template void mlp_forward<T>(const Launch&, const MLPShape&, const T*, const T*, int64_t, T*, T*, bool);          \
+  template void mlp_forward<T>(const Launch&, const MLPShape&, const T*, const T*, int64_t, T*, T*, bool,          \
+                               const std::int64_t*, std::int64_t);                                                  \
   template void mlp_backward<T>(const Launch&, const MLPShape&, const T*, const T*, int64_t, const T*, T*, T*, T*,  \
-                                bool);                                                                             \
+                                bool, const std::int64_t*, std::int64_t);                                          \
   template void diag_gaussian_logpdf<T>(const Launch&, const T*, const T*, const T*, int64_t, int64_t, T*);         \
   template void diag_gaussian_logpdf_backward<T>(const Launch&, const T*, const T*, const T*, const T*, int64_t,    \
                                                  int64_t, T*, T*, T*);                                              \

@@ -45,15 +45,15 @@ __device__ inline void block_add(double value, double* total) {
   if (threadIdx.x == 0) atomicAdd(total, partial[0]);
 }
 
-/// The batch's rows of H and labels, the priors of their segments and the KL weights 1 / b.
+/// The batch's rows of X and labels, the priors of their segments and the KL weights 1 / b.
 template <class T>
-__global__ void gather_kernel(const T* __restrict__ H, const int64_t* __restrict__ seg, const int64_t* __restrict__ rows,
+__global__ void gather_kernel(const T* __restrict__ X, const int64_t* __restrict__ seg, const int64_t* __restrict__ rows,
                               int64_t b, int64_t width, int64_t d, const T* __restrict__ prior_logvar,
-                              const T* __restrict__ prior_mean, T* __restrict__ Hb, int64_t* __restrict__ segb,
+                              const T* __restrict__ prior_mean, T* __restrict__ Xb, int64_t* __restrict__ segb,
                               T* __restrict__ plv, T* __restrict__ pm, T* __restrict__ weight) {
   FASTCRL_GRID_STRIDE(k, b * width) {
     const int64_t i = k / width, c = k % width, row = rows[i];
-    Hb[k] = H[row * width + c];
+    Xb[k] = X[row * width + c];
     if (c == 0) {
       const int64_t u = seg[row];
       segb[i] = u;
@@ -84,6 +84,12 @@ template <class T>
 __global__ void gather_rows_kernel(const T* __restrict__ src, const int64_t* __restrict__ rows, int64_t b,
                                    int64_t width, T* __restrict__ dst) {
   FASTCRL_GRID_STRIDE(k, b * width) dst[k] = src[rows[k / width] * width + k % width];
+}
+
+/// labels_b[i] = labels[rows[i]].
+__global__ void gather_labels_kernel(const int64_t* __restrict__ labels, const int64_t* __restrict__ rows, int64_t b,
+                                     int64_t* __restrict__ labels_b) {
+  FASTCRL_GRID_STRIDE(i, b) labels_b[i] = labels[rows[i]];
 }
 
 /// out (b x D) becomes dloss/dout = (out - y) * scale, with y the first D columns of the rows of
@@ -143,13 +149,13 @@ __global__ void segment_sum_kernel(const int64_t* __restrict__ segb, const T* __
 /// The epoch's scratch, carved from one workspace in this order.
 template <class T>
 struct Scratch {
-  T *enc_ws, *dec_ws, *Hb, *eps, *mu, *z, *gz, *pm, *plv, *gmu, *kmu, *kpm, *kplv, *raw, *graw, *kraw, *out, *gout,
+  T *enc_ws, *dec_ws, *Xb, *eps, *mu, *z, *gz, *pm, *plv, *gmu, *kmu, *kpm, *kplv, *raw, *graw, *kraw, *out, *gout,
       *xh, *weight, *kl;
 };
 
 template <class T>
 int64_t carve(const IVAEDims& s, int64_t cap, T* base, Scratch<T>* sc) {
-  const int64_t d = s.n_latents, r = s.n_raw(), D = s.n_features, width = D + s.n_segments;
+  const int64_t d = s.n_latents, r = s.n_raw(), D = s.n_features;
   int64_t off = 0;
   auto take = [&](T** p, int64_t n) {
     if (sc) *p = base + off;
@@ -159,7 +165,7 @@ int64_t carve(const IVAEDims& s, int64_t cap, T* base, Scratch<T>* sc) {
   Scratch<T>& w = sc ? *sc : tmp;
   take(&w.enc_ws, s.encoder.workspace_elems(cap));
   take(&w.dec_ws, s.decoder.workspace_elems(cap));
-  take(&w.Hb, cap * width);
+  take(&w.Xb, cap * D);
   for (T** p : {&w.eps, &w.mu, &w.z, &w.gz, &w.pm, &w.plv, &w.gmu, &w.kmu, &w.kpm, &w.kplv}) take(p, cap * d);
   for (T** p : {&w.raw, &w.graw, &w.kraw}) take(p, cap * r);
   take(&w.out, cap * (d + r));
@@ -199,13 +205,13 @@ std::int64_t IVAEDims::epoch_workspace_elems(std::int64_t batch) const {
 template <class T>
 std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params, T* grad, T* m, T* v,
                               std::int64_t adam_step, const double* lrs, double beta1, double beta2, double eps,
-                              const T* H, const std::int64_t* seg, const std::int64_t* order, std::int64_t n_order,
+                              const T* X, const std::int64_t* seg, const std::int64_t* order, std::int64_t n_order,
                               std::int64_t batch, std::uint64_t noise_seed, std::uint64_t noise_offset, T* workspace,
                               std::int64_t* seg_workspace, double* loss_total,
                               const std::function<bool()>& should_stop) {
   s.validate();
   if (batch < 1) throw std::invalid_argument("batch must be >= 1");
-  const int64_t D = s.n_features, K = s.n_segments, d = s.n_latents, r = s.n_raw(), width = D + K;
+  const int64_t D = s.n_features, K = s.n_segments, d = s.n_latents, r = s.n_raw();
   const int64_t ne = s.encoder.n_params(), nd = s.decoder.n_params(), np = s.n_params();
   const int tr = 0;  // exp-transformed Cholesky diagonal, as the CPU model
   const double log_norm = 0.5 * double(D) * (kLog2Pi + std::log(s.decoder_var));
@@ -224,11 +230,12 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
   int64_t steps = 0;
   for (int64_t start = 0; start < n_order; start += batch, ++steps) {
     const int64_t b = std::min(batch, n_order - start);
-    FASTCRL_TRAIN_LAUNCH(gather_kernel<T>, b * width, H, seg, order + start, b, width, d, prior_logvar, prior_mean,
-                        w.Hb, seg_workspace, w.plv, w.pm, w.weight);
+    FASTCRL_TRAIN_LAUNCH(gather_kernel<T>, b * D, X, seg, order + start, b, D, d, prior_logvar, prior_mean, w.Xb,
+                         seg_workspace, w.plv, w.pm, w.weight);
     random_normal<T>(launch, noise_seed, noise_offset, b * d, w.eps);
     noise_offset += static_cast<std::uint64_t>(b * d);
-    mlp_forward<T>(launch, s.encoder, enc, w.Hb, b, w.out, w.enc_ws, true);
+    // the encoder reads [x, onehot(u)] with the one-hot block as the labels (never materialised)
+    mlp_forward<T>(launch, s.encoder, enc, w.Xb, b, w.out, w.enc_ws, true, seg_workspace, K);
     FASTCRL_TRAIN_LAUNCH(split_kernel<T>, b * (d + r), w.out, b, d, r, w.mu, w.raw);
     if (s.full_posterior)
       chol_gaussian_sample<T>(launch, w.mu, w.raw, w.eps, b, d, tr, w.z);
@@ -236,7 +243,7 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
       diag_gaussian_sample<T>(launch, w.mu, w.raw, w.eps, b, d, w.z);
     mlp_forward<T>(launch, s.decoder, dec, w.z, b, w.xh, w.dec_ws, true);
     const T scale = static_cast<T>(1.0 / (s.decoder_var * double(b)));
-    FASTCRL_TRAIN_LAUNCH(residual_kernel<T>, b * D, w.xh, w.Hb, b, D, width, scale, 0.5 / s.decoder_var, loss_total);
+    FASTCRL_TRAIN_LAUNCH(residual_kernel<T>, b * D, w.xh, w.Xb, b, D, D, scale, 0.5 / s.decoder_var, loss_total);
     mlp_backward<T>(launch, s.decoder, dec, w.z, b, w.xh, w.dec_ws, g_dec, w.gz, false);
     T* kpm = s.learn_prior_mean ? w.kpm : nullptr;
     if (s.full_posterior) {
@@ -250,7 +257,8 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
     }
     FASTCRL_TRAIN_LAUNCH(combine_kernel<T>, b * (d + r), w.gmu, w.kmu, w.graw, w.kraw, w.kl, b, d, r,
                         double(b) * log_norm, w.gout, loss_total);
-    mlp_backward<T>(launch, s.encoder, enc, w.Hb, b, w.gout, w.enc_ws, g_enc, static_cast<T*>(nullptr), false);
+    mlp_backward<T>(launch, s.encoder, enc, w.Xb, b, w.gout, w.enc_ws, g_enc, static_cast<T*>(nullptr), false,
+                    seg_workspace, K);
     FASTCRL_TRAIN_LAUNCH(segment_sum_kernel<T>, 2 * K * d, seg_workspace, w.kplv, kpm, b, K, d, g_table);
     adam_update<T>(launch, params, grad, m, v, np, adam_step + steps + 1, lrs[steps], beta1, beta2, eps, 0.0, false);
     if (should_stop && should_stop()) {
@@ -262,6 +270,7 @@ std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& s, T* params
 }
 
 std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_t batch) {
+  // (sizes[0] columns for the gathered batch: enough with or without a one-hot block)
   return shape.workspace_elems(batch) + batch * (shape.sizes.front() + 2 * shape.sizes.back());
 }
 
@@ -270,11 +279,14 @@ std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& s, T* pa
                                   std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
                                   double weight_decay, bool decoupled, const T* X, const T* Y,
                                   const std::int64_t* order, std::int64_t n_order,
-                                  std::int64_t batch, bool mean_over_outputs, T* workspace, double* loss_total,
-                                  const std::function<bool()>& should_stop) {
+                                  std::int64_t batch, bool mean_over_outputs, const std::int64_t* labels,
+                                  std::int64_t n_classes, std::int64_t* label_workspace, T* workspace,
+                                  double* loss_total, const std::function<bool()>& should_stop) {
   s.validate();
   if (batch < 1) throw std::invalid_argument("batch must be >= 1");
-  const int64_t d_in = s.sizes.front(), d_out = s.sizes.back();
+  if (labels && (n_classes < 1 || n_classes >= s.sizes.front() || !label_workspace))
+    throw std::invalid_argument("a one-hot input needs 1 <= n_classes < sizes[0] and a label workspace");
+  const int64_t d_in = s.sizes.front() - (labels ? n_classes : 0), d_out = s.sizes.back();
   T* passes = workspace;
   T* Xb = passes + s.workspace_elems(batch);
   T* Yb = Xb + batch * d_in;
@@ -286,12 +298,15 @@ std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& s, T* pa
     const int64_t b = std::min(batch, n_order - start);
     FASTCRL_TRAIN_LAUNCH(gather_rows_kernel<T>, b * d_in, X, order + start, b, d_in, Xb);
     FASTCRL_TRAIN_LAUNCH(gather_rows_kernel<T>, b * d_out, Y, order + start, b, d_out, Yb);
-    mlp_forward<T>(launch, s, params, Xb, b, out, passes, true);
+    if (labels) FASTCRL_TRAIN_LAUNCH(gather_labels_kernel, b, labels, order + start, b, label_workspace);
+    const std::int64_t* labels_b = labels ? label_workspace : nullptr;
+    mlp_forward<T>(launch, s, params, Xb, b, out, passes, true, labels_b, n_classes);
     // loss = |out - y|^2 / count; the epoch sums loss * b
     const double count = double(mean_over_outputs ? b * d_out : b);
     FASTCRL_TRAIN_LAUNCH(residual_kernel<T>, b * d_out, out, Yb, b, d_out, d_out, static_cast<T>(2.0 / count),
                         double(b) / count, loss_total);
-    mlp_backward<T>(launch, s, params, Xb, b, out, passes, grad, static_cast<T*>(nullptr), false);
+    mlp_backward<T>(launch, s, params, Xb, b, out, passes, grad, static_cast<T*>(nullptr), false, labels_b,
+                    n_classes);
     adam_update<T>(launch, params, grad, m, v, s.n_params(), adam_step + steps + 1, lr, beta1, beta2, eps,
                    weight_decay, decoupled);
     if (should_stop && should_stop()) {
@@ -319,7 +334,8 @@ template std::int64_t ivae_train_epoch<float>(const Launch&, const IVAEDims&, fl
   template std::int64_t mlp_regression_epoch<T>(const Launch&, const MLPShape&, T*, T*, T*, T*, std::int64_t,    \
                                                 double, double, double, double, double, bool, const T*,          \
                                                 const T*,                                                        \
-                                                const std::int64_t*, std::int64_t, std::int64_t, bool, T*, double*, \
+                                                const std::int64_t*, std::int64_t, std::int64_t, bool,           \
+                                                const std::int64_t*, std::int64_t, std::int64_t*, T*, double*,   \
                                                 const std::function<bool()>&);
 FASTCRL_REGRESSION_INSTANTIATE(double)
 FASTCRL_REGRESSION_INSTANTIATE(float)

@@ -413,30 +413,31 @@ def test_fused_loss_grad_matches_the_step_composition(posterior):
     loss = model.loss_grad(H, H[:, : model.D].copy(), seg, eps)
     grad = model.grad.copy()
     out = np.full_like(grad, np.nan)
-    fused = _core.ivae_loss_grad(model.shape, model.params, H, seg.astype(np.int64), eps, out)
+    X = H[:, : model.D].copy()  # the kernel takes the labels instead of the one-hot block
+    fused = _core.ivae_loss_grad(model.shape, model.params, X, seg.astype(np.int64), eps, out)
     assert fused == pytest.approx(float(loss), rel=1e-13)
     np.testing.assert_allclose(out, grad, rtol=1e-12, atol=1e-14)
 
 
 def test_fused_kernels_reject_bad_arguments():
     rng = np.random.default_rng(0)
-    model, H, X, seg, eps = tiny_model("full", "tanh", rng)
+    model, _, X, seg, eps = tiny_model("full", "tanh", rng)
     seg = seg.astype(np.int64)
     g = np.zeros_like(model.params)
     with pytest.raises(ValueError, match="outside"):
-        _core.ivae_loss_grad(model.shape, model.params, H, seg + 5, eps, g)
-    with pytest.raises(ValueError, match="H must have shape"):
-        _core.ivae_loss_grad(model.shape, model.params, H[:, :-1].copy(), seg, eps, g)
+        _core.ivae_loss_grad(model.shape, model.params, X, seg + 5, eps, g)
+    with pytest.raises(ValueError, match="X must have shape"):
+        _core.ivae_loss_grad(model.shape, model.params, X[:, :-1].copy(), seg, eps, g)
     with pytest.raises(ValueError, match="eps must have shape"):
-        _core.ivae_loss_grad(model.shape, model.params, H, seg, eps[:-1].copy(), g)
+        _core.ivae_loss_grad(model.shape, model.params, X, seg, eps[:-1].copy(), g)
     m, v, progress = np.zeros_like(g), np.zeros_like(g), np.zeros(1, np.int64)
-    order = np.arange(H.shape[0], dtype=np.int64)
+    order = np.arange(X.shape[0], dtype=np.int64)
     args = (model.shape, model.params, g, m, v, 0)
     with pytest.raises(ValueError, match="lrs must have shape"):
-        _core.ivae_train_epoch(*args, np.ones(1), 0.9, 0.999, 1e-8, H, seg, order, 2, 1, 0, progress)
+        _core.ivae_train_epoch(*args, np.ones(1), 0.9, 0.999, 1e-8, X, seg, order, 2, 1, 0, progress)
     with pytest.raises(ValueError, match="outside"):
         _core.ivae_train_epoch(
-            *args, np.ones(4), 0.9, 0.999, 1e-8, H, seg, order + 100, 2, 1, 0, progress
+            *args, np.ones(4), 0.9, 0.999, 1e-8, X, seg, order + 100, 2, 1, 0, progress
         )
     with pytest.raises(ValueError, match="posterior must be"):
         _core.IVAEShape(model.enc.spec, model.dec.spec, 3, 3, 2, "mean-field", 0.3, False)
@@ -444,6 +445,14 @@ def test_fused_kernels_reject_bad_arguments():
         _core.IVAEShape(model.enc.spec, model.dec.spec, 3, 4, 2, "full", 0.3, False)
     with pytest.raises(ValueError, match="decoder_var"):
         _core.IVAEShape(model.enc.spec, model.dec.spec, 3, 3, 2, "full", 0.0, False)
+
+
+def test_transform_in_chunks_equals_row_by_row(small, fitted):
+    X, u = np.tile(small.X, (4, 1)), np.tile(small.env, 4)  # 4,800 rows: two encoder chunks
+    Z = fitted.transform(X, u)
+    # float32 GEMMs round a row differently with the batch around it: equal to float32 rounding
+    want = np.tile(fitted.transform(small.X, small.env), (4, 1))
+    np.testing.assert_allclose(Z, want, rtol=1e-4, atol=1e-5)
 
 
 def test_float64_and_verbose(small, capsys):

@@ -386,6 +386,48 @@ def test_regression_epoch_equals_its_steps(rng, dtype, mean_over_outputs):
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_regression_epoch_with_a_one_hot_input(rng, dtype):
+    """labels + n_classes: the network reads [X, onehot(labels)] without it being built; the epoch
+    equals the one on the materialised input (the same steps; sums in another order)."""
+    n, D, C = 200, 3, 7
+    X = rng.normal(size=(n, D)).astype(dtype)
+    labels = rng.integers(0, C, size=n).astype(np.int64)
+    H = np.zeros((n, D + C), dtype=dtype)
+    H[:, :D] = X
+    H[np.arange(n), D + labels] = 1
+    Y = (np.sin(X[:, :2]) + labels[:, None] / C).astype(dtype)
+    order = rng.permutation(n).astype(np.int64)
+    results = []
+    for onehot in (False, True):
+        net = nn.MLP([D + C, 16, 2], activation="xtanh", dtype=dtype, random_state=1)
+        m, v, grad = (np.zeros(net.n_params, dtype=dtype) for _ in range(3))
+        progress = np.zeros(1, dtype=np.int64)
+        extra = (labels, C) if onehot else (None, 0)
+        total = 0.0
+        for epoch in range(3):
+            total = _core.mlp_regression_epoch(
+                net.spec, net.params, grad, m, v, 4 * epoch, 1e-2, 0.9, 0.999, 1e-8,
+                X if onehot else H, Y, order, 64, False, progress, 0.0, False, *extra,
+            )  # fmt: skip
+        results.append((net.params.copy(), total))
+    (p_dense, t_dense), (p_hot, t_hot) = results
+    tol = 1e-11 if dtype == np.float64 else 1e-4
+    assert t_hot == pytest.approx(t_dense, rel=tol)
+    np.testing.assert_allclose(p_hot, p_dense, rtol=tol, atol=tol)
+    args = (net.spec, net.params, grad, m, v, 0, 1e-2, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match="labels"):
+        _core.mlp_regression_epoch(
+            *args, X, Y, order, 64, False, progress, 0.0, False, labels + C, C
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="X must have shape"):
+        _core.mlp_regression_epoch(*args, H, Y, order, 64, False, progress, 0.0, False, labels, C)
+    with pytest.raises(ValueError, match="n_classes"):
+        _core.mlp_regression_epoch(
+            *args, X[:, :0].copy(), Y, order, 64, False, progress, 0.0, False, labels, D + C
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize("opt_kw", [{}, {"weight_decay": 0.1, "decoupled": True}, {"weight_decay": 0.05}])
 def test_train_epoch_equals_mse_steps(rng, opt_kw):
     X = rng.normal(size=(300, 4))

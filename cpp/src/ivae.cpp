@@ -20,7 +20,7 @@ constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 template <class T>
 struct StepBuffers {
   std::vector<T> enc_ws, dec_ws, out, mu, raw, z, xh, gz, pm, plv, ones, kl, gmu, graw, kmu, kraw, kpm, kplv;
-  std::vector<T> gout, Hb, eps;
+  std::vector<T> gout, Xb, eps;
   std::vector<std::int64_t> seg;
   std::vector<double> table;  // the prior table's gradient before rounding to T
 
@@ -35,17 +35,18 @@ struct StepBuffers {
     xh.resize(cap * D);
     ones.resize(cap);
     kl.resize(cap);
-    Hb.resize(cap * (D + K));
+    Xb.resize(cap * D);
     seg.resize(cap);
     table.resize(2 * K * d);
   }
 };
 
-/// The step on rows already in place (H, seg, eps); see ivae_loss_grad.
+/// The step on rows already in place (X, seg, eps); see ivae_loss_grad.
 template <class T>
-double loss_grad(const IVAEShape& s, const T* params, const T* H, const std::int64_t* seg, const T* eps,
+double loss_grad(const IVAEShape& s, const T* params, const T* X, const std::int64_t* seg, const T* eps,
                  std::size_t n, T* grad, StepBuffers<T>& w) {
-  const std::size_t D = s.n_features, K = s.n_segments, d = s.n_latents, r = s.n_raw(), width = D + K;
+  const std::size_t D = s.n_features, K = s.n_segments, d = s.n_latents, r = s.n_raw();
+  const OneHotInput segments{seg, K};  // the encoder reads [x, onehot(u)] without materialising it
   const std::size_t ne = s.encoder.n_params(), nd = s.decoder.n_params();
   const T* enc = params;
   const T* dec = params + ne;
@@ -56,7 +57,7 @@ double loss_grad(const IVAEShape& s, const T* params, const T* H, const std::int
   T* g_table = g_dec + nd;  // log-variances, then means
   const DiagTransform tr = DiagTransform::exp;
 
-  mlp_forward(s.encoder, enc, H, n, w.out.data(), w.enc_ws.data(), true);
+  mlp_forward(s.encoder, enc, X, n, w.out.data(), w.enc_ws.data(), true, segments);
   for (std::size_t i = 0; i < n; ++i) {
     const T* o = w.out.data() + i * (d + r);
     std::copy(o, o + d, w.mu.data() + i * d);
@@ -72,7 +73,7 @@ double loss_grad(const IVAEShape& s, const T* params, const T* H, const std::int
   const T scale = static_cast<T>(1.0 / (s.decoder_var * static_cast<double>(n)));
   double sq = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
-    const T* x = H + i * width;
+    const T* x = X + i * D;
     T* xh = w.xh.data() + i * D;
     for (std::size_t j = 0; j < D; ++j) {
       const T diff = xh[j] - x[j];
@@ -105,7 +106,8 @@ double loss_grad(const IVAEShape& s, const T* params, const T* H, const std::int
     for (std::size_t j = 0; j < d; ++j) go[j] = w.gmu[i * d + j] + w.kmu[i * d + j];
     for (std::size_t j = 0; j < r; ++j) go[d + j] = w.graw[i * r + j] + w.kraw[i * r + j];
   }
-  mlp_backward(s.encoder, enc, H, n, w.gout.data(), w.enc_ws.data(), g_enc, static_cast<T*>(nullptr), false);
+  mlp_backward(s.encoder, enc, X, n, w.gout.data(), w.enc_ws.data(), g_enc, static_cast<T*>(nullptr), false,
+               segments);
 
   // The prior table's gradient: per-segment sums of the per-row gradients, accumulated in double.
   std::fill(w.table.begin(), w.table.end(), 0.0);
@@ -151,21 +153,21 @@ std::size_t IVAEShape::n_params() const {
 }
 
 template <class T>
-double ivae_loss_grad(const IVAEShape& shape, const T* params, const T* H, const std::int64_t* seg, const T* eps,
+double ivae_loss_grad(const IVAEShape& shape, const T* params, const T* X, const std::int64_t* seg, const T* eps,
                       std::size_t n, T* grad) {
   check_batch(n);
   StepBuffers<T> w(shape, n);
-  return loss_grad(shape, params, H, seg, eps, n, grad, w);
+  return loss_grad(shape, params, X, seg, eps, n, grad, w);
 }
 
 template <class T>
 double ivae_train_epoch(const IVAEShape& shape, T* params, T* grad, T* m, T* v, std::int64_t adam_step,
-                        const double* lrs, const AdamConfig& cfg, const T* H, const std::int64_t* seg,
+                        const double* lrs, const AdamConfig& cfg, const T* X, const std::int64_t* seg,
                         std::size_t n_rows, const std::int64_t* order, std::size_t n_order, std::size_t batch,
                         std::uint64_t noise_seed, std::uint64_t noise_offset, Interrupt& interrupt,
                         std::int64_t* steps_done) {
   check_batch(batch);
-  const std::size_t width = shape.n_features + shape.n_segments, d = shape.n_latents;
+  const std::size_t D = shape.n_features, d = shape.n_latents;
   const std::size_t n_params = shape.n_params();
   StepBuffers<T> w(shape, std::min(batch, std::max<std::size_t>(n_order, 1)));
   AdamConfig c = cfg;
@@ -176,12 +178,12 @@ double ivae_train_epoch(const IVAEShape& shape, T* params, T* grad, T* m, T* v, 
     for (std::size_t i = 0; i < b; ++i) {
       const auto row = static_cast<std::size_t>(order[s + i]);
       if (row >= n_rows) throw std::invalid_argument("order holds a row outside [0, n_rows)");
-      std::copy(H + row * width, H + (row + 1) * width, w.Hb.data() + i * width);
+      std::copy(X + row * D, X + (row + 1) * D, w.Xb.data() + i * D);
       w.seg[i] = seg[row];
     }
     random_normal(noise_seed, noise_offset, b * d, w.eps.data());
     noise_offset += b * d;
-    const double loss = loss_grad(shape, params, w.Hb.data(), w.seg.data(), w.eps.data(), b, grad, w);
+    const double loss = loss_grad(shape, params, w.Xb.data(), w.seg.data(), w.eps.data(), b, grad, w);
     if (!std::isfinite(loss))
       throw NumericalError("the ELBO became NaN/inf during training; lower lr or raise decoder_var");
     total += loss * static_cast<double>(b);

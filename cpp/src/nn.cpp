@@ -307,9 +307,23 @@ std::size_t MLPSpec::workspace_size(std::size_t batch) const {
 
 // ---- MLP -------------------------------------------------------------------------------------------
 
+namespace {
+
+/// Columns of the dense input (all of sizes[0] without a one-hot block).
+std::size_t dense_inputs(const MLPSpec& spec, const OneHotInput& onehot) {
+  if (!onehot.labels) return spec.sizes.front();
+  if (onehot.n_classes < 1 || onehot.n_classes >= spec.sizes.front())
+    throw std::invalid_argument("a one-hot input needs 1 <= n_classes < sizes[0]");
+  return spec.sizes.front() - onehot.n_classes;
+}
+
+}  // namespace
+
 template <class T>
-void mlp_forward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, T* out, T* ws, bool training) {
+void mlp_forward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, T* out, T* ws, bool training,
+                 OneHotInput onehot) {
   require_int(n, "batch size");
+  const std::size_t dense = dense_inputs(spec, onehot);
   // Small GEMMs (typical minibatches) run faster on one thread than a woken, possibly descheduled team.
   SingleThreadedBlas blas_guard(threads_for_work(mlp_flops(spec, n)) == 1);
   const ActParams ap{spec.leaky_slope, spec.elu_alpha};
@@ -323,8 +337,16 @@ void mlp_forward(const MLPSpec& spec, const T* params, const T* X, std::size_t n
     layer_offsets(spec, n, l, &h_off, &d_off);
     T* H = h_off == npos ? out : ws + h_off;
     T* D = (training && d_off != npos) ? ws + d_off : nullptr;
-    blas::gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(fo), static_cast<int>(fi), T(1), in,
-               static_cast<int>(fi), W, static_cast<int>(fo), T(0), H, static_cast<int>(fo));
+    const std::size_t k = l == 0 ? dense : fi;  // the one-hot rows of W_0 are added below instead
+    blas::gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(fo), static_cast<int>(k), T(1), in,
+               static_cast<int>(k), W, static_cast<int>(fo), T(0), H, static_cast<int>(fo));
+    if (l == 0 && onehot.labels) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const T* __restrict w = W + (dense + static_cast<std::size_t>(onehot.labels[i])) * fo;
+        T* __restrict h = H + i * fo;
+        for (std::size_t j = 0; j < fo; ++j) h[j] += w[j];
+      }
+    }
     bias_act(spec.activations[l], H, b, n, fo, D, ap);
     in = H;
   }
@@ -332,8 +354,9 @@ void mlp_forward(const MLPSpec& spec, const T* params, const T* X, std::size_t n
 
 template <class T>
 void mlp_backward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, const T* grad_out, T* ws,
-                  T* grad_params, T* grad_X, bool accumulate) {
+                  T* grad_params, T* grad_X, bool accumulate, OneHotInput onehot) {
   require_int(n, "batch size");
+  const std::size_t dense = dense_inputs(spec, onehot);
   SingleThreadedBlas blas_guard(threads_for_work(2 * mlp_flops(spec, n)) == 1);
   const std::size_t L = spec.n_layers();
   T* bufA = ws + layer_offsets(spec, n, npos, nullptr, nullptr);
@@ -363,12 +386,22 @@ void mlp_backward(const MLPSpec& spec, const T* params, const T* X, std::size_t 
     } else {
       grad_bias_fused<T>(G, nullptr, nullptr, n, fo, gb, accumulate);
     }
-    blas::gemm(CblasTrans, CblasNoTrans, static_cast<int>(fi), static_cast<int>(fo), static_cast<int>(n), T(1), Hin,
-               static_cast<int>(fi), dA, static_cast<int>(fo), beta, gW, static_cast<int>(fo));
+    const std::size_t k = l == 0 ? dense : fi;
+    blas::gemm(CblasTrans, CblasNoTrans, static_cast<int>(k), static_cast<int>(fo), static_cast<int>(n), T(1), Hin,
+               static_cast<int>(k), dA, static_cast<int>(fo), beta, gW, static_cast<int>(fo));
+    if (l == 0 && onehot.labels) {  // the one-hot rows of dW_0: per-label sums of dA's rows
+      T* gW_onehot = gW + dense * fo;
+      if (!accumulate) std::fill(gW_onehot, gW_onehot + onehot.n_classes * fo, T(0));
+      for (std::size_t i = 0; i < n; ++i) {
+        T* __restrict g = gW_onehot + static_cast<std::size_t>(onehot.labels[i]) * fo;
+        const T* __restrict a = dA + i * fo;
+        for (std::size_t j = 0; j < fo; ++j) g[j] += a[j];
+      }
+    }
     if (l > 0 || grad_X) {
       T* Gn = l > 0 ? (dA == bufA ? bufB : bufA) : grad_X;
-      blas::gemm(CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(fi), static_cast<int>(fo), T(1), dA,
-                 static_cast<int>(fo), W, static_cast<int>(fo), T(0), Gn, static_cast<int>(fi));
+      blas::gemm(CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(k), static_cast<int>(fo), T(1), dA,
+                 static_cast<int>(fo), W, static_cast<int>(fo), T(0), Gn, static_cast<int>(k));
       G = Gn;
     }
   }
@@ -767,12 +800,13 @@ std::size_t mse_step_workspace_size(const MLPSpec& spec, std::size_t n) {
 
 namespace {
 
-/// mlp_mse_adam_step with the loss divided by n * d_out (mean_over_outputs) or by n.
+/// mlp_mse_adam_step with the loss divided by n * d_out (mean_over_outputs) or by n; with a one-hot
+/// input, X holds the dense columns and `onehot` the labels of the batch's n rows (already gathered).
 template <class T>
 double regression_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
                             const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad,
-                            bool mean_over_outputs) {
-  const std::size_t d_in = spec.sizes.front(), d_out = spec.sizes.back();
+                            bool mean_over_outputs, OneHotInput onehot = {}) {
+  const std::size_t d_in = dense_inputs(spec, onehot), d_out = spec.sizes.back();
   T* passes = workspace;
   T* batch = passes + spec.workspace_size(n);
   T* out = batch + n * d_in;
@@ -789,7 +823,7 @@ double regression_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int
   for (std::size_t i = 0; i < n && finite; ++i)
     finite = all_finite(Y + (rows ? static_cast<std::size_t>(rows[i]) : i) * d_out, d_out);
   if (!finite) throw std::invalid_argument("the batch rows of X or Y contain NaN or inf");
-  mlp_forward(spec, params, Xb, n, out, passes, true);
+  mlp_forward(spec, params, Xb, n, out, passes, true, onehot);
   // The loss in double; the output buffer becomes dloss/dout = 2 (out - y) / count.
   const double count = static_cast<double>(mean_over_outputs ? n * d_out : n);
   const T scale = static_cast<T>(2.0 / count);
@@ -805,7 +839,7 @@ double regression_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int
   }
   if (!std::isfinite(loss))
     throw NumericalError("the MLP's output or the squared error overflows on this batch; nothing was updated");
-  mlp_backward(spec, params, Xb, n, out, passes, grad, static_cast<T*>(nullptr), false);
+  mlp_backward(spec, params, Xb, n, out, passes, grad, static_cast<T*>(nullptr), false, onehot);
   adam_update(params, grad, m, v, spec.n_params(), step, cfg);
   return loss / count;
 }
@@ -822,19 +856,31 @@ template <class T>
 double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v, std::int64_t adam_step,
                             const AdamConfig& cfg, const T* X, const T* Y, std::size_t n_rows,
                             const std::int64_t* order, std::size_t n_order, std::size_t batch, bool mean_over_outputs,
-                            Interrupt& interrupt, std::int64_t* steps_done) {
+                            Interrupt& interrupt, std::int64_t* steps_done, OneHotInput onehot) {
   if (batch == 0) throw std::invalid_argument("batch must be >= 1");
+  dense_inputs(spec, onehot);  // validates the one-hot block
+  if (onehot.labels)
+    for (std::size_t i = 0; i < n_rows; ++i)
+      if (onehot.labels[i] < 0 || static_cast<std::size_t>(onehot.labels[i]) >= onehot.n_classes)
+        throw std::invalid_argument("labels hold a value outside [0, n_classes)");
   for (std::size_t i = 0; i < n_order; ++i)
     if (order[i] < 0 || static_cast<std::size_t>(order[i]) >= n_rows)
       throw std::invalid_argument("order holds a row outside [0, n_rows)");
-  std::vector<T> workspace(mse_step_workspace_size(spec, std::min(batch, std::max<std::size_t>(n_order, 1))));
+  const std::size_t cap = std::min(batch, std::max<std::size_t>(n_order, 1));
+  std::vector<T> workspace(mse_step_workspace_size(spec, cap));
+  std::vector<std::int64_t> labels(onehot.labels ? cap : 0);
   double total = 0.0;
   std::size_t k = 0;
   for (std::size_t s = 0; s < n_order; s += batch, ++k) {
     const std::size_t b = std::min(batch, n_order - s);
+    OneHotInput batch_onehot;
+    if (onehot.labels) {
+      for (std::size_t i = 0; i < b; ++i) labels[i] = onehot.labels[order[s + i]];
+      batch_onehot = {labels.data(), onehot.n_classes};
+    }
     total += static_cast<double>(b) * regression_adam_step(spec, params, m, v, adam_step + std::int64_t(k) + 1, cfg,
                                                            X, Y, order + s, b, workspace.data(), grad,
-                                                           mean_over_outputs);
+                                                           mean_over_outputs, batch_onehot);
     if (steps_done) *steps_done = static_cast<std::int64_t>(k) + 1;
     if (interrupt.poll()) break;
   }
@@ -842,8 +888,9 @@ double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v,
 }
 
 #define FASTCRL_NN_INSTANTIATE(T)                                                                                   \
-  template void mlp_forward<T>(const MLPSpec&, const T*, const T*, std::size_t, T*, T*, bool);                     \
-  template void mlp_backward<T>(const MLPSpec&, const T*, const T*, std::size_t, const T*, T*, T*, T*, bool);      \
+  template void mlp_forward<T>(const MLPSpec&, const T*, const T*, std::size_t, T*, T*, bool, OneHotInput);        \
+  template void mlp_backward<T>(const MLPSpec&, const T*, const T*, std::size_t, const T*, T*, T*, T*, bool,       \
+                                OneHotInput);                                                                      \
   template void diag_gaussian_logpdf<T>(const T*, const T*, const T*, std::size_t, std::size_t, T*);               \
   template void diag_gaussian_logpdf_backward<T>(const T*, const T*, const T*, const T*, std::size_t, std::size_t, \
                                                  T*, T*, T*);                                                      \
@@ -870,7 +917,7 @@ double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v,
                                        const T*, const std::int64_t*, std::size_t, T*, T*);                        \
   template double mlp_regression_epoch<T>(const MLPSpec&, T*, T*, T*, T*, std::int64_t, const AdamConfig&,         \
                                           const T*, const T*, std::size_t, const std::int64_t*, std::size_t,       \
-                                          std::size_t, bool, Interrupt&, std::int64_t*);                           \
+                                          std::size_t, bool, Interrupt&, std::int64_t*, OneHotInput);              \
   template void random_uniform<T>(std::uint64_t, std::uint64_t, std::size_t, T*);                                  \
   template void random_normal<T>(std::uint64_t, std::uint64_t, std::size_t, T*);
 

@@ -355,12 +355,24 @@ double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T
                                Y.data(), r, n, ws.mutable_data(), grad.mutable_data());
 }
 
+/// Labels (n, in [0, K)).
+void check_labels(const carray<std::int64_t>& labels, const char* name, py::ssize_t n, std::size_t n_classes) {
+  require_shape(labels, name, {n});
+  const std::int64_t* u = labels.data();
+  const auto K = static_cast<std::int64_t>(n_classes);
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (u[i] < 0 || u[i] >= K)
+      throw std::invalid_argument(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(u[i]) +
+                                  " is outside [0, " + std::to_string(K) + ")");
+}
+
 template <class T>
 double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad, carray<T> m1, carray<T> v,
                            std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
                            const carray<T>& X, const carray<T>& Y, const carray<std::int64_t>& order,
                            std::size_t batch, bool mean_over_outputs, carray<std::int64_t> progress,
-                           double weight_decay, bool decoupled) {
+                           double weight_decay, bool decoupled, const std::optional<carray<std::int64_t>>& labels,
+                           std::size_t n_classes) {
   const auto np = static_cast<py::ssize_t>(spec.n_params());
   const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
   for (const auto& [a, name] : state) {
@@ -368,8 +380,15 @@ double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad
     require_writeable(*a, name);
   }
   require_2d(X, "X");
-  if (static_cast<std::size_t>(X.shape(1)) != spec.sizes.front())
-    bad_shape("X", "(n_samples, " + std::to_string(spec.sizes.front()) + ")", X);
+  nn::OneHotInput onehot;
+  if (labels) {
+    if (n_classes < 1 || n_classes >= spec.sizes.front())
+      throw std::invalid_argument("n_classes must lie in [1, sizes[0]) with labels");
+    check_labels(*labels, "labels", X.shape(0), n_classes);
+    onehot = {labels->data(), n_classes};
+  }
+  const std::size_t dense = spec.sizes.front() - onehot.n_classes;
+  if (static_cast<std::size_t>(X.shape(1)) != dense) bad_shape("X", "(n_samples, " + std::to_string(dense) + ")", X);
   require_shape(Y, "Y", {X.shape(0), static_cast<py::ssize_t>(spec.sizes.back())});
   if (order.ndim() != 1) bad_shape("order", "(n,)", order);
   if (batch < 1) throw std::invalid_argument("batch must be >= 1");
@@ -386,7 +405,7 @@ double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad
                                      v.mutable_data(), adam_step, c, X.data(), Y.data(),
                                      static_cast<std::size_t>(X.shape(0)), order.data(),
                                      static_cast<std::size_t>(order.shape(0)), batch, mean_over_outputs, interrupt,
-                                     progress.mutable_data());
+                                     progress.mutable_data(), onehot);
   }
   interrupt.rethrow_if_stopped();
   return total;
@@ -394,39 +413,33 @@ double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad
 
 // ---- iVAE step and epoch -----------------------------------------------------------------------------
 
-/// Rows of H (n x (D + K)) and their labels (n, in [0, K)); returns n.
+/// Rows of X (n x D) and their segment labels (n, in [0, K)); returns n.
 template <class T>
-std::size_t check_ivae_rows(const nn::IVAEShape& s, const carray<T>& H, const carray<std::int64_t>& seg) {
-  require_2d(H, "H");
-  const auto n = static_cast<py::ssize_t>(H.shape(0));
-  require_shape(H, "H", {n, static_cast<py::ssize_t>(s.n_features + s.n_segments)});
-  require_shape(seg, "seg", {n});
-  const std::int64_t* u = seg.data();
-  const auto K = static_cast<std::int64_t>(s.n_segments);
-  for (py::ssize_t i = 0; i < n; ++i)
-    if (u[i] < 0 || u[i] >= K)
-      throw std::invalid_argument("seg[" + std::to_string(i) + "] = " + std::to_string(u[i]) + " is outside [0, " +
-                                  std::to_string(K) + ")");
+std::size_t check_ivae_rows(const nn::IVAEShape& s, const carray<T>& X, const carray<std::int64_t>& seg) {
+  require_2d(X, "X");
+  const auto n = static_cast<py::ssize_t>(X.shape(0));
+  require_shape(X, "X", {n, static_cast<py::ssize_t>(s.n_features)});
+  check_labels(seg, "seg", n, s.n_segments);
   return static_cast<std::size_t>(n);
 }
 
 template <class T>
-double ivae_loss_grad_py(const nn::IVAEShape& s, const carray<T>& params, const carray<T>& H,
+double ivae_loss_grad_py(const nn::IVAEShape& s, const carray<T>& params, const carray<T>& X,
                          const carray<std::int64_t>& seg, const carray<T>& eps, carray<T> grad) {
   const auto np = static_cast<py::ssize_t>(s.n_params());
   require_shape(params, "params", {np});
   require_shape(grad, "grad", {np});
   require_writeable(grad, "grad");
-  const std::size_t n = check_ivae_rows(s, H, seg);
+  const std::size_t n = check_ivae_rows(s, X, seg);
   require_shape(eps, "eps", {static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.n_latents)});
   py::gil_scoped_release release;
-  return nn::ivae_loss_grad(s, params.data(), H.data(), seg.data(), eps.data(), n, grad.mutable_data());
+  return nn::ivae_loss_grad(s, params.data(), X.data(), seg.data(), eps.data(), n, grad.mutable_data());
 }
 
 template <class T>
 double ivae_epoch_py(const nn::IVAEShape& s, carray<T> params, carray<T> grad, carray<T> m1, carray<T> v,
                      std::int64_t adam_step, const carray<double>& lrs, double beta1, double beta2, double eps,
-                     const carray<T>& H, const carray<std::int64_t>& seg, const carray<std::int64_t>& order,
+                     const carray<T>& X, const carray<std::int64_t>& seg, const carray<std::int64_t>& order,
                      std::size_t batch, std::uint64_t noise_seed, std::uint64_t noise_offset,
                      carray<std::int64_t> progress) {
   const auto np = static_cast<py::ssize_t>(s.n_params());
@@ -435,7 +448,7 @@ double ivae_epoch_py(const nn::IVAEShape& s, carray<T> params, carray<T> grad, c
     require_shape(*a, name, {np});
     require_writeable(*a, name);
   }
-  const std::size_t n_rows = check_ivae_rows(s, H, seg);
+  const std::size_t n_rows = check_ivae_rows(s, X, seg);
   if (order.ndim() != 1) bad_shape("order", "(n_steps_rows,)", order);
   if (batch < 1) throw std::invalid_argument("batch must be >= 1");
   const auto n_order = static_cast<std::size_t>(order.shape(0));
@@ -452,7 +465,7 @@ double ivae_epoch_py(const nn::IVAEShape& s, carray<T> params, carray<T> grad, c
   {
     py::gil_scoped_release release;
     total = nn::ivae_train_epoch(s, params.mutable_data(), grad.mutable_data(), m1.mutable_data(), v.mutable_data(),
-                                 adam_step, lrs.data(), c, H.data(), seg.data(), n_rows, order.data(), n_order, batch,
+                                 adam_step, lrs.data(), c, X.data(), seg.data(), n_rows, order.data(), n_order, batch,
                                  noise_seed, noise_offset, interrupt, progress.mutable_data());
   }
   interrupt.rethrow_if_stopped();
@@ -498,14 +511,16 @@ void def_nn(py::module_& m) {
         py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("X").noconvert(),
         py::arg("Y").noconvert(), py::arg("order").noconvert(), py::arg("batch"), py::arg("mean_over_outputs"),
         py::arg("progress").noconvert(), py::arg("weight_decay") = 0.0, py::arg("decoupled") = false,
+        py::arg("labels").noconvert() = py::none(), py::arg("n_classes") = 0,
         "One regression epoch over the rows `order` in batches (forward, squared error, backward, Adam each); "
-        "returns the sum of batch loss x batch size. progress[0] counts the finished steps.");
+        "returns the sum of batch loss x batch size. progress[0] counts the finished steps. With labels, the "
+        "input's last n_classes columns are onehot(labels) and X holds the others.");
   m.def("ivae_loss_grad", &ivae_loss_grad_py<T>, py::arg("shape"), py::arg("params").noconvert(),
-        py::arg("H").noconvert(), py::arg("seg").noconvert(), py::arg("eps").noconvert(), py::arg("grad").noconvert(),
+        py::arg("X").noconvert(), py::arg("seg").noconvert(), py::arg("eps").noconvert(), py::arg("grad").noconvert(),
         "Mean negative ELBO of a batch of iVAE rows; its gradient is written into grad.");
   m.def("ivae_train_epoch", &ivae_epoch_py<T>, py::arg("shape"), py::arg("params").noconvert(),
         py::arg("grad").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("adam_step"),
-        py::arg("lrs").noconvert(), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("H").noconvert(),
+        py::arg("lrs").noconvert(), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("X").noconvert(),
         py::arg("seg").noconvert(), py::arg("order").noconvert(), py::arg("batch"), py::arg("noise_seed"),
         py::arg("noise_offset"), py::arg("progress").noconvert(),
         "One iVAE training epoch over the rows `order` in batches (noise, step, Adam each); returns the sum of "

@@ -373,10 +373,12 @@ void bind_cuda_nn(py::module_& m) {
       "nn_mlp_regression_epoch",
       [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params,
          Ptr grad, Ptr mm, Ptr v, I64 adam_step, double lr, double b1, double b2, double eps, Ptr X, Ptr Y,
-         Ptr order, I64 n_order, I64 batch, bool mean_over_outputs, double wd, bool decoupled, Ptr ws,
-         Ptr loss_total, I64 itemsize, Ptr stream) {
+         Ptr order, I64 n_order, I64 batch, bool mean_over_outputs, double wd, bool decoupled, Ptr labels,
+         I64 n_classes, Ptr label_ws, Ptr ws, Ptr loss_total, I64 itemsize, Ptr stream) {
         const auto shape = make_shape(sizes, acts, slope, alpha);
         check_sizes(n_order, batch);
+        if (labels && (n_classes < 1 || n_classes >= sizes.front() || !label_ws))
+          throw py::value_error("labels need 1 <= n_classes < sizes[0] and a label workspace");
         if (batch < 1) throw py::value_error("batch must be >= 1");
         if (adam_step < 0) throw py::value_error("adam_step must be >= 0");
         SignalPoll poll;
@@ -386,12 +388,15 @@ void bind_cuda_nn(py::module_& m) {
           by_dtype(itemsize, [&](auto t) {
             using T = decltype(t);
             const auto L = launch_for({{params, "params"}, {grad, "grad"}, {mm, "m"}, {v, "v"}, {X, "X"}, {Y, "Y"},
-                                       {order, "order"}, {ws, "workspace"}, {loss_total, "loss_total"}},
+                                       {order, "order"}, {labels, "labels"}, {label_ws, "label_workspace"},
+                                       {ws, "workspace"}, {loss_total, "loss_total"}},
                                       stream);
             steps = fn::mlp_regression_epoch<T>(L, shape, as<T>(params), as<T>(grad), as<T>(mm), as<T>(v),
                                                 adam_step, lr, b1, b2, eps, wd, decoupled, as<const T>(X),
                                                 as<const T>(Y), as<const std::int64_t>(order), n_order, batch,
-                                                mean_over_outputs, as<T>(ws), as<double>(loss_total), should_stop);
+                                                mean_over_outputs, labels ? as<const std::int64_t>(labels) : nullptr,
+                                                n_classes, labels ? as<std::int64_t>(label_ws) : nullptr, as<T>(ws),
+                                                as<double>(loss_total), should_stop);
           });
         }
         return py::make_tuple(steps, poll.error);
@@ -400,7 +405,8 @@ void bind_cuda_nn(py::module_& m) {
       py::arg("grad"), py::arg("m"), py::arg("v"), py::arg("adam_step"), py::arg("lr"), py::arg("beta1"),
       py::arg("beta2"), py::arg("eps"), py::arg("X"), py::arg("Y"), py::arg("order"), py::arg("n_order"),
       py::arg("batch"), py::arg("mean_over_outputs"), py::arg("weight_decay"), py::arg("decoupled"),
-      py::arg("workspace"), py::arg("loss_total"),
+      py::arg("labels"), py::arg("n_classes"), py::arg("label_workspace"), py::arg("workspace"),
+      py::arg("loss_total"),
       py::arg("itemsize"), py::arg("stream"),
       "One MLP regression epoch queued on `stream`; returns (steps queued, the exception a signal handler "
       "raised or None).");
@@ -420,7 +426,7 @@ void bind_cuda_nn(py::module_& m) {
       [](const std::vector<I64>& enc_sizes, const std::vector<int>& enc_acts, const std::vector<I64>& dec_sizes,
          const std::vector<int>& dec_acts, double slope, double alpha, I64 D, I64 K, I64 d, bool full,
          double decoder_var, bool learn_prior_mean, Ptr params, Ptr grad, Ptr mm, Ptr v, I64 adam_step,
-         const std::vector<double>& lrs, double b1, double b2, double eps, Ptr H, Ptr seg, Ptr order, I64 n_order,
+         const std::vector<double>& lrs, double b1, double b2, double eps, Ptr X, Ptr seg, Ptr order, I64 n_order,
          I64 batch, std::uint64_t noise_seed, std::uint64_t noise_offset, Ptr ws, Ptr seg_ws, Ptr loss_total,
          I64 itemsize, Ptr stream) {
         const auto dims = make_dims(enc_sizes, enc_acts, dec_sizes, dec_acts, slope, alpha, D, K, d, full,
@@ -438,12 +444,12 @@ void bind_cuda_nn(py::module_& m) {
         if (n_order > 0) {
           by_dtype(itemsize, [&](auto t) {
             using T = decltype(t);
-            const auto L = launch_for({{params, "params"}, {grad, "grad"}, {mm, "m"}, {v, "v"}, {H, "H"},
+            const auto L = launch_for({{params, "params"}, {grad, "grad"}, {mm, "m"}, {v, "v"}, {X, "X"},
                                        {seg, "seg"}, {order, "order"}, {ws, "workspace"},
                                        {seg_ws, "seg_workspace"}, {loss_total, "loss_total"}},
                                       stream);
             steps = fn::ivae_train_epoch<T>(L, dims, as<T>(params), as<T>(grad), as<T>(mm), as<T>(v), adam_step,
-                                            lrs.data(), b1, b2, eps, as<const T>(H), as<const std::int64_t>(seg),
+                                            lrs.data(), b1, b2, eps, as<const T>(X), as<const std::int64_t>(seg),
                                             as<const std::int64_t>(order), n_order, batch, noise_seed, noise_offset,
                                             as<T>(ws), as<std::int64_t>(seg_ws), as<double>(loss_total), should_stop);
           });
@@ -454,7 +460,7 @@ void bind_cuda_nn(py::module_& m) {
       py::arg("decoder_activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("n_features"),
       py::arg("n_segments"), py::arg("n_latents"), py::arg("full_posterior"), py::arg("decoder_var"),
       py::arg("learn_prior_mean"), py::arg("params"), py::arg("grad"), py::arg("m"), py::arg("v"),
-      py::arg("adam_step"), py::arg("lrs"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("H"),
+      py::arg("adam_step"), py::arg("lrs"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("X"),
       py::arg("seg"), py::arg("order"), py::arg("n_order"), py::arg("batch"), py::arg("noise_seed"),
       py::arg("noise_offset"), py::arg("workspace"), py::arg("seg_workspace"), py::arg("loss_total"),
       py::arg("itemsize"), py::arg("stream"),

@@ -511,10 +511,11 @@ def _finish(steps, error, progress, total):
 @on_input_device
 def mlp_regression_epoch(
     spec, params, grad, m, v, adam_step, lr, beta1, beta2, eps, X, Y, order, batch,
-    mean_over_outputs, progress, weight_decay=0.0, decoupled=False,
+    mean_over_outputs, progress, weight_decay=0.0, decoupled=False, labels=None, n_classes=0,
 ):  # fmt: skip
     """One MLP regression epoch on the GPU (``_core.mlp_regression_epoch``'s twin); returns the loss
-    sum as a 0-d float64 device array, ``progress[0]`` (host) the steps queued."""
+    sum as a 0-d float64 device array, ``progress[0]`` (host) the steps queued.  With ``labels`` the
+    input's last ``n_classes`` columns are their one-hot code and ``X`` holds the others."""
     import cupy
 
     (params, grad, m, v, X, Y), dtype = _check(
@@ -525,21 +526,27 @@ def mlp_regression_epoch(
         _same(a, name, (int(spec.n_params),))
     sizes, acts, slope, alpha = _spec_args(spec)
     n, f = _rows(X, "X")
-    if f != sizes[0]:
-        raise ValueError(f"X must have shape (n, {sizes[0]}); got {_shape_str(X.shape)}")
+    n_classes = int(n_classes) if labels is not None else 0
+    if labels is not None and not 1 <= n_classes < sizes[0]:
+        raise ValueError(f"n_classes must lie in [1, {sizes[0]}) with labels; got {n_classes}")
+    if f != sizes[0] - n_classes:
+        raise ValueError(f"X must have shape (n, {sizes[0] - n_classes}); got {_shape_str(X.shape)}")
     _same(Y, "Y", (n, sizes[-1]))
     order = _index_vector(order, "order", None, n)
+    if labels is not None:
+        labels = _index_vector(labels, "labels", n, n_classes)
     batch = int(batch)
     if batch < 1:
         raise ValueError(f"batch must be >= 1; got {batch}")
     cuda = _cuda()
     ws = cupy.empty(int(cuda.nn_regression_workspace_elems(sizes, acts, batch)), dtype=dtype)
+    label_ws = cupy.empty(batch, dtype=np.int64) if labels is not None else None
     total = cupy.zeros((), dtype=np.float64)
     steps, error = cuda.nn_mlp_regression_epoch(
         sizes, acts, slope, alpha, _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(adam_step),
         float(lr), float(beta1), float(beta2), float(eps), _ptr(X), _ptr(Y), _ptr(order),
         int(order.size), batch, bool(mean_over_outputs), float(weight_decay), bool(decoupled),
-        _ptr(ws), _ptr(total),
+        _ptr(labels), n_classes, _ptr(label_ws), _ptr(ws), _ptr(total),
         dtype.itemsize, current_stream_ptr(),
     )  # fmt: skip
     return _finish(steps, error, progress, total)
@@ -548,7 +555,7 @@ def mlp_regression_epoch(
 
 @on_input_device
 def ivae_train_epoch(
-    shape, params, grad, m, v, adam_step, lrs, beta1, beta2, eps, H, seg, order, batch,
+    shape, params, grad, m, v, adam_step, lrs, beta1, beta2, eps, X, seg, order, batch,
     noise_seed, noise_offset, progress,
 ):  # fmt: skip
     """One iVAE training epoch on the GPU (``_core.ivae_train_epoch``'s twin).
@@ -559,17 +566,17 @@ def ivae_train_epoch(
     """
     import cupy
 
-    (params, grad, m, v, H), dtype = _check(
-        {"params": params, "grad": grad, "m": m, "v": v, "H": H},
+    (params, grad, m, v, X), dtype = _check(
+        {"params": params, "grad": grad, "m": m, "v": v, "X": X},
         writable=("params", "grad", "m", "v"),
     )
     n_params = int(shape.n_params)
     for name, a in (("params", params), ("grad", grad), ("m", m), ("v", v)):
         _same(a, name, (n_params,))
     D, K, d = int(shape.n_features), int(shape.n_segments), int(shape.n_latents)
-    n_rows, width = _rows(H, "H")
-    if width != D + K:
-        raise ValueError(f"H must have shape (n, {D + K}); got {_shape_str(H.shape)}")
+    n_rows, width = _rows(X, "X")
+    if width != D:
+        raise ValueError(f"X must have shape (n, {D}); got {_shape_str(X.shape)}")
     seg = _index_vector(seg, "seg", n_rows, K)
     order = _index_vector(order, "order", None, n_rows)
     batch = int(batch)
@@ -589,7 +596,7 @@ def ivae_train_epoch(
         float(shape.decoder_var), bool(shape.learn_prior_mean),
         _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(adam_step),
         [float(x) for x in np.asarray(lrs, dtype=np.float64)],
-        float(beta1), float(beta2), float(eps), _ptr(H), _ptr(seg), _ptr(order), int(order.size),
+        float(beta1), float(beta2), float(eps), _ptr(X), _ptr(seg), _ptr(order), int(order.size),
         batch, int(noise_seed), int(noise_offset), _ptr(ws), _ptr(seg_ws), _ptr(total),
         dtype.itemsize, current_stream_ptr(),
     )  # fmt: skip

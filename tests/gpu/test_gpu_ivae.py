@@ -118,18 +118,18 @@ def test_fused_gpu_epoch_checks_its_arguments(cp):
     model = _Model(3, 2, 2, (4,), "tanh", 0.2, "full", 0.5, False, np.dtype(np.float64))
     model.to(cp)
     n = 6
-    H = cp.zeros((n, 5))
+    X = cp.zeros((n, 3))
     seg = cp.zeros(n, dtype=cp.int64)
     m, v, progress = cp.zeros_like(model.params), cp.zeros_like(model.params), np.zeros(1, np.int64)
-    args = (model.shape, model.params, model.grad, m, v, 0, np.ones(6), 0.9, 0.999, 1e-8, H)
+    args = (model.shape, model.params, model.grad, m, v, 0, np.ones(6), 0.9, 0.999, 1e-8, X)
     with pytest.raises(ValueError, match="seg holds entries outside"):
         _gpu_nn.ivae_train_epoch(*args, seg + 2, cp.arange(n), 2, 1, 0, progress)
     with pytest.raises(ValueError, match="order holds entries outside"):
         _gpu_nn.ivae_train_epoch(*args, seg, cp.arange(n) + 1, 2, 1, 0, progress)
     with pytest.raises(ValueError, match="lrs has 1 entries"):
         _gpu_nn.ivae_train_epoch(*args[:6], np.ones(1), *args[7:], seg, cp.arange(n), 2, 1, 0, progress)
-    with pytest.raises(ValueError, match="H must have shape"):
-        _gpu_nn.ivae_train_epoch(*args[:-1], H[:, :4], seg, cp.arange(n), 2, 1, 0, progress)
+    with pytest.raises(ValueError, match="X must have shape"):
+        _gpu_nn.ivae_train_epoch(*args[:-1], cp.zeros((n, 5)), seg, cp.arange(n), 2, 1, 0, progress)
     total = _gpu_nn.ivae_train_epoch(*args, seg, cp.arange(n), 2, 1, 0, progress)
     assert int(progress[0]) == 3 and np.isfinite(float(total))
 

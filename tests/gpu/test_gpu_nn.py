@@ -238,6 +238,29 @@ def test_regression_epoch_matches_cpu(cp, dtype, mean_over_outputs):
     assert totals[1] == pytest.approx(totals[0], rel=TOL[dtype]["rtol"] * 10)
     nets[1].to_host()
     close(nets[1].params, nets[0].params, dtype)
+    # a one-hot input given as labels, on both devices
+    labels = rng.integers(0, 4, size=300).astype(np.int64)
+    H = np.concatenate([X, np.eye(4, dtype=dtype)[labels]], axis=1)
+    outs = []
+    for kset, xp in ((_core, np), (_gpu_nn, cp)):
+        net = nn.MLP([10, 24, 2], dtype=dtype, random_state=0)
+        if xp is cp:
+            net.to_device()
+        m, v, grad = (xp.zeros(net.n_params, dtype=dtype) for _ in range(3))
+        kset.mlp_regression_epoch(
+            net.spec, net.params, grad, m, v, 0, 1e-2, 0.9, 0.999, 1e-3, xp.asarray(X),
+            xp.asarray(Y), xp.asarray(order), 64, mean_over_outputs, np.zeros(1, np.int64), 0.0,
+            False, xp.asarray(labels), 4,
+        )  # fmt: skip
+        outs.append(net.params.get() if xp is cp else net.params.copy())
+    close(outs[1], outs[0], dtype)
+    dense = nn.MLP([10, 24, 2], dtype=dtype, random_state=0)
+    m, v, grad = (np.zeros(dense.n_params, dtype=dtype) for _ in range(3))
+    _core.mlp_regression_epoch(
+        dense.spec, dense.params, grad, m, v, 0, 1e-2, 0.9, 0.999, 1e-3, H, Y, order, 64,
+        mean_over_outputs, np.zeros(1, np.int64),
+    )  # fmt: skip
+    close(outs[1], dense.params, dtype)
     with pytest.raises(ValueError, match="order holds entries outside"):
         _gpu_nn.mlp_regression_epoch(
             nets[1].spec, *(cp.zeros(nets[1].n_params, dtype=dtype) for _ in range(4)), 0, 1e-2,

@@ -5,7 +5,8 @@
 ///
 /// Model (one flat parameter vector, so one Adam call updates everything):
 ///   [encoder MLP | decoder MLP | prior log-variances (K x d) | prior means (K x d)].
-/// The encoder maps H = [x, onehot(u)] (D + K columns) to (mu, raw): raw is the packed Cholesky factor
+/// The encoder maps [x, onehot(u)] (D + K inputs; the one-hot block is a row lookup in its first
+/// layer, see OneHotInput) to (mu, raw): raw is the packed Cholesky factor
 /// with an exp-transformed diagonal (full posterior) or the log-variances (diagonal posterior); the
 /// decoder maps z to the mean of p(x | z) = N(dec(z), decoder_var I).
 #include <cstddef>
@@ -34,14 +35,15 @@ struct IVAEShape {
 
 /// Mean negative ELBO of a batch of n rows and its gradient (overwriting grad, n_params entries):
 ///   loss = (1/n) sum_i [ |dec(z_i) - x_i|^2 / (2 var) + (D/2) log(2 pi var) + KL(q_i || p(z | u_i)) ],
-/// z_i = mu_i + L_i eps_i. H: n x (D + K) rows [x, onehot(u)]; seg: the n labels in [0, K); eps: n x d.
+/// z_i = mu_i + L_i eps_i. X: the n observations (n x D); seg: their labels in [0, K), read by the
+/// encoder as the one-hot block of its input (never materialised); eps: n x d.
 /// Preconditions: shape validated, labels in range (checked by the callers).
 template <class T>
-double ivae_loss_grad(const IVAEShape& shape, const T* params, const T* H, const std::int64_t* seg, const T* eps,
+double ivae_loss_grad(const IVAEShape& shape, const T* params, const T* X, const std::int64_t* seg, const T* eps,
                       std::size_t n, T* grad);
 
 /// One epoch of minibatch training: for each batch of `batch` consecutive entries of `order` (the last
-/// may be shorter), gather those rows of H (n_rows x (D + K)) and seg, draw eps from the Philox stream
+/// may be shorter), gather those rows of X (n_rows x D) and seg, draw eps from the Philox stream
 /// `noise_seed` at the running offset (starting at noise_offset, advancing by b * d per batch), take
 /// ivae_loss_grad, then one Adam step with lr = lrs[k] for the k-th batch and step number
 /// adam_step + k + 1 (cfg.lr is ignored). Returns the sum over batches of loss * b. `steps_done` counts
@@ -49,7 +51,7 @@ double ivae_loss_grad(const IVAEShape& shape, const T* params, const T* H, const
 /// Throws NumericalError (nothing updated by that step) if a batch's loss is not finite.
 template <class T>
 double ivae_train_epoch(const IVAEShape& shape, T* params, T* grad, T* m, T* v, std::int64_t adam_step,
-                        const double* lrs, const AdamConfig& cfg, const T* H, const std::int64_t* seg,
+                        const double* lrs, const AdamConfig& cfg, const T* X, const std::int64_t* seg,
                         std::size_t n_rows, const std::int64_t* order, std::size_t n_order, std::size_t batch,
                         std::uint64_t noise_seed, std::uint64_t noise_offset, Interrupt& interrupt,
                         std::int64_t* steps_done);

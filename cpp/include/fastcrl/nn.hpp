@@ -44,19 +44,30 @@ struct MLPSpec {
   std::size_t workspace_size(std::size_t batch) const;
 };
 
+/// An input whose last `n_classes` columns are the one-hot code of a label: the network reads
+/// [X, onehot(labels[i])] but X holds only the sizes[0] - n_classes dense columns, and the one-hot
+/// block enters as a row lookup in W_0 (and its gradient as per-label row sums), never materialised.
+/// Empty (labels == nullptr): X has all sizes[0] columns.
+struct OneHotInput {
+  const std::int64_t* labels = nullptr;  ///< n labels in [0, n_classes) (unchecked: callers check)
+  std::size_t n_classes = 0;
+};
+
 /// out (n x sizes[L]) = MLP(X (n x sizes[0])). When `training`, stores in `workspace` what backward needs
 /// (hidden activations and activation derivatives); otherwise the derivatives are skipped.
-/// Preconditions: spec validated; workspace has spec.workspace_size(n) entries.
+/// Preconditions: spec validated; workspace has spec.workspace_size(n) entries; with a one-hot input,
+/// 1 <= n_classes < sizes[0].
 template <class T>
 void mlp_forward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, T* out, T* workspace,
-                 bool training = true);
+                 bool training = true, OneHotInput onehot = {});
 
-/// Backward pass after mlp_forward(..., training=true) on the same params, X and workspace.
+/// Backward pass after mlp_forward(..., training=true) on the same params, X, one-hot input and workspace.
 /// grad_params (n_params) receives dL/dparams (added to its contents when `accumulate`, else overwritten);
-/// grad_X (n x sizes[0]) receives dL/dX unless nullptr. grad_out (n x sizes[L]) is dL/dout.
+/// grad_X (n x its columns) receives dL/dX unless nullptr (the dense columns only with a one-hot
+/// input). grad_out (n x sizes[L]) is dL/dout.
 template <class T>
 void mlp_backward(const MLPSpec& spec, const T* params, const T* X, std::size_t n, const T* grad_out,
-                  T* workspace, T* grad_params, T* grad_X, bool accumulate = false);
+                  T* workspace, T* grad_params, T* grad_X, bool accumulate = false, OneHotInput onehot = {});
 
 // ---------------------------------------------------------------------------------------------------
 // Diagonal Gaussians: every argument is (n x d); per-sample results are (n).
@@ -162,13 +173,14 @@ double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_
 /// loss = sum((out - Y_b)^2) / (n_b * sizes[L]) when mean_over_outputs (PyTorch's MSELoss), else / n_b
 /// (the mean over rows of each row's squared error); its gradient, then one Adam step (cfg, step number
 /// adam_step + k + 1). Returns the sum over batches of loss * n_b; `steps_done` counts finished steps
-/// (the loop stops between steps when `interrupt` fires).
+/// (the loop stops between steps when `interrupt` fires). With a one-hot input X holds the dense
+/// columns and onehot.labels the label of each of the n_rows rows (checked to lie in range).
 /// Preconditions: spec validated; order entries in [0, n_rows) (checked); grad has spec.n_params().
 template <class T>
 double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v, std::int64_t adam_step,
                             const AdamConfig& cfg, const T* X, const T* Y, std::size_t n_rows,
                             const std::int64_t* order, std::size_t n_order, std::size_t batch, bool mean_over_outputs,
-                            Interrupt& interrupt, std::int64_t* steps_done);
+                            Interrupt& interrupt, std::int64_t* steps_done, OneHotInput onehot = {});
 
 // ---------------------------------------------------------------------------------------------------
 // Counter-based random numbers. Philox-4x32-10 (Salmon et al., SC'11) keyed by the 64-bit seed;

@@ -592,8 +592,10 @@ class IVAE(BaseEstimator):
     detected at the end of the epoch rather than at the step.
 
     Cost per step: two MLP forward/backward passes of ``batch_size`` rows (BLAS GEMM) plus
-    ``O(batch_size d^3)`` for the Cholesky posterior; the one-hot segment input adds ``K`` columns
-    to the encoder's input (memory ``n K`` for the training set).
+    ``O(batch_size d^3)`` for the Cholesky posterior.  The one-hot segment input adds ``K`` rows to
+    the encoder's first weight matrix, read as a row lookup: the C++ epochs never build the
+    ``n x K`` one-hot matrix (inference builds it in chunks of 4,096 rows; the step-by-step GPU
+    loop, the GPU default for now, builds it for the training set).
 
     Identifiability needs at least ``d + 1`` or so segments whose variance profiles differ; the
     recovered latents match the true ones up to permutation and elementwise maps (measure with
@@ -975,22 +977,28 @@ class IVAE(BaseEstimator):
         ).astype(p["dtype"])
         # the pretraining data on the training device (a one-off copy of n x (D + d) values)
         Xs, S, target, seg = xp.asarray(Xs), xp.asarray(S), xp.asarray(target), xp.asarray(seg)
-        H = self._encoder_input(Xs, seg)
+        fused = self._fused_epoch(xp)
+        # the epoch kernels read the encoder's one-hot block from the labels; the step loop needs H
+        H = None if fused else self._encoder_input(Xs, seg)
+        labels = seg.astype(np.int64, copy=False)
         n = Xs.shape[0]
         bs = min(p["batch_size"], n)
         k = model.k
-        for net, key, inp, out in ((model.enc, "enc", H, target), (model.dec, "dec", S, Xs)):
+        nets = ((model.enc, "enc", H, target, labels), (model.dec, "dec", S, Xs, None))
+        for net, key, inp, out, onehot in nets:
             m, v = xp.zeros_like(net.params), xp.zeros_like(net.params)
             step = 0
             for _ in range(p["pretrain_epochs"]):
                 perm = rng.permutation(n)
-                if self._fused_epoch(xp):
+                if fused:
                     # the loss is each row's squared error, averaged over rows (regression_grad's)
                     progress = np.zeros(1, dtype=np.int64)
                     try:
                         k.mlp_regression_epoch(
                             net.spec, net.params, net.grad, m, v, step, p["lr"], 0.9, 0.999, 1e-8,
-                            inp, out, xp.asarray(perm.astype(np.int64)), bs, False, progress,
+                            Xs if onehot is not None else inp, out,
+                            xp.asarray(perm.astype(np.int64)), bs, False, progress, 0.0, False,
+                            onehot, model.K if onehot is not None else 0,
                         )  # fmt: skip
                     finally:
                         step += int(progress[0])
@@ -1020,8 +1028,10 @@ class IVAE(BaseEstimator):
         xp, k = model.xp, model.k
         # the data stay on the training device; only minibatch indices travel (once per epoch)
         train, val = xp.asarray(train), xp.asarray(val)
-        H_all = self._encoder_input(Xs, seg)
-        Htr, Xtr, Str = H_all[train], Xs[train], seg[train]
+        fused = self._fused_epoch(xp)
+        Xtr, Str = Xs[train], seg[train]
+        # the step-by-step loop feeds the encoder [x, onehot(u)]; the epoch kernels never build it
+        Htr = None if fused else self._encoder_input(Xtr, Str)
         Xval, Sval = Xs[val], seg[val]
         n = train.size
         bs = min(p["batch_size"], n)
@@ -1039,8 +1049,8 @@ class IVAE(BaseEstimator):
             for _ in range(epochs):
                 t0 = time.perf_counter()
                 perm = self._rng.permutation(n)
-                if self._fused_epoch(xp):
-                    loss_sum, rate, step0 = self._fused_epoch_run(Htr, Str, perm, bs, schedule, step0)
+                if fused:
+                    loss_sum, rate, step0 = self._fused_epoch_run(Xtr, Str, perm, bs, schedule, step0)
                     loss_sum = float(loss_sum)
                 else:
                     loss_sum, rate = 0.0, float("nan")
@@ -1110,7 +1120,7 @@ class IVAE(BaseEstimator):
     def _fused_epoch(self, xp) -> bool:
         return self._fused_cpu_epochs if xp is np else self._fused_gpu_epochs
 
-    def _fused_epoch_run(self, H, seg, perm, bs, schedule, step0):
+    def _fused_epoch_run(self, X, seg, perm, bs, schedule, step0):
         """One epoch through ``ivae_train_epoch``; returns ``(loss sum, last lr, step0)``.
 
         The noise offset, Adam step and schedule position advance by the steps that finished, also
@@ -1125,7 +1135,7 @@ class IVAE(BaseEstimator):
         try:
             total = model.k.ivae_train_epoch(
                 model.shape, model.params, model.grad, self._m, self._v, self._adam_step, lrs,
-                0.9, 0.999, 1e-8, H, seg, order, bs, self._noise_seed, self._noise_offset, progress,
+                0.9, 0.999, 1e-8, X, seg, order, bs, self._noise_seed, self._noise_offset, progress,
             )  # fmt: skip
         finally:
             done = int(progress[0])
@@ -1147,7 +1157,12 @@ class IVAE(BaseEstimator):
         X, u = self._check_X_u(X, u, fitting=False)
         seg = self._segment_index(u)
         Xs = self._standardized(X)
-        return Xs, seg, self._model.encode(self._encoder_input(Xs, seg))
+        # in chunks, so the one-hot block costs chunk x K, not n x K, memory
+        out = [
+            self._model.encode(self._encoder_input(Xs[s : s + _EVAL_CHUNK], seg[s : s + _EVAL_CHUNK]))
+            for s in range(0, Xs.shape[0], _EVAL_CHUNK)
+        ]
+        return Xs, seg, np.concatenate(out) if len(out) > 1 else out[0]
 
     def transform(self, X: Any, u: Any) -> np.ndarray:
         """Posterior means ``E[z | x, u]``, shape ``(n_samples, d)`` (float64).

@@ -36,12 +36,16 @@ struct MLPShape {
 /// Largest latent dimension of the Cholesky kernels (per-thread triangular solves in registers/local memory).
 constexpr std::int64_t kMaxCholeskyDim = 64;
 
+/// With `labels` (device, n entries in [0, n_classes), 1 <= n_classes < sizes[0]) the input is
+/// [X, onehot(labels)] with X holding the other columns only (fastcrl::nn::OneHotInput); grad_X then
+/// covers those columns.
 template <class T>
 void mlp_forward(const Launch& launch, const MLPShape& shape, const T* params, const T* X, std::int64_t n, T* out,
-                 T* workspace, bool training);
+                 T* workspace, bool training, const std::int64_t* labels = nullptr, std::int64_t n_classes = 0);
 template <class T>
 void mlp_backward(const Launch& launch, const MLPShape& shape, const T* params, const T* X, std::int64_t n,
-                  const T* grad_out, T* workspace, T* grad_params, T* grad_X, bool accumulate);
+                  const T* grad_out, T* workspace, T* grad_params, T* grad_X, bool accumulate,
+                  const std::int64_t* labels = nullptr, std::int64_t n_classes = 0);
 
 template <class T>
 void diag_gaussian_logpdf(const Launch& launch, const T* x, const T* mu, const T* logvar, std::int64_t n,
@@ -106,14 +110,17 @@ std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_
 /// `order` (device, int64, entries in [0, n) checked by the caller) the rows of X and Y (device), the
 /// squared error (divided by b * sizes[L] when mean_over_outputs, else by b), its gradient and an Adam
 /// step (lr, weight decay as adam_update, step number adam_step + k + 1).  *loss_total (device double) receives the sum over batches
-/// of loss * b; should_stop as for ivae_train_epoch.  Returns the number of steps queued.
+/// of loss * b; should_stop as for ivae_train_epoch.  With `labels` (device, one per row of X, in
+/// [0, n_classes)) the input is [X, onehot(labels)] as for mlp_forward, and label_workspace (device,
+/// `batch` entries) holds each batch's labels.  Returns the number of steps queued.
 template <class T>
 std::int64_t mlp_regression_epoch(const Launch& launch, const MLPShape& shape, T* params, T* grad, T* m, T* v,
                                   std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
                                   double weight_decay, bool decoupled, const T* X, const T* Y,
                                   const std::int64_t* order, std::int64_t n_order,
-                                  std::int64_t batch, bool mean_over_outputs, T* workspace, double* loss_total,
-                                  const std::function<bool()>& should_stop);
+                                  std::int64_t batch, bool mean_over_outputs, const std::int64_t* labels,
+                                  std::int64_t n_classes, std::int64_t* label_workspace, T* workspace,
+                                  double* loss_total, const std::function<bool()>& should_stop);
 
 // The iVAE training epoch: the CUDA twin of fastcrl::nn::ivae_train_epoch
 // (cpp/include/fastcrl/ivae.hpp; same model layout, same batches, same noise stream), queued from
@@ -137,8 +144,8 @@ struct IVAEDims {
 };
 
 /// One epoch: for the k-th batch of `batch` consecutive entries of `order` (device, int64; the last
-/// batch may be shorter) gather those rows of H (n_rows x (D + K), device) and seg (device, int64 in
-/// [0, K)), draw eps from the Philox stream (noise_seed, running offset from noise_offset, + b * d per
+/// batch may be shorter) gather those rows of X (n_rows x D, device) and seg (device, int64 in
+/// [0, K); the encoder's one-hot block), draw eps from the Philox stream (noise_seed, running offset from noise_offset, + b * d per
 /// batch), take the negative ELBO's gradient and one Adam step with lr = lrs[k] (host array) and step
 /// number adam_step + k + 1.  *loss_total (one double, device) receives the sum over batches of the
 /// batch's mean loss times b.  `should_stop` (may be empty) is called on the host between steps; once
@@ -148,7 +155,7 @@ struct IVAEDims {
 template <class T>
 std::int64_t ivae_train_epoch(const Launch& launch, const IVAEDims& dims, T* params, T* grad, T* m, T* v,
                               std::int64_t adam_step, const double* lrs, double beta1, double beta2, double eps,
-                              const T* H, const std::int64_t* seg, const std::int64_t* order, std::int64_t n_order,
+                              const T* X, const std::int64_t* seg, const std::int64_t* order, std::int64_t n_order,
                               std::int64_t batch, std::uint64_t noise_seed, std::uint64_t noise_offset, T* workspace,
                               std::int64_t* seg_workspace, double* loss_total,
                               const std::function<bool()>& should_stop);
