@@ -1,7 +1,8 @@
 """Neural-network building blocks for the CRL models: an MLP with fused forward/backward passes,
 Gaussian log-densities, KL divergences and reparameterised samples with exact gradients, a fused Adam
 update, a fused regression training step (:meth:`MLP.mse_step`: batch gather, forward, MSE gradient,
-backward and Adam in one call), and a counter-based random generator.
+backward and Adam in one call) and epoch (:meth:`MLP.train_epoch`: every minibatch step of an epoch
+in one call), and a counter-based random generator.
 
 Everything is NumPy in, NumPy out, computed by the C++ core (OpenBLAS GEMM, fused elementwise
 kernels, OpenMP for large elementwise work) with the GIL released.  CuPy (device) arrays run the
