@@ -316,17 +316,22 @@ void def_gaussians(py::module_& m) {
       py::arg("raw").noconvert(), py::arg("eps").noconvert(), py::arg("gz").noconvert(), py::arg("transform") = "exp");
 }
 
+/// params, the Adam moments m and v, and grad: writeable vectors of n_params entries.
+template <class T>
+void require_optimizer_state(std::size_t n_params, carray<T>& params, carray<T>& m, carray<T>& v, carray<T>& grad) {
+  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m, "m"}, {&v, "v"}, {&grad, "grad"}};
+  for (const auto& [a, name] : state) {
+    require_shape(*a, name, {static_cast<py::ssize_t>(n_params)});
+    require_writeable(*a, name);
+  }
+}
+
 /// The fused MSE + Adam step; the Python layer (fastcrl.nn.MLP.mse_step) checks dtypes and the optimiser.
 template <class T>
 double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T> v, std::int64_t step, double lr,
                    double beta1, double beta2, double eps, double weight_decay, bool decoupled, const carray<T>& X,
                    const carray<T>& Y, const std::optional<carray<std::int64_t>>& rows, carray<T> ws, carray<T> grad) {
-  const auto np = static_cast<py::ssize_t>(spec.n_params());
-  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
-  for (const auto& [a, name] : state) {
-    require_shape(*a, name, {np});
-    require_writeable(*a, name);
-  }
+  require_optimizer_state(spec.n_params(), params, m1, v, grad);
   require_writeable(ws, "workspace");
   require_2d(X, "X");
   require_2d(Y, "Y");
@@ -373,12 +378,7 @@ double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad
                            std::size_t batch, bool mean_over_outputs, carray<std::int64_t> progress,
                            double weight_decay, bool decoupled, const std::optional<carray<std::int64_t>>& labels,
                            std::size_t n_classes) {
-  const auto np = static_cast<py::ssize_t>(spec.n_params());
-  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
-  for (const auto& [a, name] : state) {
-    require_shape(*a, name, {np});
-    require_writeable(*a, name);
-  }
+  require_optimizer_state(spec.n_params(), params, m1, v, grad);
   require_2d(X, "X");
   nn::OneHotInput onehot;
   if (labels) {
@@ -442,12 +442,7 @@ double ivae_epoch_py(const nn::IVAEShape& s, carray<T> params, carray<T> grad, c
                      const carray<T>& X, const carray<std::int64_t>& seg, const carray<std::int64_t>& order,
                      std::size_t batch, std::uint64_t noise_seed, std::uint64_t noise_offset,
                      carray<std::int64_t> progress) {
-  const auto np = static_cast<py::ssize_t>(s.n_params());
-  const std::pair<carray<T>*, const char*> state[] = {{&params, "params"}, {&m1, "m"}, {&v, "v"}, {&grad, "grad"}};
-  for (const auto& [a, name] : state) {
-    require_shape(*a, name, {np});
-    require_writeable(*a, name);
-  }
+  require_optimizer_state(s.n_params(), params, m1, v, grad);
   const std::size_t n_rows = check_ivae_rows(s, X, seg);
   if (order.ndim() != 1) bad_shape("order", "(n_steps_rows,)", order);
   if (batch < 1) throw std::invalid_argument("batch must be >= 1");

@@ -570,6 +570,20 @@ class MLP:
             accumulate,
         )
 
+    def _check_training_args(self, X, Y, optimizer) -> Any:
+        """Y matches X (device, dtype, rows) and this MLP's output; optimizer is an Adam on
+        :attr:`params`; returns X's array module."""
+        xp = _module_of(X)
+        if _module_of(Y) is not xp or Y.dtype != self.dtype:
+            raise TypeError(f"Y must be a {self.dtype} array on the same device as X; got {Y.dtype}")
+        if Y.shape != (X.shape[0], self.sizes[-1]):
+            raise ValueError(f"Y must have shape {(X.shape[0], self.sizes[-1])}; got {Y.shape}")
+        if not isinstance(optimizer, Adam) or optimizer.params is not self.params:
+            raise TypeError("optimizer must be an Adam constructed on this MLP's params")
+        self._check_state("params")
+        self._check_state("grad")
+        return xp
+
     @on_input_device
     def mse_step(self, X: Any, Y: Any, optimizer: Adam, *, rows: Any = None) -> float:
         """One fused training step on the mean squared error; returns the batch loss.
@@ -636,15 +650,7 @@ class MLP:
         ):
             X = self._check_X(X)
             (Y,) = _arrays({"Y": Y}, dtype=None)
-        xp = _module_of(X)
-        if _module_of(Y) is not xp or Y.dtype != self.dtype:
-            raise TypeError(f"Y must be a {self.dtype} array on the same device as X; got {Y.dtype}")
-        if Y.shape != (X.shape[0], self.sizes[-1]):
-            raise ValueError(f"Y must have shape {(X.shape[0], self.sizes[-1])}; got {Y.shape}")
-        if not isinstance(optimizer, Adam) or optimizer.params is not self.params:
-            raise TypeError("optimizer must be an Adam constructed on this MLP's params")
-        self._check_state("params")
-        self._check_state("grad")
+        xp = self._check_training_args(X, Y, optimizer)
         if rows is not None:
             rows = _batch_rows(rows, X.shape[0], xp)
         if xp is np:
@@ -733,15 +739,7 @@ class MLP:
         shuffle = _check_flag(shuffle, "shuffle")
         X = self._check_X(X)
         (Y,) = _arrays({"Y": Y}, dtype=None)
-        xp = _module_of(X)
-        if _module_of(Y) is not xp or Y.dtype != self.dtype:
-            raise TypeError(f"Y must be a {self.dtype} array on the same device as X; got {Y.dtype}")
-        if Y.shape != (X.shape[0], self.sizes[-1]):
-            raise ValueError(f"Y must have shape {(X.shape[0], self.sizes[-1])}; got {Y.shape}")
-        if not isinstance(optimizer, Adam) or optimizer.params is not self.params:
-            raise TypeError("optimizer must be an Adam constructed on this MLP's params")
-        self._check_state("params")
-        self._check_state("grad")
+        xp = self._check_training_args(X, Y, optimizer)
         n_all = X.shape[0]
         order = np.arange(n_all) if rows is None else _batch_rows(rows, n_all, np)
         if order.size and (order.min() < 0 or order.max() >= n_all):
