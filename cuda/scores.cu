@@ -29,6 +29,15 @@ constexpr int64_t kMaxBlocks = int64_t(1) << 22;
 
 __device__ inline double quiet_nan() { return __longlong_as_double(0x7ff8000000000000LL); }
 
+/// The score from the solve's results: explained = |L^{-1} M_Pj|^2, logdet = log det M_PP; NaN when the
+/// residual variance M_jj - explained is not positive beyond rel_tol (as the CPU kernel).
+__device__ inline double score_from_solve(double mjj, double explained, double logdet, int k,
+                                          const GaussianScoreCoefficients& coef) {
+  const double var = mjj - explained;
+  if (!(var > coef.rel_tol * mjj && var > 0.0)) return quiet_nan();
+  return coef.constant[k] + coef.log_det * logdet + coef.log_var[k] * log(var);
+}
+
 /// Block-collective: the Gaussian score of node j given the k parents idx[0..k) (shared), written to
 /// *out by thread 0; NaN where undefined.  `bad` (shared) is set on entry when an index was rejected
 /// and is 0 again on return; L and z are the block's shared scratch.
@@ -76,10 +85,7 @@ __device__ void gaussian_family_score(const double* __restrict__ M, int64_t d, i
         explained += y * y;
         logdet += 2.0 * log(L[c][c]);
       }
-      const double mjj = M[j * d + j];
-      const double var = mjj - explained;
-      if (var > coef.rel_tol * mjj && var > 0.0)
-        result = coef.constant[k] + coef.log_det * logdet + coef.log_var[k] * log(var);
+      result = score_from_solve(M[j * d + j], explained, logdet, k, coef);
     }
     *out = result;
     bad = 0;
@@ -152,10 +158,7 @@ __global__ void gaussian_small_family_kernel(const double* __restrict__ M, int64
             logdet += 2.0 * log(L[c][c]);
           }
         }
-        const double mjj = M[j * d + j];
-        const double var = mjj - explained;
-        if (var > coef.rel_tol * mjj && var > 0.0)
-          result = coef.constant[k] + coef.log_det * logdet + coef.log_var[k] * log(var);
+        result = score_from_solve(M[j * d + j], explained, logdet, k, coef);
       }
     }
     out[b] = result;

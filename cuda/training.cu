@@ -47,8 +47,9 @@ __device__ inline void block_add(double value, double* total) {
 
 /// The batch's rows of X and labels, the priors of their segments and the KL weights 1 / b.
 template <class T>
-__global__ void gather_kernel(const T* __restrict__ X, const int64_t* __restrict__ seg, const int64_t* __restrict__ rows,
-                              int64_t b, int64_t width, int64_t d, const T* __restrict__ prior_logvar,
+__global__ void gather_kernel(const T* __restrict__ X, const int64_t* __restrict__ seg,
+                              const int64_t* __restrict__ rows, int64_t b, int64_t width, int64_t d,
+                              const T* __restrict__ prior_logvar,
                               const T* __restrict__ prior_mean, T* __restrict__ Xb, int64_t* __restrict__ segb,
                               T* __restrict__ plv, T* __restrict__ pm, T* __restrict__ weight) {
   FASTCRL_GRID_STRIDE(k, b * width) {

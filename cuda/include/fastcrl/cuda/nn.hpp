@@ -109,8 +109,9 @@ std::int64_t regression_epoch_workspace_elems(const MLPShape& shape, std::int64_
 /// The CUDA twin of fastcrl::nn::mlp_regression_epoch (cpp/include/fastcrl/nn.hpp): for each batch of
 /// `order` (device, int64, entries in [0, n) checked by the caller) the rows of X and Y (device), the
 /// squared error (divided by b * sizes[L] when mean_over_outputs, else by b), its gradient and an Adam
-/// step (lr, weight decay as adam_update, step number adam_step + k + 1).  *loss_total (device double) receives the sum over batches
-/// of loss * b; should_stop as for ivae_train_epoch.  With `labels` (device, one per row of X, in
+/// step (lr, weight decay as adam_update, step number adam_step + k + 1).  *loss_total (device double)
+/// receives the sum over batches of loss * b; should_stop as for ivae_train_epoch.  With `labels`
+/// (device, one per row of X, in
 /// [0, n_classes)) the input is [X, onehot(labels)] as for mlp_forward, and label_workspace (device,
 /// `batch` entries) holds each batch's labels.  Returns the number of steps queued.
 template <class T>
@@ -145,8 +146,9 @@ struct IVAEDims {
 
 /// One epoch: for the k-th batch of `batch` consecutive entries of `order` (device, int64; the last
 /// batch may be shorter) gather those rows of X (n_rows x D, device) and seg (device, int64 in
-/// [0, K); the encoder's one-hot block), draw eps from the Philox stream (noise_seed, running offset from noise_offset, + b * d per
-/// batch), take the negative ELBO's gradient and one Adam step with lr = lrs[k] (host array) and step
+/// [0, K); the encoder's one-hot block), draw eps from the Philox stream (noise_seed, running offset
+/// from noise_offset, + b * d per batch), take the negative ELBO's gradient and one Adam step with
+/// lr = lrs[k] (host array) and step
 /// number adam_step + k + 1.  *loss_total (one double, device) receives the sum over batches of the
 /// batch's mean loss times b.  `should_stop` (may be empty) is called on the host between steps; once
 /// it returns true no further step is queued.  Returns the number of steps queued.
