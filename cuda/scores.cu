@@ -93,9 +93,58 @@ __device__ void gaussian_family_score(const double* __restrict__ M, int64_t d, i
   __syncthreads();
 }
 
+/// One thread's score of node j given k <= kSmallGaussianFamily valid, distinct parents idx[0..k) (none
+/// j): the same left-looking Cholesky, solve and score as gaussian_family_score, in the same order of
+/// operations, with the factor in registers (the loops unroll over the fixed bound).
+__device__ __forceinline__ double small_family_score(const double* __restrict__ M, int64_t d, int64_t j,
+                                                     const int64_t (&idx)[kSmallGaussianFamily], int k,
+                                                     const GaussianScoreCoefficients& coef) {
+  constexpr int K = kSmallGaussianFamily;
+  double L[K][K];
+  double z[K];
+  bool bad = false;
+#pragma unroll
+  for (int c = 0; c < K; ++c) {
+    if (c < k && !bad) {
+      const double* row_c = M + idx[c] * d;
+      double s = row_c[idx[c]];
+#pragma unroll
+      for (int m = 0; m < c; ++m) s -= L[c][m] * L[c][m];
+      if (!(s > coef.rel_tol * row_c[idx[c]]) || !(s > 0.0)) {
+        bad = true;
+      } else {
+        L[c][c] = sqrt(s);
+#pragma unroll
+        for (int t = c + 1; t < K; ++t) {
+          if (t < k) {
+            double v = M[idx[t] * d + idx[c]];
+#pragma unroll
+            for (int m = 0; m < c; ++m) v -= L[t][m] * L[c][m];
+            L[t][c] = v / L[c][c];
+          }
+        }
+      }
+    }
+  }
+  if (bad) return quiet_nan();
+  double logdet = 0.0, explained = 0.0;
+#pragma unroll
+  for (int c = 0; c < K; ++c) {
+    if (c < k) {
+      double y = M[idx[c] * d + j];
+#pragma unroll
+      for (int m = 0; m < c; ++m) y -= L[c][m] * z[m];
+      y /= L[c][c];
+      z[c] = y;
+      explained += y * y;
+      logdet += 2.0 * log(L[c][c]);
+    }
+  }
+  return score_from_solve(M[j * d + j], explained, logdet, k, coef);
+}
+
 /// One thread per family of at most kSmallGaussianFamily parents (larger ones are left to the warp
-/// kernel): the same left-looking Cholesky, solve and score as gaussian_family_score, in the same order
-/// of operations, with the factor in registers, so small batches keep every thread of the GPU busy.
+/// kernel), so small batches keep every thread of the GPU busy.
 __global__ void gaussian_small_family_kernel(const double* __restrict__ M, int64_t d,
                                              const int64_t* __restrict__ nodes, const int64_t* __restrict__ offsets,
                                              const int64_t* __restrict__ parents, int64_t batch,
@@ -106,7 +155,6 @@ __global__ void gaussian_small_family_kernel(const double* __restrict__ M, int64
     const int64_t begin = offsets[b];
     const int64_t k64 = offsets[b + 1] - begin;
     if (k64 > K) continue;  // the warp kernel's
-    double result = quiet_nan();
     int64_t idx[K];
     bool bad = j < 0 || j >= d || k64 < 0;
     const int k = bad ? 0 : static_cast<int>(k64);
@@ -118,50 +166,7 @@ __global__ void gaussian_small_family_kernel(const double* __restrict__ M, int64
         idx[t] = (p < 0 || p >= d) ? 0 : p;
       }
     }
-    if (!bad) {
-      double L[K][K];
-      double z[K];
-#pragma unroll
-      for (int c = 0; c < K; ++c) {
-        if (c < k && !bad) {
-          const double* row_c = M + idx[c] * d;
-          double s = row_c[idx[c]];
-#pragma unroll
-          for (int m = 0; m < c; ++m) s -= L[c][m] * L[c][m];
-          if (!(s > coef.rel_tol * row_c[idx[c]]) || !(s > 0.0)) {
-            bad = true;
-          } else {
-            L[c][c] = sqrt(s);
-#pragma unroll
-            for (int t = c + 1; t < K; ++t) {
-              if (t < k) {
-                double v = M[idx[t] * d + idx[c]];
-#pragma unroll
-                for (int m = 0; m < c; ++m) v -= L[t][m] * L[c][m];
-                L[t][c] = v / L[c][c];
-              }
-            }
-          }
-        }
-      }
-      if (!bad) {
-        double logdet = 0.0, explained = 0.0;
-#pragma unroll
-        for (int c = 0; c < K; ++c) {
-          if (c < k) {
-            double y = M[idx[c] * d + j];
-#pragma unroll
-            for (int m = 0; m < c; ++m) y -= L[c][m] * z[m];
-            y /= L[c][c];
-            z[c] = y;
-            explained += y * y;
-            logdet += 2.0 * log(L[c][c]);
-          }
-        }
-        result = score_from_solve(M[j * d + j], explained, logdet, k, coef);
-      }
-    }
-    out[b] = result;
+    out[b] = bad ? quiet_nan() : small_family_score(M, d, j, idx, k, coef);
   }
 }
 
@@ -283,6 +288,27 @@ __global__ void gaussian_subset_scores_kernel(const double* __restrict__ M, int6
     }
     __syncthreads();
     gaussian_family_score(M, d, fam.node, fam.size, idx, L, z, bad, coef, row + s);
+  }
+}
+
+/// The exact-search families of one (node, size <= kSmallGaussianFamily) launch, one thread each.
+__global__ void gaussian_small_subset_scores_kernel(const double* __restrict__ M, int64_t d, SubsetFamilies fam,
+                                                    GaussianScoreCoefficients coef, double* __restrict__ row) {
+  constexpr int K = kSmallGaussianFamily;
+  for (int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; b < fam.count;
+       b += int64_t(blockDim.x) * gridDim.x) {
+    std::uint32_t rest = 0;
+    const int64_t s = subset_family(fam, d, b, rest);
+    if (s < 0) continue;
+    int64_t idx[K];
+#pragma unroll
+    for (int t = 0; t < K; ++t) {  // the members in increasing order, as the warp kernel takes them
+      if (t < fam.size) {
+        idx[t] = __ffs(static_cast<int>(rest)) - 1;
+        rest &= rest - 1u;
+      }
+    }
+    row[s] = small_family_score(M, d, fam.node, idx, fam.size, coef);
   }
 }
 
@@ -501,6 +527,15 @@ void gaussian_subset_scores(const Launch& launch, const double* M, int64_t d, co
   check_subset_families(d, families, kMaxGaussianScoreParents);
   if (families.count == 0) return;
   detail::DeviceScope scope(launch.device);
+  if (families.size <= kSmallGaussianFamily) {  // one thread per family
+    constexpr int kSmallThreads = 128;
+    const auto blocks =
+        static_cast<unsigned>(std::min((families.count + kSmallThreads - 1) / kSmallThreads, kMaxBlocks));
+    gaussian_small_subset_scores_kernel<<<blocks, kSmallThreads, 0, detail::as_stream(launch.stream)>>>(
+        M, d, families, coefficients, row);
+    FASTCRL_CUDA_CHECK_LAUNCH("gaussian_small_subset_scores_kernel");
+    return;
+  }
   const auto blocks = static_cast<unsigned>(std::min(families.count, kMaxBlocks));
   gaussian_subset_scores_kernel<<<blocks, kWarp, 0, detail::as_stream(launch.stream)>>>(M, d, families, coefficients,
                                                                                         row);
