@@ -50,7 +50,10 @@ def test_bound_constrained_quadratic_same_solution(seed):
     lo[fixed] = hi[fixed] = 0.0
     x0 = rng.normal(size=n)
     cpp, ours = _both(fun, x0, lo, hi)
-    np.testing.assert_allclose(ours[0], cpp[0], rtol=0, atol=1e-10)
+    # Both stop on ftol = 1e-14 (relative change of f): the iterates then agree to about
+    # sqrt(ftol) (5e-8 was seen when the two sides' BLAS kernels round differently, e.g. NumPy's
+    # OpenBLAS on AVX2 kernels and fastcrl's on AVX-512 ones), the objective to ~1e-14.
+    np.testing.assert_allclose(ours[0], cpp[0], rtol=0, atol=1e-6)
     assert ours[1] == pytest.approx(cpp[1], rel=1e-12, abs=1e-12)
     assert ours[4] == cpp[4]  # the same stopping rule fired
     assert ((ours[0] >= lo) & (ours[0] <= hi)).all()
