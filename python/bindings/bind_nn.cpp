@@ -562,17 +562,30 @@ void bind_nn(py::module_& m) {
       .def("workspace_size", &MLPSpec::workspace_size, py::arg("batch"))
       .def(
           "mse_step_workspace_size", [](const MLPSpec& s, std::size_t n) { return nn::mse_step_workspace_size(s, n); },
-          py::arg("batch"));
+          py::arg("batch"))
+      .def(py::pickle(
+          [](const MLPSpec& s) {
+            std::vector<std::string> acts;
+            for (auto a : s.activations) acts.emplace_back(nn::activation_name(a));
+            return py::make_tuple(s.sizes, acts, s.leaky_slope, s.elu_alpha);
+          },
+          [](const py::tuple& t) {
+            if (t.size() != 4) throw std::invalid_argument("invalid pickled state of MLPSpec");
+            return make_spec(t[0].cast<std::vector<std::size_t>>(), t[1].cast<std::vector<std::string>>(),
+                             t[2].cast<double>(), t[3].cast<double>());
+          }));
+  const auto make_ivae_shape = [](const MLPSpec& encoder, const MLPSpec& decoder, std::size_t n_features,
+                                  std::size_t n_segments, std::size_t n_latents, const std::string& posterior,
+                                  double decoder_var, bool learn_prior_mean) {
+    if (posterior != "full" && posterior != "diagonal")
+      throw std::invalid_argument("posterior must be 'full' or 'diagonal'; got '" + posterior + "'");
+    nn::IVAEShape s{encoder, decoder, n_features, n_segments, n_latents, posterior == "full", decoder_var,
+                    learn_prior_mean};
+    s.validate();
+    return s;
+  };
   py::class_<nn::IVAEShape>(m, "IVAEShape", "Validated iVAE shape: encoder, decoder, D, K, d, posterior, decoder variance.")
-      .def(py::init([](const MLPSpec& encoder, const MLPSpec& decoder, std::size_t n_features, std::size_t n_segments,
-                       std::size_t n_latents, const std::string& posterior, double decoder_var, bool learn_prior_mean) {
-             if (posterior != "full" && posterior != "diagonal")
-               throw std::invalid_argument("posterior must be 'full' or 'diagonal'; got '" + posterior + "'");
-             nn::IVAEShape s{encoder, decoder, n_features, n_segments, n_latents, posterior == "full", decoder_var,
-                             learn_prior_mean};
-             s.validate();
-             return s;
-           }),
+      .def(py::init(make_ivae_shape),
            py::arg("encoder"), py::arg("decoder"), py::arg("n_features"), py::arg("n_segments"), py::arg("n_latents"),
            py::arg("posterior"), py::arg("decoder_var"), py::arg("learn_prior_mean"))
       .def_property_readonly("encoder", [](const nn::IVAEShape& s) { return s.encoder; })
@@ -585,7 +598,18 @@ void bind_nn(py::module_& m) {
       .def_readonly("decoder_var", &nn::IVAEShape::decoder_var)
       .def_readonly("learn_prior_mean", &nn::IVAEShape::learn_prior_mean)
       .def_property_readonly("n_params", &nn::IVAEShape::n_params)
-      .def_property_readonly("n_raw", &nn::IVAEShape::n_raw);
+      .def_property_readonly("n_raw", &nn::IVAEShape::n_raw)
+      .def(py::pickle(
+          [](const nn::IVAEShape& s) {
+            return py::make_tuple(s.encoder, s.decoder, s.n_features, s.n_segments, s.n_latents,
+                                  s.full_posterior ? "full" : "diagonal", s.decoder_var, s.learn_prior_mean);
+          },
+          [make_ivae_shape](const py::tuple& t) {
+            if (t.size() != 8) throw std::invalid_argument("invalid pickled state of IVAEShape");
+            return make_ivae_shape(t[0].cast<MLPSpec>(), t[1].cast<MLPSpec>(), t[2].cast<std::size_t>(),
+                                   t[3].cast<std::size_t>(), t[4].cast<std::size_t>(), t[5].cast<std::string>(),
+                                   t[6].cast<double>(), t[7].cast<bool>());
+          }));
   m.def(
       "philox4x32_10",
       [](std::array<std::uint32_t, 4> counter, std::array<std::uint32_t, 2> key) {

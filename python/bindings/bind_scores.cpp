@@ -19,6 +19,17 @@ void require_1d(const carray<T>& a, const char* name) {
     throw std::invalid_argument(std::string(name) + " must be 1-D; got " + std::to_string(a.ndim()) + "-D");
 }
 
+/// A (d x d) row-major matrix stored as a vector, as a NumPy array.
+carray<double> square(const std::vector<double>& values, std::size_t d) {
+  carray<double> out({static_cast<py::ssize_t>(d), static_cast<py::ssize_t>(d)});
+  std::copy(values.begin(), values.end(), out.mutable_data());
+  return out;
+}
+
+void require_state(const py::tuple& t, std::size_t size, const char* what) {
+  if (t.size() != size) throw std::invalid_argument(std::string("invalid pickled state of ") + what);
+}
+
 double local_score_py(DecomposableScore& s, std::int64_t j, const carray<std::int64_t>& parents) {
   require_1d(parents, "parents");
   const auto k = static_cast<std::size_t>(parents.shape(0));
@@ -114,13 +125,23 @@ void bind_scores(py::module_& m) {
           },
           py::arg("cov").noconvert(), py::arg("n"), py::arg("penalty_discount"),
           "From an MLE (ddof=0) covariance of n samples computed elsewhere (e.g. on a GPU).")
-      .def("covariance",
-           [](const GaussianBICScore& s) {
-             const auto d = static_cast<py::ssize_t>(s.n_nodes());
-             carray<double> out({d, d});
-             std::copy(s.covariance().begin(), s.covariance().end(), out.mutable_data());
-             return out;
-           })
+      .def("covariance", [](const GaussianBICScore& s) { return square(s.covariance(), s.n_nodes()); })
+      // Pickled as what the scores are computed from (the covariance, n, the penalty) and the cache
+      // limit; the cached scores are not kept.
+      .def(py::pickle(
+          [](const GaussianBICScore& s) {
+            return py::make_tuple(square(s.covariance(), s.n_nodes()), s.n_samples(), s.penalty_discount(),
+                                  s.cache_limit());
+          },
+          [](const py::tuple& t) {
+            require_state(t, 4, "GaussianBICScore");
+            const auto cov = t[0].cast<carray<double>>();
+            require_square(cov, "cov");
+            auto s = GaussianBICScore::from_covariance(cov.data(), t[1].cast<std::size_t>(),
+                                                       static_cast<std::size_t>(cov.shape(0)), t[2].cast<double>());
+            s->set_cache_limit(t[3].cast<std::size_t>());
+            return s;
+          }))
       .def(
           "family_scores",
           [](const GaussianBICScore& s, std::int32_t j, const std::vector<std::int32_t>& parents,
@@ -172,14 +193,23 @@ void bind_scores(py::module_& m) {
           },
           py::arg("R").noconvert(), py::arg("n"), py::arg("iss_mu"), py::arg("iss_w"),
           "From a posterior scale matrix R of n samples computed elsewhere (e.g. on a GPU).")
-      .def("posterior_scale",
-           [](const BGeScore& s) {
-             const auto d = static_cast<py::ssize_t>(s.n_nodes());
-             carray<double> out({d, d});
-             std::copy(s.posterior_scale().begin(), s.posterior_scale().end(), out.mutable_data());
-             return out;
-           })
+      .def("posterior_scale", [](const BGeScore& s) { return square(s.posterior_scale(), s.n_nodes()); })
       .def_property_readonly("prior_scale", &BGeScore::prior_scale)
+      .def(py::pickle(
+          [](const BGeScore& s) {
+            return py::make_tuple(square(s.posterior_scale(), s.n_nodes()), s.n_samples(), s.iss_mu(), s.iss_w(),
+                                  s.cache_limit());
+          },
+          [](const py::tuple& t) {
+            require_state(t, 5, "BGeScore");
+            const auto R = t[0].cast<carray<double>>();
+            require_square(R, "R");
+            auto s = BGeScore::from_posterior_scale(R.data(), t[1].cast<std::size_t>(),
+                                                    static_cast<std::size_t>(R.shape(0)), t[2].cast<double>(),
+                                                    t[3].cast<double>());
+            s->set_cache_limit(t[4].cast<std::size_t>());
+            return s;
+          }))
       .def("constant_term", &BGeScore::constant_term, py::arg("p"),
            "The part of the local score that depends only on the number of parents p.");
 
@@ -202,7 +232,35 @@ void bind_scores(py::module_& m) {
              py::gil_scoped_release release;
              return std::make_unique<DiscreteScore>(X.data(), n, d, cardinalities.data(), k, ess);
            }),
-           py::arg("X").noconvert(), py::arg("cardinalities").noconvert(), py::arg("kind"), py::arg("ess") = 1.0);
+           py::arg("X").noconvert(), py::arg("cardinalities").noconvert(), py::arg("kind"), py::arg("ess") = 1.0)
+      .def(py::pickle(
+          [](const DiscreteScore& s) {
+            const auto n = static_cast<py::ssize_t>(s.n_samples()), d = static_cast<py::ssize_t>(s.n_nodes());
+            carray<std::int32_t> codes({n, d});  // row-major, as the constructor takes them
+            const auto& cols = s.column_codes();
+            std::int32_t* out = codes.mutable_data();
+            for (py::ssize_t j = 0; j < d; ++j)
+              for (py::ssize_t i = 0; i < n; ++i) out[i * d + j] = cols[static_cast<std::size_t>(j * n + i)];
+            carray<std::int64_t> card(d);
+            std::copy(s.cardinalities().begin(), s.cardinalities().end(), card.mutable_data());
+            return py::make_tuple(codes, card, s.kind() == DiscreteScoreKind::BDeu ? "bdeu" : "bic", s.ess(),
+                                  s.cache_limit());
+          },
+          [](const py::tuple& t) {
+            require_state(t, 5, "DiscreteScore");
+            const auto codes = t[0].cast<carray<std::int32_t>>();
+            const auto card = t[1].cast<carray<std::int64_t>>();
+            require_2d(codes, "codes");
+            require_1d(card, "cardinalities");
+            if (card.shape(0) != codes.shape(1))
+              throw std::invalid_argument("cardinalities must have one entry per column of the codes");
+            const auto kind = t[2].cast<std::string>() == "bdeu" ? DiscreteScoreKind::BDeu : DiscreteScoreKind::BIC;
+            auto s = std::make_unique<DiscreteScore>(codes.data(), static_cast<std::size_t>(codes.shape(0)),
+                                                     static_cast<std::size_t>(codes.shape(1)), card.data(), kind,
+                                                     t[3].cast<double>());
+            s->set_cache_limit(t[4].cast<std::size_t>());
+            return s;
+          }));
 }
 
 }  // namespace fastcrl::py_bindings

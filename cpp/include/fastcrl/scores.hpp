@@ -257,6 +257,13 @@ class DiscreteScore final : public DecomposableScore {
   DiscreteScore(const std::int32_t* X, std::size_t n, std::size_t d, const std::int64_t* cardinalities,
                 DiscreteScoreKind kind, double ess);
 
+  /// The codes column by column (column j at [j * n, (j + 1) * n)), the cardinalities, the kind and ess:
+  /// everything the score is computed from (pickling rebuilds it from them).
+  const std::vector<std::int32_t>& column_codes() const { return data_; }
+  const std::vector<std::int64_t>& cardinalities() const { return card_; }
+  DiscreteScoreKind kind() const { return kind_; }
+  double ess() const { return ess_; }
+
  protected:
   double compute(std::int32_t j, const std::int32_t* parents, std::size_t k) const override;
 

@@ -330,6 +330,26 @@ class _Model:
             "prior_mean": slice(o + K * d, self.n_params),
         }
 
+    def __getstate__(self) -> dict[str, Any]:
+        # modules do not pickle: the array module by name, its kernels looked up again on load
+        state = dict(self.__dict__)
+        state["xp"] = "numpy" if self.xp is np else "cupy"
+        del state["k"]
+        state["_ws"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.xp == "numpy":
+            self.xp = np
+        else:
+            import cupy
+
+            self.xp = cupy
+        self.k = kernels(self.xp)
+        # pickle copies each array: the MLPs and the prior table become views of params again
+        self._bind_views()
+
     def to(self, xp: Any) -> None:
         """Move the parameters to the array module ``xp`` (numpy or cupy) and use its kernels."""
         if xp is self.xp:
