@@ -291,7 +291,8 @@ def section_epoch(args) -> None:
     print(f"load before: {os.getloadavg()}")
     print("| setting | batch | steps s/epoch | fused s/epoch | steps / fused |")
     print("|---|---|---|---|---|")
-    for K, m, d, bs in ((40, 1000, 5, 256), (40, 1000, 5, 2048), (100, 1000, 10, 256)):
+    settings = ((40, 1000, 5, 256), (40, 1000, 5, 2048), (100, 1000, 10, 256), (1000, 100, 5, 256))
+    for K, m, d, bs in settings:
         data = make_nonstationary_sources(K, m, d, random_state=0)
         model = IVAE(d, max_epochs=1, pretrain_epochs=0, batch_size=bs, early_stopping=False)
         model.fit(data.X, data.env)
