@@ -1,15 +1,16 @@
 """CRL benchmarks as a script with sections; every number is measured side by side in one run.
 
 Sections
-  mlp   MLP forward+backward and one training epoch (MSE + Adam over 40,000 rows; separate calls, one
-        fused mse_step per batch, one train_epoch call), batch 256,
+  mlp   MLP forward+backward and one training epoch (MSE + Adam over 40,000 rows; separate
+        calls, one fused mse_step per batch, one train_epoch call), batch 256,
         widths [10, 100, 100, 10], leaky-ReLU, float32, one thread: fastcrl (C++) vs the NumPy
         reference (fastcrl.reference.nn) vs PyTorch CPU (when importable).
   ivae  IVAE fit time and MCC per seed vs NonstationaryICA and the raw observations on the iVAE
         benchmark (40 segments x 1,000 rows, Gaussian sources with segment variances U(0.5, 3),
         invertible leaky-ReLU(0.2) MLP mixing).
   epoch  One IVAE training epoch (minibatches of ELBO gradient + Adam), the step-by-step loop driven
-        from Python vs the whole epoch in one kernel call (the default), interleaved rounds, all cores.
+        from Python vs the whole epoch in one kernel call (the default), interleaved rounds, all
+        cores.
   linear  LinearInterventionalCRL on linear-Gaussian latent SCMs with linear mixing and one hard
         single-node intervention per latent (unknown targets): MCC, latent SHD (up to the learned
         order) and fit time, from exact population covariances and from 50,000 samples/env.
@@ -161,7 +162,8 @@ def section_mlp(args) -> None:
     ep = _best_interleaved(cases, args.rounds)
     rows.append((f"train epoch ({EPOCH_ROWS} rows), separate calls", ep))
     rows.append((f"train epoch ({EPOCH_ROWS} rows), fused mse_step", {**ep, "fastcrl": ep["fastcrl-fused"]}))
-    rows.append((f"train epoch ({EPOCH_ROWS} rows), one train_epoch call", {**ep, "fastcrl": ep["fastcrl-epoch"]}))
+    one_call = {**ep, "fastcrl": ep["fastcrl-epoch"]}
+    rows.append((f"train epoch ({EPOCH_ROWS} rows), one train_epoch call", one_call))
 
     print(f"\n## mlp: widths {SIZES}, batch {BATCH}, float32, {threads} thread(s) each")
     print(
@@ -287,7 +289,8 @@ def section_epoch(args) -> None:
 
     fastcrl.set_num_threads(args.threads or os.cpu_count() or 1)
     print(f"\n## IVAE epoch, step loop vs fused epoch: threads={fastcrl.get_num_threads()}, "
-          f"float32, hidden (100, 100), full posterior; best of {args.rounds} interleaved rounds")  # fmt: skip
+          "float32, hidden (100, 100), full posterior; "
+          f"best of {args.rounds} interleaved rounds")  # fmt: skip
     print(f"load before: {os.getloadavg()}")
     print("| setting | batch | steps s/epoch | fused s/epoch | steps / fused |")
     print("|---|---|---|---|---|")

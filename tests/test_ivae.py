@@ -434,7 +434,9 @@ def test_fused_kernels_reject_bad_arguments():
     order = np.arange(X.shape[0], dtype=np.int64)
     args = (model.shape, model.params, g, m, v, 0)
     with pytest.raises(ValueError, match="lrs must have shape"):
-        _core.ivae_train_epoch(*args, np.ones(1), 0.9, 0.999, 1e-8, X, seg, order, 2, 1, 0, progress)
+        _core.ivae_train_epoch(
+            *args, np.ones(1), 0.9, 0.999, 1e-8, X, seg, order, 2, 1, 0, progress
+        )
     with pytest.raises(ValueError, match="outside"):
         _core.ivae_train_epoch(
             *args, np.ones(4), 0.9, 0.999, 1e-8, X, seg, order + 100, 2, 1, 0, progress

@@ -362,7 +362,8 @@ def test_regression_epoch_equals_its_steps(rng, dtype, mean_over_outputs):
             net = nets[0]
             out = net.forward(X[rows])
             expected += float(((out - Y[rows]).astype(np.float64) ** 2).sum())
-            opt.step(net.backward((2 * (out - Y[rows]) / rows.size).astype(dtype), need_grad_input=False)[0])
+            g_out = (2 * (out - Y[rows]) / rows.size).astype(dtype)
+            opt.step(net.backward(g_out, need_grad_input=False)[0])
     net = nets[1]
     m, v, grad = (np.zeros(net.n_params, dtype=dtype) for _ in range(3))
     progress = np.zeros(1, dtype=np.int64)
@@ -428,7 +429,9 @@ def test_regression_epoch_with_a_one_hot_input(rng, dtype):
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("opt_kw", [{}, {"weight_decay": 0.1, "decoupled": True}, {"weight_decay": 0.05}])
+@pytest.mark.parametrize(
+    "opt_kw", [{}, {"weight_decay": 0.1, "decoupled": True}, {"weight_decay": 0.05}]
+)
 def test_train_epoch_equals_mse_steps(rng, opt_kw):
     X = rng.normal(size=(300, 4))
     Y = rng.normal(size=(300, 2))

@@ -229,7 +229,8 @@ class _HostKernelsOnDevArrays:
 
         def call(*args):
             self.calls += 1
-            for i, a in enumerate(args):  # the loop must never hand a host array to the device kernels
+            # the loop must never hand a host array to the device kernels
+            for i, a in enumerate(args):
                 if i not in host_args:
                     assert not isinstance(a, np.ndarray) or isinstance(a, _DevArray), name
             out = fn(*(_host(a) for a in args))

@@ -1,5 +1,6 @@
-"""Pickling (and so joblib and multiprocessing): scores, fitted estimators and the nn building blocks
-come back equal and keep working (scores equal to the last bit, training continues identically)."""
+"""Pickling (and so joblib and multiprocessing): scores, fitted estimators and the nn building
+blocks come back equal and keep working (scores equal to the last bit, training continues
+identically)."""
 
 from __future__ import annotations
 

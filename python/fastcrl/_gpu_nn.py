@@ -530,7 +530,8 @@ def mlp_regression_epoch(
     if labels is not None and not 1 <= n_classes < sizes[0]:
         raise ValueError(f"n_classes must lie in [1, {sizes[0]}) with labels; got {n_classes}")
     if f != sizes[0] - n_classes:
-        raise ValueError(f"X must have shape (n, {sizes[0] - n_classes}); got {_shape_str(X.shape)}")
+        want = sizes[0] - n_classes
+        raise ValueError(f"X must have shape (n, {want}); got {_shape_str(X.shape)}")
     _same(Y, "Y", (n, sizes[-1]))
     order = _index_vector(order, "order", None, n)
     if labels is not None:
@@ -550,7 +551,6 @@ def mlp_regression_epoch(
         dtype.itemsize, current_stream_ptr(),
     )  # fmt: skip
     return _finish(steps, error, progress, total)
-
 
 
 @on_input_device
@@ -585,9 +585,7 @@ def ivae_train_epoch(
     enc, dec = _spec_args(shape.encoder), _spec_args(shape.decoder)
     full = shape.posterior == "full"
     cuda = _cuda()
-    need = int(
-        cuda.nn_ivae_workspace_elems(enc[0], enc[1], dec[0], dec[1], D, K, d, full, batch)
-    )
+    need = int(cuda.nn_ivae_workspace_elems(enc[0], enc[1], dec[0], dec[1], D, K, d, full, batch))
     ws = cupy.empty(need, dtype=dtype)
     seg_ws = cupy.empty(batch, dtype=np.int64)
     total = cupy.zeros((), dtype=np.float64)

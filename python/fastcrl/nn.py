@@ -575,7 +575,9 @@ class MLP:
         :attr:`params`; returns X's array module."""
         xp = _module_of(X)
         if _module_of(Y) is not xp or Y.dtype != self.dtype:
-            raise TypeError(f"Y must be a {self.dtype} array on the same device as X; got {Y.dtype}")
+            raise TypeError(
+                f"Y must be a {self.dtype} array on the same device as X; got {Y.dtype}"
+            )
         if Y.shape != (X.shape[0], self.sizes[-1]):
             raise ValueError(f"Y must have shape {(X.shape[0], self.sizes[-1])}; got {Y.shape}")
         if not isinstance(optimizer, Adam) or optimizer.params is not self.params:

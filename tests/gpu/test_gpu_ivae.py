@@ -127,7 +127,9 @@ def test_fused_gpu_epoch_checks_its_arguments(cp):
     with pytest.raises(ValueError, match="order holds entries outside"):
         _gpu_nn.ivae_train_epoch(*args, seg, cp.arange(n) + 1, 2, 1, 0, progress)
     with pytest.raises(ValueError, match="lrs has 1 entries"):
-        _gpu_nn.ivae_train_epoch(*args[:6], np.ones(1), *args[7:], seg, cp.arange(n), 2, 1, 0, progress)
+        _gpu_nn.ivae_train_epoch(
+            *args[:6], np.ones(1), *args[7:], seg, cp.arange(n), 2, 1, 0, progress
+        )
     with pytest.raises(ValueError, match="X must have shape"):
         _gpu_nn.ivae_train_epoch(*args[:-1], cp.zeros((n, 5)), seg, cp.arange(n), 2, 1, 0, progress)
     total = _gpu_nn.ivae_train_epoch(*args, seg, cp.arange(n), 2, 1, 0, progress)

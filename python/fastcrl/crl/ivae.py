@@ -1070,7 +1070,9 @@ class IVAE(BaseEstimator):
                 t0 = time.perf_counter()
                 perm = self._rng.permutation(n)
                 if fused:
-                    loss_sum, rate, step0 = self._fused_epoch_run(Xtr, Str, perm, bs, schedule, step0)
+                    loss_sum, rate, step0 = self._fused_epoch_run(
+                        Xtr, Str, perm, bs, schedule, step0
+                    )
                     loss_sum = float(loss_sum)
                 else:
                     loss_sum, rate = 0.0, float("nan")
@@ -1178,10 +1180,8 @@ class IVAE(BaseEstimator):
         seg = self._segment_index(u)
         Xs = self._standardized(X)
         # in chunks, so the one-hot block costs chunk x K, not n x K, memory
-        out = [
-            self._model.encode(self._encoder_input(Xs[s : s + _EVAL_CHUNK], seg[s : s + _EVAL_CHUNK]))
-            for s in range(0, Xs.shape[0], _EVAL_CHUNK)
-        ]
+        chunks = [slice(s, s + _EVAL_CHUNK) for s in range(0, Xs.shape[0], _EVAL_CHUNK)]
+        out = [self._model.encode(self._encoder_input(Xs[c], seg[c])) for c in chunks]
         return Xs, seg, np.concatenate(out) if len(out) > 1 else out[0]
 
     def transform(self, X: Any, u: Any) -> np.ndarray:
