@@ -429,6 +429,25 @@ def test_regression_epoch_with_a_one_hot_input(rng, dtype):
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_with_a_one_hot_input(rng, dtype):
+    n, D, C = 50, 3, 6
+    X = rng.normal(size=(n, D)).astype(dtype)
+    labels = rng.integers(0, C, size=n).astype(np.int64)
+    H = np.concatenate([X, np.eye(C, dtype=dtype)[labels]], axis=1)
+    net = nn.MLP([D + C, 9, 2], activation="tanh", dtype=dtype, random_state=0)
+    ws = np.empty(net.spec.workspace_size(n), dtype=dtype)
+    want = _core.mlp_forward(net.spec, net.params, H, ws, None, False)
+    got = _core.mlp_forward(net.spec, net.params, X, ws, None, False, labels, C)
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+    with pytest.raises(ValueError, match="labels"):
+        _core.mlp_forward(net.spec, net.params, X, ws, None, False, labels + C, C)
+    with pytest.raises(ValueError, match="X must have shape"):
+        _core.mlp_forward(net.spec, net.params, H, ws, None, False, labels, C)
+    with pytest.raises(ValueError, match="n_classes"):
+        _core.mlp_forward(net.spec, net.params, X, ws, None, False, labels, D + C)
+
+
 @pytest.mark.parametrize(
     "opt_kw", [{}, {"weight_decay": 0.1, "decoupled": True}, {"weight_decay": 0.05}]
 )

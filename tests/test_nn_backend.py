@@ -31,8 +31,10 @@ class ReferenceKernels:
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
 
-    def mlp_forward(self, spec, params, X, workspace, out=None, training=True):
+    def mlp_forward(self, spec, params, X, workspace, out=None, training=True, labels=None, nc=0):
         self._count("mlp_forward")
+        if labels is not None:  # the one-hot block, built
+            X = np.concatenate([X, np.eye(nc, dtype=X.dtype)[labels]], axis=1)
         y = ref.mlp_forward(
             params, X, list(spec.sizes), list(spec.activations), spec.leaky_slope, spec.elu_alpha
         )

@@ -54,12 +54,24 @@ MLPSpec make_spec(const std::vector<std::size_t>& sizes, const std::vector<std::
   return s;
 }
 
+/// Labels (n, in [0, K)).
+void check_labels(const carray<std::int64_t>& labels, const char* name, py::ssize_t n, std::size_t n_classes) {
+  require_shape(labels, name, {n});
+  const std::int64_t* u = labels.data();
+  const auto K = static_cast<std::int64_t>(n_classes);
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (u[i] < 0 || u[i] >= K)
+      throw std::invalid_argument(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(u[i]) +
+                                  " is outside [0, " + std::to_string(K) + ")");
+}
+
 template <class T>
-std::size_t check_mlp_args(const MLPSpec& spec, const carray<T>& params, const carray<T>& X, const carray<T>& ws) {
+std::size_t check_mlp_args(const MLPSpec& spec, const carray<T>& params, const carray<T>& X, const carray<T>& ws,
+                           std::size_t n_classes = 0) {
   require_shape(params, "params", {static_cast<py::ssize_t>(spec.n_params())});
   require_2d(X, "X");
-  if (static_cast<std::size_t>(X.shape(1)) != spec.sizes.front())
-    bad_shape("X", "(n_samples, " + std::to_string(spec.sizes.front()) + ")", X);
+  if (static_cast<std::size_t>(X.shape(1)) != spec.sizes.front() - n_classes)
+    bad_shape("X", "(n_samples, " + std::to_string(spec.sizes.front() - n_classes) + ")", X);
   const auto n = static_cast<std::size_t>(X.shape(0));
   if (ws.ndim() != 1 || static_cast<std::size_t>(ws.shape(0)) < spec.workspace_size(n))
     bad_shape("workspace", "(>= " + std::to_string(spec.workspace_size(n)) + ",)", ws);
@@ -69,15 +81,26 @@ std::size_t check_mlp_args(const MLPSpec& spec, const carray<T>& params, const c
 
 template <class T>
 carray<T> mlp_forward_py(const MLPSpec& spec, const carray<T>& params, const carray<T>& X, carray<T> ws,
-                         std::optional<carray<T>> out, bool training) {
-  const std::size_t n = check_mlp_args(spec, params, X, ws);
+                         std::optional<carray<T>> out, bool training,
+                         const std::optional<carray<std::int64_t>>& labels, std::size_t n_classes) {
+  nn::OneHotInput onehot;
+  if (labels) {
+    if (n_classes < 1 || n_classes >= spec.sizes.front())
+      throw std::invalid_argument("n_classes must lie in [1, sizes[0]) with labels");
+    onehot = {nullptr, n_classes};
+  }
+  const std::size_t n = check_mlp_args(spec, params, X, ws, onehot.n_classes);
+  if (labels) {
+    check_labels(*labels, "labels", static_cast<py::ssize_t>(n), n_classes);
+    onehot.labels = labels->data();
+  }
   const auto n_out = static_cast<py::ssize_t>(spec.sizes.back());
   carray<T> y = out ? *out : carray<T>({static_cast<py::ssize_t>(n), n_out});
   require_shape(y, "out", {static_cast<py::ssize_t>(n), n_out});
   require_writeable(y, "out");
   {
     py::gil_scoped_release release;
-    nn::mlp_forward(spec, params.data(), X.data(), n, y.mutable_data(), ws.mutable_data(), training);
+    nn::mlp_forward(spec, params.data(), X.data(), n, y.mutable_data(), ws.mutable_data(), training, onehot);
   }
   return y;
 }
@@ -360,17 +383,6 @@ double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T
                                Y.data(), r, n, ws.mutable_data(), grad.mutable_data());
 }
 
-/// Labels (n, in [0, K)).
-void check_labels(const carray<std::int64_t>& labels, const char* name, py::ssize_t n, std::size_t n_classes) {
-  require_shape(labels, name, {n});
-  const std::int64_t* u = labels.data();
-  const auto K = static_cast<std::int64_t>(n_classes);
-  for (py::ssize_t i = 0; i < n; ++i)
-    if (u[i] < 0 || u[i] >= K)
-      throw std::invalid_argument(std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(u[i]) +
-                                  " is outside [0, " + std::to_string(K) + ")");
-}
-
 template <class T>
 double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad, carray<T> m1, carray<T> v,
                            std::int64_t adam_step, double lr, double beta1, double beta2, double eps,
@@ -471,7 +483,9 @@ template <class T>
 void def_nn(py::module_& m) {
   m.def("mlp_forward", &mlp_forward_py<T>, py::arg("spec"), py::arg("params").noconvert(), py::arg("X").noconvert(),
         py::arg("workspace").noconvert(), py::arg("out").noconvert() = py::none(), py::arg("training") = true,
-        "MLP forward pass; stores what backward needs in workspace when training.");
+        py::arg("labels").noconvert() = py::none(), py::arg("n_classes") = 0,
+        "MLP forward pass; stores what backward needs in workspace when training. With labels, the input's "
+        "last n_classes columns are onehot(labels) and X holds the others.");
   m.def("mlp_backward", &mlp_backward_py<T>, py::arg("spec"), py::arg("params").noconvert(),
         py::arg("X").noconvert(), py::arg("workspace").noconvert(), py::arg("grad_out").noconvert(),
         py::arg("grad_params").noconvert() = py::none(), py::arg("need_grad_input") = true,

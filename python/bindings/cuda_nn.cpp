@@ -134,18 +134,22 @@ void bind_cuda_nn(py::module_& m) {
   m.def(
       "nn_mlp_forward",
       [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params, Ptr X,
-         I64 n, Ptr out, Ptr ws, bool training, I64 itemsize, Ptr stream) {
+         I64 n, Ptr out, Ptr ws, bool training, I64 itemsize, Ptr stream, Ptr labels, I64 n_classes) {
         check_sizes(n, 0);
         const auto s = make_shape(sizes, acts, slope, alpha);
         by_dtype(itemsize, [&](auto t) {
           using T = decltype(t);
-          const auto L = launch_for({{params, "params"}, {X, "X"}, {out, "out"}, {ws, "workspace"}}, stream);
-          fn::mlp_forward<T>(L, s, as<const T>(params), as<const T>(X), n, as<T>(out), as<T>(ws), training);
+          const auto L = launch_for(
+              {{params, "params"}, {X, "X"}, {out, "out"}, {ws, "workspace"}, {labels, "labels"}}, stream);
+          fn::mlp_forward<T>(L, s, as<const T>(params), as<const T>(X), n, as<T>(out), as<T>(ws), training,
+                             labels ? as<const std::int64_t>(labels) : nullptr, labels ? n_classes : 0);
         });
       },
       py::arg("sizes"), py::arg("activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("params"),
       py::arg("X"), py::arg("n"), py::arg("out"), py::arg("workspace"), py::arg("training"), py::arg("itemsize"),
-      py::arg("stream"), "MLP forward pass (cuBLAS GEMM + fused bias/activation), queued on `stream`.");
+      py::arg("stream"), py::arg("labels") = 0, py::arg("n_classes") = 0,
+      "MLP forward pass (cuBLAS GEMM + fused bias/activation), queued on `stream`; with labels (device "
+      "int64), the input's last n_classes columns are their one-hot code.");
   m.def(
       "nn_mlp_backward",
       [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params, Ptr X,

@@ -125,7 +125,7 @@ def _spec_args(spec) -> tuple[list[int], list[int], float, float]:
     )
 
 
-def _mlp_common(spec, params, X, workspace):
+def _mlp_common(spec, params, X, workspace, n_classes=0):
     (params, X, workspace), dtype = _check(
         {"params": params, "X": X, "workspace": workspace}, writable=("workspace",)
     )
@@ -135,8 +135,9 @@ def _mlp_common(spec, params, X, workspace):
             f"params must have shape ({int(spec.n_params)},); got {_shape_str(params.shape)}"
         )
     n, f = _rows(X, "X")
-    if f != sizes[0]:
-        raise ValueError(f"X must have shape (n, {sizes[0]}); got {_shape_str(X.shape)}")
+    if f != sizes[0] - n_classes:
+        want = sizes[0] - n_classes
+        raise ValueError(f"X must have shape (n, {want}); got {_shape_str(X.shape)}")
     need = int(spec.workspace_size(n))
     if workspace.ndim != 1 or workspace.size < need:
         raise ValueError(f"workspace must be 1-D with at least {need} entries for {n} rows")
@@ -144,11 +145,17 @@ def _mlp_common(spec, params, X, workspace):
 
 
 @on_input_device
-def mlp_forward(spec, params, X, workspace, out=None, training=True):
-    """``out (n, sizes[-1]) = MLP(X)``; keeps what :func:`mlp_backward` needs when ``training``."""
+def mlp_forward(spec, params, X, workspace, out=None, training=True, labels=None, n_classes=0):
+    """``out (n, sizes[-1]) = MLP(X)``; keeps what :func:`mlp_backward` needs when ``training``.
+    With ``labels``, the input's last ``n_classes`` columns are their one-hot code."""
     import cupy
 
-    params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace)
+    n_classes = int(n_classes) if labels is not None else 0
+    if labels is not None and not 1 <= n_classes < int(spec.sizes[0]):
+        raise ValueError(f"n_classes must lie in [1, {int(spec.sizes[0])}) with labels")
+    params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace, n_classes)
+    if labels is not None:
+        labels = _index_vector(labels, "labels", n, n_classes)
     shape = (n, int(spec.sizes[-1]))
     if out is None:
         out = cupy.empty(shape, dtype=dtype)
@@ -159,7 +166,7 @@ def mlp_forward(spec, params, X, workspace, out=None, training=True):
         _same(out, "out", shape)
     _cuda().nn_mlp_forward(
         *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(out), _ptr(workspace), bool(training),
-        dtype.itemsize, current_stream_ptr(),
+        dtype.itemsize, current_stream_ptr(), _ptr(labels), n_classes,
     )  # fmt: skip
     return out
 

@@ -213,6 +213,27 @@ def test_mse_step_matches_cpu(cp, dtype):
     close(gpu.params, cpu.params, dtype)
 
 
+def test_forward_with_a_one_hot_input_matches_cpu(cp, dtype):
+    from fastcrl import _gpu_nn
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(70, 3)).astype(dtype)
+    labels = rng.integers(0, 5, size=70).astype(np.int64)
+    net = nn.MLP([8, 16, 2], activation="elu", dtype=dtype, random_state=0)
+    ws = np.empty(net.spec.workspace_size(70), dtype=dtype)
+    want = _core.mlp_forward(net.spec, net.params, X, ws, None, False, labels, 5)
+    got = _gpu_nn.mlp_forward(
+        net.spec, cp.asarray(net.params), cp.asarray(X), cp.empty(ws.size, dtype=dtype), None,
+        False, cp.asarray(labels), 5,
+    )  # fmt: skip
+    close(got, want, dtype)
+    with pytest.raises(ValueError, match="labels holds entries outside"):
+        _gpu_nn.mlp_forward(
+            net.spec, cp.asarray(net.params), cp.asarray(X), cp.empty(ws.size, dtype=dtype), None,
+            False, cp.asarray(labels + 5), 5,
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize("mean_over_outputs", [True, False])
 def test_regression_epoch_matches_cpu(cp, dtype, mean_over_outputs):
     """The regression epoch queued from C++ (cuda/training.cu) follows the CPU epoch."""

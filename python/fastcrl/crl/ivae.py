@@ -394,9 +394,16 @@ class _Model:
             self._ws[key] = ws
         return ws
 
-    def encode(self, H: np.ndarray, training: bool = False) -> np.ndarray:
+    def encode(self, H: np.ndarray, training: bool = False, seg: Any = None) -> np.ndarray:
+        """Encoder output for ``H = [x, onehot(u)]``, or for ``x`` and the labels ``seg`` (the
+        one-hot block read as a row lookup, never built)."""
         ws = self._workspace("enc", self.enc, H.shape[0])
-        return self.k.mlp_forward(self.enc.spec, self.enc.params, H, ws, None, training)
+        if seg is None:
+            return self.k.mlp_forward(self.enc.spec, self.enc.params, H, ws, None, training)
+        labels = seg.astype(np.int64, copy=False)
+        return self.k.mlp_forward(
+            self.enc.spec, self.enc.params, H, ws, None, training, labels, self.K
+        )
 
     def decode(self, Z: np.ndarray, training: bool = False) -> np.ndarray:
         ws = self._workspace("dec", self.dec, Z.shape[0])
@@ -413,10 +420,11 @@ class _Model:
         return self.k.diag_gaussian_kl(mu, raw, pm, plv)
 
     # -- objective -------------------------------------------------------------------------------
-    def elbo(self, H: np.ndarray, X: np.ndarray, seg: np.ndarray, eps: np.ndarray) -> np.ndarray:
-        """Per-row ELBO ``log p(x|z) - KL(q(z|x,u) || p(z|u))`` with ``z = mu + L eps``."""
+    def elbo(self, H: Any, X: np.ndarray, seg: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """Per-row ELBO ``log p(x|z) - KL(q(z|x,u) || p(z|u))`` with ``z = mu + L eps``; the
+        encoder reads ``H = [x, onehot(u)]``, or ``X`` and the labels when ``H`` is None."""
         xp = self.xp
-        out = self.encode(H)
+        out = self.encode(X, seg=seg) if H is None else self.encode(H)
         mu, raw = xp.ascontiguousarray(out[:, : self.d]), xp.ascontiguousarray(out[:, self.d :])
         xh = self.decode(self._sample(mu, raw, eps))
         rec = -0.5 * self.inv_var * xp.einsum("ij,ij->i", xh - X, xh - X) - self.log_norm
@@ -614,8 +622,8 @@ class IVAE(BaseEstimator):
     Cost per step: two MLP forward/backward passes of ``batch_size`` rows (BLAS GEMM) plus
     ``O(batch_size d^3)`` for the Cholesky posterior.  The one-hot segment input adds ``K`` rows to
     the encoder's first weight matrix, read as a row lookup: the C++ epochs never build the
-    ``n x K`` one-hot matrix (inference builds it in chunks of 4,096 rows; the step-by-step GPU
-    loop, the GPU default for now, builds it for the training set).
+    ``n x K`` one-hot matrix, nor does inference (the step-by-step GPU loop, the GPU default for
+    now, builds it for the training set).
 
     Identifiability needs at least ``d + 1`` or so segments whose variance profiles differ; the
     recovered latents match the true ones up to permutation and elementwise maps (measure with
@@ -1040,7 +1048,8 @@ class IVAE(BaseEstimator):
             xb, sb = Xs[s : s + _EVAL_CHUNK], seg[s : s + _EVAL_CHUNK]
             eps = model.xp.empty((xb.shape[0], model.d), dtype=model.dtype)
             model.k.random_normal_fill(eps, self._eval_seed, s * model.d)
-            total += float(model.elbo(self._encoder_input(xb, sb), xb, sb, eps).sum())
+            H = None if self._fused_epoch(model.xp) else self._encoder_input(xb, sb)
+            total += float(model.elbo(H, xb, sb, eps).sum())
         return -total / Xs.shape[0]
 
     def _train(self, Xs, seg, train, val, epochs, schedule, early_stopping) -> None:
@@ -1179,9 +1188,9 @@ class IVAE(BaseEstimator):
         X, u = self._check_X_u(X, u, fitting=False)
         seg = self._segment_index(u)
         Xs = self._standardized(X)
-        # in chunks, so the one-hot block costs chunk x K, not n x K, memory
+        # the one-hot segment block as labels; in chunks, for the passes' workspace
         chunks = [slice(s, s + _EVAL_CHUNK) for s in range(0, Xs.shape[0], _EVAL_CHUNK)]
-        out = [self._model.encode(self._encoder_input(Xs[c], seg[c])) for c in chunks]
+        out = [self._model.encode(Xs[c], seg=seg[c]) for c in chunks]
         return Xs, seg, np.concatenate(out) if len(out) > 1 else out[0]
 
     def transform(self, X: Any, u: Any) -> np.ndarray:
