@@ -22,6 +22,8 @@
 #
 # Results go to stdout and, when $OUT is set, to $OUT/gpu_check.md, $OUT/gpu_check.log (all output),
 # $OUT/pytest.log and $OUT/build.log.
+# FASTCRL_GPU_CHECK_NEW (a pytest -k expression; empty: none) names the tests of code not yet run on a
+# device, run in a second pytest process;
 # FASTCRL_GPU_CHECK_SKIP=continuous,scores,exact,ivae,ges,stats,profile,sanitize (any of them) skips blocks;
 # FASTCRL_GPU_CHECK_TESTS narrows the test files (default: tests/gpu and the CUDA-build, statistics and
 # score tests).
@@ -85,10 +87,21 @@ step "tests (GPU tests must run, not skip)"
 # GPU test run at all, fails the check; a missing or broken CUDA extension already fails the tests.
 # A test that hangs is stopped (pytest-timeout, in the image) rather than eating the lease.
 per_test=""; "$py" -c 'import pytest_timeout' 2>/dev/null && per_test="--timeout=90"
+# Code that has never run on a device (FASTCRL_GPU_CHECK_NEW, a -k expression) is tested in a
+# pytest process of its own, after the rest: a sticky CUDA error there (an illegal address poisons
+# the process's context) must not fail the tests that ran before.
+new_k=${FASTCRL_GPU_CHECK_NEW-fused or one_hot or small_and_large or regression_epoch}
+tests=${FASTCRL_GPU_CHECK_TESTS:-tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py}
 timeout $(limit 240) "$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" $per_test \
-  --junitxml="$out/pytest.xml" ${FASTCRL_GPU_CHECK_TESTS:-tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py} \
+  ${new_k:+-k "not ($new_k)"} --junitxml="$out/pytest.xml" $tests \
   2>&1 | tee "$out/pytest.log" | tail -n 15
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if [ -n "$new_k" ]; then
+  echo "-- first run on a device: -k \"$new_k\""
+  timeout $(limit 120) "$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" $per_test \
+    -k "$new_k" --junitxml="$out/pytest-new.xml" $tests 2>&1 | tee "$out/pytest-new.log" | tail -n 15
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "NEW GPU CODE: TESTS FAILED (see pytest-new.log)"; status=1; }
+fi
 grep -E "^SKIPPED .*tests/gpu/" "$out/pytest.log" | head -n 10
 if grep -q "no CUDA device" "$out/pytest.log"; then echo "GPU TESTS SKIPPED"; status=1; fi
 "$py" - "$out/pytest.xml" <<'PY' || { echo "GPU TESTS SKIPPED: none of tests/gpu ran"; status=1; }
