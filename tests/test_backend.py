@@ -34,6 +34,7 @@ def test_build_info_reports_what_was_compiled():
         assert key in info
     assert info["version"] == fastcrl.__version__
     assert "OpenBLAS" in info["blas"]
+    assert info["openblas_coretype_env"] == os.environ.get("OPENBLAS_CORETYPE")
     assert info["openmp"] >= 201307
     assert isinstance(info["cuda"], bool)
     if not info["cuda"]:

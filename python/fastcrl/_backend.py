@@ -208,7 +208,8 @@ def build_info() -> dict:
     -------
     dict
         ``version``, ``compiler``, ``blas`` (library and build configuration), ``blas_core`` (the
-        CPU kernel OpenBLAS chose at run time), ``openmp`` (version macro), ``openmp_wait`` (how
+        CPU kernel OpenBLAS chose at run time; ``openblas_coretype_env`` shows an
+        ``OPENBLAS_CORETYPE`` that pinned it), ``openmp`` (version macro), ``openmp_wait`` (how
         idle OpenMP threads wait: see the README's Threads section), ``blas_wait`` (how long idle
         OpenBLAS threads spin), ``num_threads``,
         ``blas_threads``, ``cuda`` (bool: extension built and loadable), ``cuda_architectures``,
@@ -219,6 +220,8 @@ def build_info() -> dict:
     info = dict(_core.build_info())
     info["num_threads"] = info.pop("openmp_max_threads")
     info["omp_num_threads_env"] = os.environ.get("OMP_NUM_THREADS")
+    # a pinned kernel set (e.g. Haswell on an AVX-512 CPU) makes BLAS-bound work slower
+    info["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
     info["openmp_wait"] = _openmp.wait_setting
     info["blas_wait"] = _openblas.thread_timeout_setting
     info["cuda"] = _cuda is not None
