@@ -137,6 +137,15 @@ def test_fit_with_reference_kernels_matches(data, monkeypatch):
         base.transform(data.X, data.env), other.transform(data.X, data.env), rtol=1e-6, atol=1e-8
     )
     assert base.best_epoch_ == other.best_epoch_
+    # and the default CPU fit (whole epochs in C++: ivae_train_epoch, mlp_regression_epoch) follows
+    # the pure-NumPy reference kernels just as closely
+    monkeypatch.setattr(IVAE, "_fused_cpu_epochs", True)
+    fused = IVAE(2, max_epochs=3, random_state=5, **FAST).fit(data.X, data.env)
+    np.testing.assert_allclose(fused.history_["loss"], other.history_["loss"], rtol=1e-7)
+    np.testing.assert_allclose(fused.history_["val_loss"], other.history_["val_loss"], rtol=1e-7)
+    np.testing.assert_allclose(
+        fused.transform(data.X, data.env), other.transform(data.X, data.env), rtol=1e-6, atol=1e-8
+    )
 
 
 def test_model_to_numpy_is_identity():
