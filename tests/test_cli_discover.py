@@ -292,3 +292,23 @@ def test_discover_checks_out_and_options_before_fitting(tmp_path, capsys):
 def test_discover_out_of_memory_message():
     assert cli._error_message(MemoryError("std::bad_alloc")) == "out of memory (std::bad_alloc)"
     assert cli._error_message(MemoryError()) == "out of memory"
+
+
+def test_discover_bootstrap_writes_edge_frequencies(dataset, tmp_path, capsys):
+    import csv
+
+    data, truth = dataset
+    out = tmp_path / "graph.json"
+    args = ["discover", str(data), "--method", "ges", "--out", str(out), "--bootstrap", "8"]
+    assert cli.main([*args, "--seed", "1"]) == 0
+    rows = list(csv.DictReader((tmp_path / "graph.bootstrap.csv").read_text().splitlines()))
+    assert rows and set(rows[0]) == {"source", "target", "kind", "frequency"}
+    freqs = [float(r["frequency"]) for r in rows]
+    assert all(0 < f <= 1 for f in freqs) and freqs == sorted(freqs, reverse=True)
+    assert {r["source"] for r in rows} <= set(truth["nodes"])
+    assert "bootstrap: 8 refits" in capsys.readouterr().out
+    first = (tmp_path / "graph.bootstrap.csv").read_text()
+    assert cli.main([*args, "--seed", "1"]) == 0  # the same seed: the same file
+    assert (tmp_path / "graph.bootstrap.csv").read_text() == first
+    assert cli.main([*args[:-1], "0"]) == 2
+    assert "--bootstrap must be >= 1" in capsys.readouterr().err

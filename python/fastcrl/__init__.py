@@ -25,6 +25,7 @@ from ._backend import build_info, cuda_available, get_num_threads, set_num_threa
 from ._base import NotFittedError
 from ._errors import ConvergenceWarning, IdentifiabilityWarning, NumericalError, SampleSizeWarning
 from .baselines import SortNRegress
+from .bootstrap import EdgeFrequencies, bootstrap_edges
 from .continuous import DAGMA, NOTEARS
 from .exact import ExactSearch
 from .ges import GES
@@ -38,6 +39,7 @@ __version__ = _core.build_info()["version"]
 __all__ = [
     "ConvergenceWarning",
     "DAGMA",
+    "EdgeFrequencies",
     "ExactSearch",
     "GES",
     "Graph",
@@ -51,6 +53,7 @@ __all__ = [
     "SortNRegress",
     "__version__",
     "acyclicity",
+    "bootstrap_edges",
     "build_info",
     "column_means",
     "crl",
