@@ -1,4 +1,4 @@
-"""Edge stability with fastcrl.bootstrap_edges: how often true and absent edges appear, and its cost.
+"""Edge stability with fastcrl.bootstrap_edges: how often true and absent edges appear; its cost.
 
 Two parts, both printed as Markdown tables:
   chance   a 4-node chain X0 -> X1 -> X2 -> X3 (weights 0.9, unit noise) plus an independent X4,

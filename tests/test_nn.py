@@ -448,6 +448,42 @@ def test_forward_with_a_one_hot_input(rng, dtype):
         _core.mlp_forward(net.spec, net.params, X, ws, None, False, labels, D + C)
 
 
+def test_mlp_with_labels_equals_the_one_hot_matrix(rng):
+    """MLP.forward/backward/mse_step/train_epoch with labels = the same on [X, onehot(labels)]."""
+    n, D, C = 120, 3, 5
+    X = rng.normal(size=(n, D))
+    labels = rng.integers(0, C, size=n)
+    H = np.concatenate([X, np.eye(C)[labels]], axis=1)
+    Y = rng.normal(size=(n, 2))
+    a, b = (nn.MLP([D + C, 12, 2], activation="xtanh", dtype="float64", random_state=1),
+            nn.MLP([D + C, 12, 2], activation="xtanh", dtype="float64", random_state=1))  # fmt: skip
+    np.testing.assert_allclose(a.forward(X, labels=labels), b.forward(H), rtol=1e-12, atol=1e-14)
+    g = rng.normal(size=(n, 2))
+    ga, gxa = a.backward(g)
+    gb, gxb = b.backward(g)
+    np.testing.assert_allclose(ga, gb, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gxa, gxb[:, :D], rtol=1e-12, atol=1e-14)  # the dense columns only
+    opt_a, opt_b = nn.Adam(a.params, lr=1e-2), nn.Adam(b.params, lr=1e-2)
+    rows = rng.permutation(n)[:40]
+    la = a.mse_step(X, Y, opt_a, rows=rows, labels=labels)
+    lb = b.mse_step(H, Y, opt_b, rows=rows)
+    assert la == pytest.approx(lb, rel=1e-12)
+    ea = a.train_epoch(X, Y, opt_a, batch_size=32, random_state=0, labels=labels)
+    eb = b.train_epoch(H, Y, opt_b, batch_size=32, random_state=0)
+    assert ea == pytest.approx(eb, rel=1e-12)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-11, atol=1e-13)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        a.forward(X, labels=labels[:-1])
+    with pytest.raises(TypeError, match="labels must hold integers"):
+        a.forward(X, labels=labels.astype(float))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 5\)"):
+        a.forward(X, labels=labels + 1)
+    with pytest.raises(ValueError, match="with labels, X holds"):
+        a.forward(H, labels=labels)
+    with pytest.raises(ValueError, match="X must have shape"):
+        a.forward(X)  # without labels X must have all the inputs
+
+
 @pytest.mark.parametrize(
     "opt_kw", [{}, {"weight_decay": 0.1, "decoupled": True}, {"weight_decay": 0.05}]
 )

@@ -848,8 +848,15 @@ double regression_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int
 
 template <class T>
 double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
-                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad) {
-  return regression_adam_step(spec, params, m, v, step, cfg, X, Y, rows, n, workspace, grad, true);
+                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad,
+                         OneHotInput onehot) {
+  std::vector<std::int64_t> labels;  // the batch's labels, gathered with its rows
+  if (onehot.labels && rows) {
+    labels.resize(n);
+    for (std::size_t i = 0; i < n; ++i) labels[i] = onehot.labels[rows[i]];
+    onehot.labels = labels.data();
+  }
+  return regression_adam_step(spec, params, m, v, step, cfg, X, Y, rows, n, workspace, grad, true, onehot);
 }
 
 template <class T>
@@ -914,7 +921,7 @@ double mlp_regression_epoch(const MLPSpec& spec, T* params, T* grad, T* m, T* v,
                                                  DiagTransform, T*, T*);                                           \
   template void adam_update<T>(T*, const T*, T*, T*, std::size_t, std::int64_t, const AdamConfig&);                \
   template double mlp_mse_adam_step<T>(const MLPSpec&, T*, T*, T*, std::int64_t, const AdamConfig&, const T*,      \
-                                       const T*, const std::int64_t*, std::size_t, T*, T*);                        \
+                                       const T*, const std::int64_t*, std::size_t, T*, T*, OneHotInput);           \
   template double mlp_regression_epoch<T>(const MLPSpec&, T*, T*, T*, T*, std::int64_t, const AdamConfig&,         \
                                           const T*, const T*, std::size_t, const std::int64_t*, std::size_t,       \
                                           std::size_t, bool, Interrupt&, std::int64_t*, OneHotInput);              \

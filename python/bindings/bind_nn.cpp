@@ -65,6 +65,23 @@ void check_labels(const carray<std::int64_t>& labels, const char* name, py::ssiz
                                   " is outside [0, " + std::to_string(K) + ")");
 }
 
+/// The classes of a call's one-hot block: 0 without labels, else n_classes checked to lie in [1, sizes[0]).
+std::size_t onehot_classes(const MLPSpec& spec, const std::optional<carray<std::int64_t>>& labels,
+                           std::size_t n_classes) {
+  if (!labels) return 0;
+  if (n_classes < 1 || n_classes >= spec.sizes.front())
+    throw std::invalid_argument("n_classes must lie in [1, sizes[0]) with labels");
+  return n_classes;
+}
+
+/// The one-hot input of a call: labels (n entries in [0, n_classes)) or none.
+nn::OneHotInput onehot_input(const MLPSpec& spec, const std::optional<carray<std::int64_t>>& labels,
+                             std::size_t n_classes, py::ssize_t n) {
+  if (onehot_classes(spec, labels, n_classes) == 0) return {};
+  check_labels(*labels, "labels", n, n_classes);
+  return {labels->data(), n_classes};
+}
+
 template <class T>
 std::size_t check_mlp_args(const MLPSpec& spec, const carray<T>& params, const carray<T>& X, const carray<T>& ws,
                            std::size_t n_classes = 0) {
@@ -83,17 +100,8 @@ template <class T>
 carray<T> mlp_forward_py(const MLPSpec& spec, const carray<T>& params, const carray<T>& X, carray<T> ws,
                          std::optional<carray<T>> out, bool training,
                          const std::optional<carray<std::int64_t>>& labels, std::size_t n_classes) {
-  nn::OneHotInput onehot;
-  if (labels) {
-    if (n_classes < 1 || n_classes >= spec.sizes.front())
-      throw std::invalid_argument("n_classes must lie in [1, sizes[0]) with labels");
-    onehot = {nullptr, n_classes};
-  }
-  const std::size_t n = check_mlp_args(spec, params, X, ws, onehot.n_classes);
-  if (labels) {
-    check_labels(*labels, "labels", static_cast<py::ssize_t>(n), n_classes);
-    onehot.labels = labels->data();
-  }
+  const std::size_t n = check_mlp_args(spec, params, X, ws, onehot_classes(spec, labels, n_classes));
+  const nn::OneHotInput onehot = onehot_input(spec, labels, n_classes, static_cast<py::ssize_t>(n));
   const auto n_out = static_cast<py::ssize_t>(spec.sizes.back());
   carray<T> y = out ? *out : carray<T>({static_cast<py::ssize_t>(n), n_out});
   require_shape(y, "out", {static_cast<py::ssize_t>(n), n_out});
@@ -108,8 +116,9 @@ carray<T> mlp_forward_py(const MLPSpec& spec, const carray<T>& params, const car
 template <class T>
 py::tuple mlp_backward_py(const MLPSpec& spec, const carray<T>& params, const carray<T>& X, carray<T> ws,
                           const carray<T>& grad_out, std::optional<carray<T>> grad_params, bool need_grad_input,
-                          bool accumulate) {
-  const std::size_t n = check_mlp_args(spec, params, X, ws);
+                          bool accumulate, const std::optional<carray<std::int64_t>>& labels, std::size_t n_classes) {
+  const std::size_t n = check_mlp_args(spec, params, X, ws, onehot_classes(spec, labels, n_classes));
+  const nn::OneHotInput onehot = onehot_input(spec, labels, n_classes, static_cast<py::ssize_t>(n));
   require_shape(grad_out, "grad_out", {static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(spec.sizes.back())});
   if (accumulate && !grad_params) throw std::invalid_argument("accumulate=True needs grad_params");
   carray<T> gp = grad_params ? *grad_params : carray<T>({static_cast<py::ssize_t>(spec.n_params())});
@@ -125,7 +134,7 @@ py::tuple mlp_backward_py(const MLPSpec& spec, const carray<T>& params, const ca
   {
     py::gil_scoped_release release;
     nn::mlp_backward(spec, params.data(), X.data(), n, grad_out.data(), ws.mutable_data(), gp.mutable_data(), gx,
-                     accumulate);
+                     accumulate, onehot);
   }
   return py::make_tuple(gp, gx_obj);
 }
@@ -353,14 +362,16 @@ void require_optimizer_state(std::size_t n_params, carray<T>& params, carray<T>&
 template <class T>
 double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T> v, std::int64_t step, double lr,
                    double beta1, double beta2, double eps, double weight_decay, bool decoupled, const carray<T>& X,
-                   const carray<T>& Y, const std::optional<carray<std::int64_t>>& rows, carray<T> ws, carray<T> grad) {
+                   const carray<T>& Y, const std::optional<carray<std::int64_t>>& rows, carray<T> ws, carray<T> grad,
+                   const std::optional<carray<std::int64_t>>& labels, std::size_t n_classes) {
   require_optimizer_state(spec.n_params(), params, m1, v, grad);
   require_writeable(ws, "workspace");
   require_2d(X, "X");
   require_2d(Y, "Y");
   const auto n_total = static_cast<std::size_t>(X.shape(0));
-  if (static_cast<std::size_t>(X.shape(1)) != spec.sizes.front())
-    bad_shape("X", "(n_samples, " + std::to_string(spec.sizes.front()) + ")", X);
+  const nn::OneHotInput onehot = onehot_input(spec, labels, n_classes, X.shape(0));
+  const std::size_t dense = spec.sizes.front() - onehot.n_classes;
+  if (static_cast<std::size_t>(X.shape(1)) != dense) bad_shape("X", "(n_samples, " + std::to_string(dense) + ")", X);
   require_shape(Y, "Y", {X.shape(0), static_cast<py::ssize_t>(spec.sizes.back())});
   std::size_t n = n_total;
   const std::int64_t* r = nullptr;
@@ -380,7 +391,7 @@ double mse_step_py(const MLPSpec& spec, carray<T> params, carray<T> m1, carray<T
   const nn::AdamConfig c{lr, beta1, beta2, eps, weight_decay, decoupled};
   py::gil_scoped_release release;
   return nn::mlp_mse_adam_step(spec, params.mutable_data(), m1.mutable_data(), v.mutable_data(), step, c, X.data(),
-                               Y.data(), r, n, ws.mutable_data(), grad.mutable_data());
+                               Y.data(), r, n, ws.mutable_data(), grad.mutable_data(), onehot);
 }
 
 template <class T>
@@ -392,13 +403,7 @@ double regression_epoch_py(const MLPSpec& spec, carray<T> params, carray<T> grad
                            std::size_t n_classes) {
   require_optimizer_state(spec.n_params(), params, m1, v, grad);
   require_2d(X, "X");
-  nn::OneHotInput onehot;
-  if (labels) {
-    if (n_classes < 1 || n_classes >= spec.sizes.front())
-      throw std::invalid_argument("n_classes must lie in [1, sizes[0]) with labels");
-    check_labels(*labels, "labels", X.shape(0), n_classes);
-    onehot = {labels->data(), n_classes};
-  }
+  const nn::OneHotInput onehot = onehot_input(spec, labels, n_classes, X.shape(0));
   const std::size_t dense = spec.sizes.front() - onehot.n_classes;
   if (static_cast<std::size_t>(X.shape(1)) != dense) bad_shape("X", "(n_samples, " + std::to_string(dense) + ")", X);
   require_shape(Y, "Y", {X.shape(0), static_cast<py::ssize_t>(spec.sizes.back())});
@@ -489,7 +494,8 @@ void def_nn(py::module_& m) {
   m.def("mlp_backward", &mlp_backward_py<T>, py::arg("spec"), py::arg("params").noconvert(),
         py::arg("X").noconvert(), py::arg("workspace").noconvert(), py::arg("grad_out").noconvert(),
         py::arg("grad_params").noconvert() = py::none(), py::arg("need_grad_input") = true,
-        py::arg("accumulate") = false, "MLP backward pass after mlp_forward; returns (grad_params, grad_X or None).");
+        py::arg("accumulate") = false, py::arg("labels").noconvert() = py::none(), py::arg("n_classes") = 0,
+        "MLP backward pass after mlp_forward (with the same labels); returns (grad_params, grad_X or None).");
   m.def(
       "adam_update",
       [](carray<T> params, const carray<T>& grads, carray<T> m1, carray<T> v, std::int64_t step, double lr,
@@ -513,7 +519,7 @@ void def_nn(py::module_& m) {
         py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("step"), py::arg("lr"), py::arg("beta1"),
         py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("decoupled"), py::arg("X").noconvert(),
         py::arg("Y").noconvert(), py::arg("rows").noconvert(), py::arg("workspace").noconvert(),
-        py::arg("grad").noconvert(),
+        py::arg("grad").noconvert(), py::arg("labels").noconvert() = py::none(), py::arg("n_classes") = 0,
         "Fused training step: forward on X[rows], MSE loss and gradient, backward, Adam; returns the loss.");
   m.def("mlp_regression_epoch", &regression_epoch_py<T>, py::arg("spec"), py::arg("params").noconvert(),
         py::arg("grad").noconvert(), py::arg("m").noconvert(), py::arg("v").noconvert(), py::arg("adam_step"),

@@ -153,21 +153,24 @@ void bind_cuda_nn(py::module_& m) {
   m.def(
       "nn_mlp_backward",
       [](const std::vector<I64>& sizes, const std::vector<int>& acts, double slope, double alpha, Ptr params, Ptr X,
-         I64 n, Ptr grad_out, Ptr ws, Ptr grad_params, Ptr grad_X, bool accumulate, I64 itemsize, Ptr stream) {
+         I64 n, Ptr grad_out, Ptr ws, Ptr grad_params, Ptr grad_X, bool accumulate, I64 itemsize, Ptr stream,
+         Ptr labels, I64 n_classes) {
         check_sizes(n, 0);
         const auto s = make_shape(sizes, acts, slope, alpha);
         by_dtype(itemsize, [&](auto t) {
           using T = decltype(t);
           const auto L = launch_for({{params, "params"}, {X, "X"}, {grad_out, "grad_out"}, {ws, "workspace"},
-                                     {grad_params, "grad_params"}, {grad_X, "grad_X"}},
+                                     {grad_params, "grad_params"}, {grad_X, "grad_X"}, {labels, "labels"}},
                                     stream);
           fn::mlp_backward<T>(L, s, as<const T>(params), as<const T>(X), n, as<const T>(grad_out), as<T>(ws),
-                              as<T>(grad_params), grad_X ? as<T>(grad_X) : nullptr, accumulate);
+                              as<T>(grad_params), grad_X ? as<T>(grad_X) : nullptr, accumulate,
+                              labels ? as<const std::int64_t>(labels) : nullptr, labels ? n_classes : 0);
         });
       },
       py::arg("sizes"), py::arg("activations"), py::arg("leaky_slope"), py::arg("elu_alpha"), py::arg("params"),
       py::arg("X"), py::arg("n"), py::arg("grad_out"), py::arg("workspace"), py::arg("grad_params"),
-      py::arg("grad_X"), py::arg("accumulate"), py::arg("itemsize"), py::arg("stream"),
+      py::arg("grad_X"), py::arg("accumulate"), py::arg("itemsize"), py::arg("stream"), py::arg("labels") = 0,
+      py::arg("n_classes") = 0,
       "MLP backward pass after nn_mlp_forward(training=True); grad_X may be 0 (not wanted).");
 
   // Gaussians: (name, pointer) lists in the kernels' argument order; 0 = output not wanted.

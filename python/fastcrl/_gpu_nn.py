@@ -125,6 +125,16 @@ def _spec_args(spec) -> tuple[list[int], list[int], float, float]:
     )
 
 
+def _check_classes(spec, labels, n_classes) -> int:
+    """The one-hot block's classes: 0 without labels, else in [1, sizes[0])."""
+    if labels is None:
+        return 0
+    n_classes = int(n_classes)
+    if not 1 <= n_classes < int(spec.sizes[0]):
+        raise ValueError(f"n_classes must lie in [1, {int(spec.sizes[0])}) with labels")
+    return n_classes
+
+
 def _mlp_common(spec, params, X, workspace, n_classes=0):
     (params, X, workspace), dtype = _check(
         {"params": params, "X": X, "workspace": workspace}, writable=("workspace",)
@@ -150,9 +160,7 @@ def mlp_forward(spec, params, X, workspace, out=None, training=True, labels=None
     With ``labels``, the input's last ``n_classes`` columns are their one-hot code."""
     import cupy
 
-    n_classes = int(n_classes) if labels is not None else 0
-    if labels is not None and not 1 <= n_classes < int(spec.sizes[0]):
-        raise ValueError(f"n_classes must lie in [1, {int(spec.sizes[0])}) with labels")
+    n_classes = _check_classes(spec, labels, n_classes)
     params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace, n_classes)
     if labels is not None:
         labels = _index_vector(labels, "labels", n, n_classes)
@@ -173,12 +181,17 @@ def mlp_forward(spec, params, X, workspace, out=None, training=True, labels=None
 
 @on_input_device
 def mlp_backward(
-    spec, params, X, workspace, grad_out, grad_params=None, need_grad_input=True, accumulate=False
-):
-    """``(grad_params, grad_X or None)`` after a training ``mlp_forward`` on the same batch."""
+    spec, params, X, workspace, grad_out, grad_params=None, need_grad_input=True, accumulate=False,
+    labels=None, n_classes=0,
+):  # fmt: skip
+    """``(grad_params, grad_X or None)`` after a training ``mlp_forward`` on the same batch (and
+    the same ``labels``, whose one-hot rows of ``W_0`` get per-label gradient sums)."""
     import cupy
 
-    params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace)
+    n_classes = _check_classes(spec, labels, n_classes)
+    params, X, workspace, dtype, n = _mlp_common(spec, params, X, workspace, n_classes)
+    if labels is not None:
+        labels = _index_vector(labels, "labels", n, n_classes)
     (grad_out,), gdt = _check({"grad_out": grad_out})
     if gdt != dtype:
         raise TypeError(f"grad_out has dtype {gdt} but params is {dtype}")
@@ -196,6 +209,7 @@ def mlp_backward(
     _cuda().nn_mlp_backward(
         *_spec_args(spec), _ptr(params), _ptr(X), n, _ptr(grad_out), _ptr(workspace),
         _ptr(grad_params), _ptr(grad_X), bool(accumulate), dtype.itemsize, current_stream_ptr(),
+        _ptr(labels), n_classes,
     )  # fmt: skip
     return grad_params, grad_X
 

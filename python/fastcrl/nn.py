@@ -502,7 +502,7 @@ class MLP:
         if not a.flags.c_contiguous:
             raise ValueError(f"MLP.{name} must be C-contiguous")
 
-    def _check_X(self, X: Any) -> np.ndarray:
+    def _check_X(self, X: Any, labels: Any = None) -> np.ndarray:
         self._check_state("params")
         (X,) = _arrays({"X": X}, dtype=None)
         if _module_of(X) is not _module_of(self.params):
@@ -515,20 +515,58 @@ class MLP:
             raise TypeError(
                 f"X has dtype {X.dtype} but the MLP is {self.dtype}; convert explicitly"
             )
-        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-            raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}); got {X.shape}")
+        if labels is None:
+            if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+                raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}); got {X.shape}")
+            return X
+        if X.ndim != 2 or not 1 <= X.shape[1] < self.sizes[0]:
+            raise ValueError(
+                f"with labels, X holds the first of the {self.sizes[0]} inputs (fewer than "
+                f"{self.sizes[0]} columns; the rest are the labels' one-hot code); got {X.shape}"
+            )
         return X
 
+    def _check_labels(self, labels: Any, X: Any) -> tuple[Any, int]:
+        """``labels`` as a contiguous int64 vector of X's array module, and the one-hot block's
+        number of classes (the inputs X does not hold); ``(None, 0)`` without labels."""
+        if labels is None:
+            return None, 0
+        n_classes = self.sizes[0] - X.shape[1]
+        xp = _module_of(X)
+        lab = xp.asarray(labels)
+        if lab.ndim != 1 or lab.shape[0] != X.shape[0]:
+            raise ValueError(f"labels must have shape ({X.shape[0]},); got {lab.shape}")
+        if lab.dtype.kind not in "iu":
+            raise TypeError(f"labels must hold integers; got dtype {lab.dtype}")
+        if lab.size and (int(lab.min()) < 0 or int(lab.max()) >= n_classes):
+            raise ValueError(f"labels must lie in [0, {n_classes}) (the one-hot block's classes)")
+        return xp.ascontiguousarray(lab, dtype=xp.int64), n_classes
+
     @on_input_device
-    def forward(self, X: Any, *, training: bool = True) -> np.ndarray:
-        """Output ``(n_samples, sizes[-1])``; with ``training`` it keeps what :meth:`backward` needs."""
+    def forward(self, X: Any, *, training: bool = True, labels: Any = None) -> np.ndarray:
+        """Output ``(n_samples, sizes[-1])``; with ``training`` it keeps what :meth:`backward`
+        needs.
+
+        With ``labels`` (one integer per row), the network's input is ``[X, onehot(labels)]``: X
+        holds the first inputs and the last ``sizes[0] - X.shape[1]`` are the one-hot code of the
+        label, read as a row of ``W_0`` rather than multiplied (a conditional network, e.g. an
+        encoder given a segment, without an ``n x classes`` matrix).
+        """
         training = _check_flag(training, "training")
-        X = self._check_X(X)
+        X = self._check_X(X, labels)
+        lab, n_classes = self._check_labels(labels, X)
         need = int(self.spec.workspace_size(X.shape[0]))
         if self._workspace.size < need:
             self._workspace = _module_of(X).empty(need, dtype=self.dtype)
-        out = _kernels_of(X).mlp_forward(self.spec, self.params, X, self._workspace, None, training)
+        k = _kernels_of(X)
+        if lab is None:
+            out = k.mlp_forward(self.spec, self.params, X, self._workspace, None, training)
+        else:
+            out = k.mlp_forward(
+                self.spec, self.params, X, self._workspace, None, training, lab, n_classes
+            )
         self._X = X if training else None
+        self._onehot = (lab, n_classes)
         return out
 
     __call__ = forward
@@ -540,7 +578,7 @@ class MLP:
         """Gradients for upstream ``grad_out = dL/d output`` of the last training forward pass.
 
         Returns ``(grad_params, grad_X)``: ``grad_params`` is :attr:`grad` (overwritten, or added to
-        when ``accumulate``); ``grad_X`` is ``dL/dX`` of shape ``(n_samples, sizes[0])`` or None.
+        when ``accumulate``); ``grad_X`` is ``dL/dX``, shaped as that pass's X, or None.
         """
         if self._X is None:
             raise RuntimeError("call forward(X, training=True) before backward")
@@ -559,6 +597,8 @@ class MLP:
             raise ValueError(
                 f"grad_out must have shape {(self._X.shape[0], self.sizes[-1])}; got {g.shape}"
             )
+        lab, n_classes = getattr(self, "_onehot", (None, 0))
+        extra = () if lab is None else (lab, n_classes)
         return _kernels_of(self._X).mlp_backward(
             self.spec,
             self.params,
@@ -568,6 +608,7 @@ class MLP:
             self.grad,
             need_grad_input,
             accumulate,
+            *extra,
         )
 
     def _check_training_args(self, X, Y, optimizer) -> Any:
@@ -587,7 +628,9 @@ class MLP:
         return xp
 
     @on_input_device
-    def mse_step(self, X: Any, Y: Any, optimizer: Adam, *, rows: Any = None) -> float:
+    def mse_step(
+        self, X: Any, Y: Any, optimizer: Adam, *, rows: Any = None, labels: Any = None
+    ) -> float:
         """One fused training step on the mean squared error; returns the batch loss.
 
         Forward pass on the batch ``X[rows]``, ``loss = mean((output - Y[rows]) ** 2)`` over all
@@ -608,6 +651,8 @@ class MLP:
         rows : array of int, optional
             Indices of the batch rows in ``X`` and ``Y`` (e.g. a slice of a permutation); all rows
             when omitted.
+        labels : array of int, optional
+            One label per row of ``X``: the input is ``[X, onehot(labels)]`` (see :meth:`forward`).
 
         Returns
         -------
@@ -642,6 +687,7 @@ class MLP:
         host = type(self.params) is np.ndarray
         if not (  # fast path: the kernel checks the batch's values, not the whole data on each step
             host
+            and labels is None
             and type(X) is np.ndarray
             and type(Y) is np.ndarray
             and X.dtype == self.dtype == Y.dtype
@@ -650,9 +696,10 @@ class MLP:
             and X.ndim == 2
             and X.shape[1] == self.sizes[0]
         ):
-            X = self._check_X(X)
+            X = self._check_X(X, labels)
             (Y,) = _arrays({"Y": Y}, dtype=None)
         xp = self._check_training_args(X, Y, optimizer)
+        lab, n_classes = self._check_labels(labels, X)
         if rows is not None:
             rows = _batch_rows(rows, X.shape[0], xp)
         if xp is np:
@@ -666,12 +713,13 @@ class MLP:
             loss = _core.mlp_mse_adam_step(
                 self.spec, self.params, optimizer.m, optimizer.v, step,
                 optimizer.lr, b1, b2, optimizer.eps, optimizer.weight_decay, optimizer.decoupled,
-                X, Y, rows, self._workspace, self.grad,
+                X, Y, rows, self._workspace, self.grad, lab, n_classes,
             )  # raises before any update if the batch holds NaN or inf
             optimizer.step_count = step
             return float(loss)
         xb, yb = (X, Y) if rows is None else (X[rows], Y[rows])
-        diff = self.forward(xb) - yb
+        lb = lab if lab is None or rows is None else lab[rows]
+        diff = self.forward(xb, labels=lb) - yb
         loss = float((diff * diff).mean())
         if not math.isfinite(loss):
             raise NumericalError(
@@ -692,6 +740,7 @@ class MLP:
         rows: Any = None,
         shuffle: bool = True,
         random_state: Any = None,
+        labels: Any = None,
     ) -> float:
         """One epoch of :meth:`mse_step` over minibatches; returns the epoch's mean loss.
 
@@ -712,6 +761,8 @@ class MLP:
         shuffle : bool, default True
             Visit the rows in a random order (drawn from ``random_state``), else as given.
         random_state : int, numpy.random.Generator or None
+        labels : array of int, optional
+            One label per row of ``X``: the input is ``[X, onehot(labels)]`` (see :meth:`forward`).
 
         Returns
         -------
@@ -739,9 +790,10 @@ class MLP:
         """
         batch_size = check_int(batch_size, "batch_size", low=1)
         shuffle = _check_flag(shuffle, "shuffle")
-        X = self._check_X(X)
+        X = self._check_X(X, labels)
         (Y,) = _arrays({"Y": Y}, dtype=None)
         xp = self._check_training_args(X, Y, optimizer)
+        lab, n_classes = self._check_labels(labels, X)
         n_all = X.shape[0]
         order = np.arange(n_all) if rows is None else _batch_rows(rows, n_all, np)
         if order.size and (order.min() < 0 or order.max() >= n_all):
@@ -756,7 +808,7 @@ class MLP:
             total, order_d = 0.0, xp.asarray(order)
             for s in range(0, n, batch_size):
                 batch = order_d[s : s + batch_size]
-                total += self.mse_step(X, Y, optimizer, rows=batch) * batch.size
+                total += self.mse_step(X, Y, optimizer, rows=batch, labels=lab) * batch.size
             return total / n
         b1, b2 = optimizer.betas
         self._X = None  # the workspace no longer matches a forward pass backward could use
@@ -766,6 +818,7 @@ class MLP:
                 self.spec, self.params, self.grad, optimizer.m, optimizer.v,
                 optimizer.step_count, optimizer.lr, b1, b2, optimizer.eps, X, Y, order,
                 batch_size, True, progress, optimizer.weight_decay, optimizer.decoupled,
+                lab, n_classes,
             )  # fmt: skip
         finally:
             optimizer.step_count += int(progress[0])

@@ -234,6 +234,26 @@ def test_forward_with_a_one_hot_input_matches_cpu(cp, dtype):
         )  # fmt: skip
 
 
+def test_mlp_with_one_hot_labels_matches_cpu(cp, dtype):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(90, 4)).astype(dtype)
+    Y = rng.normal(size=(90, 2)).astype(dtype)
+    labels = rng.integers(0, 6, size=90)
+    cpu = nn.MLP([10, 16, 2], activation="tanh", dtype=dtype, random_state=0)
+    gpu = nn.MLP([10, 16, 2], activation="tanh", dtype=dtype, random_state=0).to_device()
+    out = gpu.forward(cp.asarray(X), labels=cp.asarray(labels))
+    close(out, cpu.forward(X, labels=labels), dtype)
+    g = rng.normal(size=(90, 2)).astype(dtype)
+    (gp_c, gx_c), (gp_g, gx_g) = cpu.backward(g), gpu.backward(cp.asarray(g))
+    close(gp_g, gp_c, dtype)
+    close(gx_g, gx_c, dtype)
+    opt_c, opt_g = nn.Adam(cpu.params, lr=1e-2, eps=1e-3), nn.Adam(gpu.params, lr=1e-2, eps=1e-3)
+    rows = rng.permutation(90)[:32]
+    loss_c = cpu.mse_step(X, Y, opt_c, rows=rows, labels=labels)
+    loss_g = gpu.mse_step(cp.asarray(X), cp.asarray(Y), opt_g, rows=rows, labels=cp.asarray(labels))
+    assert loss_g == pytest.approx(loss_c, rel=TOL[dtype]["rtol"] * 10)
+
+
 @pytest.mark.parametrize("mean_over_outputs", [True, False])
 def test_regression_epoch_matches_cpu(cp, dtype, mean_over_outputs):
     """The regression epoch queued from C++ (cuda/training.cu) follows the CPU epoch."""

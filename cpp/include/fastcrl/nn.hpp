@@ -163,10 +163,12 @@ std::size_t mse_step_workspace_size(const MLPSpec& spec, std::size_t n);
 /// Adam step (`step`: 1-based) on params, m, v. X_b, Y_b are the rows `rows[0..n)` of X (n_total x
 /// sizes[0]) and Y (n_total x sizes[L]), or their first n rows when rows is nullptr. Returns the loss
 /// before the update. Preconditions: spec validated; rows in [0, n_total); workspace has
-/// mse_step_workspace_size(spec, n) entries, grad spec.n_params().
+/// mse_step_workspace_size(spec, n) entries, grad spec.n_params(). With a one-hot input X holds the dense
+/// columns and onehot.labels one label per row of X (gathered with the rows; in range: callers check).
 template <class T>
 double mlp_mse_adam_step(const MLPSpec& spec, T* params, T* m, T* v, std::int64_t step, const AdamConfig& cfg,
-                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad);
+                         const T* X, const T* Y, const std::int64_t* rows, std::size_t n, T* workspace, T* grad,
+                         OneHotInput onehot = {});
 
 /// One epoch of minibatch regression: for the k-th batch of `batch` consecutive entries of `order` (the
 /// last may be shorter), the rows of X (n_rows x sizes[0]) and Y (n_rows x sizes[L]), out = MLP(X_b),
