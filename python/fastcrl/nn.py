@@ -377,6 +377,8 @@ class MLP:
         self.grad = np.zeros(self.n_params, dtype=self.dtype)
         self._workspace = np.empty(0, dtype=self.dtype)
         self._X: np.ndarray | None = None
+        # the labels (and their number of classes) of the last forward pass, for backward
+        self._onehot: tuple[Any, int] = (None, 0)
         self.init_params(random_state)
 
     # -- layout ------------------------------------------------------------------------------------
@@ -597,7 +599,7 @@ class MLP:
             raise ValueError(
                 f"grad_out must have shape {(self._X.shape[0], self.sizes[-1])}; got {g.shape}"
             )
-        lab, n_classes = getattr(self, "_onehot", (None, 0))
+        lab, n_classes = self._onehot
         extra = () if lab is None else (lab, n_classes)
         return _kernels_of(self._X).mlp_backward(
             self.spec,
