@@ -1,5 +1,5 @@
-"""benchmarks/gpu_check.sh runs only on a lent GPU machine, where a typo costs the lease: its shell and
-its embedded Python programs must at least parse here."""
+"""benchmarks/gpu_check.sh runs only on a lent GPU machine, where a typo costs the lease: its shell
+and its embedded Python programs must at least parse here."""
 
 from __future__ import annotations
 

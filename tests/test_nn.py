@@ -455,8 +455,8 @@ def test_mlp_with_labels_equals_the_one_hot_matrix(rng):
     labels = rng.integers(0, C, size=n)
     H = np.concatenate([X, np.eye(C)[labels]], axis=1)
     Y = rng.normal(size=(n, 2))
-    a, b = (nn.MLP([D + C, 12, 2], activation="xtanh", dtype="float64", random_state=1),
-            nn.MLP([D + C, 12, 2], activation="xtanh", dtype="float64", random_state=1))  # fmt: skip
+    a = nn.MLP([D + C, 12, 2], activation="xtanh", dtype="float64", random_state=1)
+    b = nn.MLP([D + C, 12, 2], activation="xtanh", dtype="float64", random_state=1)
     np.testing.assert_allclose(a.forward(X, labels=labels), b.forward(H), rtol=1e-12, atol=1e-14)
     g = rng.normal(size=(n, 2))
     ga, gxa = a.backward(g)
