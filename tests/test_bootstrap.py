@@ -47,6 +47,23 @@ def test_frequencies_find_the_chain_and_are_consistent(chain):
     assert [f for *_, f in top] == sorted((f for *_, f in top), reverse=True)
 
 
+def test_consensus_graph(chain):
+    freq = fastcrl.bootstrap_edges(fastcrl.DAGMA(), chain, n_bootstrap=6, random_state=0)
+    A = freq.consensus(0.5)
+    assert A.dtype == np.int8 and (np.diag(A) == 0).all()
+    # an edge is kept iff it is adjacent in at least half the fits; directed iff one way is
+    np.testing.assert_array_equal((A | A.T).astype(bool), freq.adjacency >= 0.5)
+    for i, j in zip(*np.nonzero(A & ~A.T)):
+        assert freq.directed[i, j] >= 0.5
+    g = fastcrl.Graph.from_adjacency(A, names=freq.nodes)
+    assert g.n_edges >= 3
+    ges = fastcrl.bootstrap_edges(fastcrl.GES(), chain, n_bootstrap=6, random_state=0)
+    C = ges.consensus(0.5)
+    assert C[0, 1] == C[1, 0] == 1  # the chain's class leaves it undirected
+    with pytest.raises(ValueError, match="threshold"):
+        freq.consensus(0.0)
+
+
 def test_reproducible_and_seeds_the_refits(chain):
     hc = fastcrl.HillClimb(restarts=2)
     a = fastcrl.bootstrap_edges(hc, chain, n_bootstrap=6, random_state=3)

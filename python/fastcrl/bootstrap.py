@@ -52,6 +52,22 @@ class EdgeFrequencies:
         """Number of refits."""
         return int(self.graphs.shape[0])
 
+    def consensus(self, threshold: float = 0.5) -> np.ndarray:
+        """The edges present in at least ``threshold`` of the fits, as an adjacency matrix in
+        fastcrl's convention (``A[i, j] = 1``: ``i -> j``; both ways: ``i -- j``).
+
+        A pair adjacent in at least ``threshold`` of the fits gets the direction seen in at least
+        ``threshold`` of them, else it is left undirected.  With ``threshold > 0.5`` the directed
+        edges cannot form a 2-cycle, but longer cycles remain possible (it is a summary, not a DAG
+        fit); ``fastcrl.Graph.from_adjacency`` says so if one occurs.
+        """
+        threshold = check_float(threshold, "threshold", low=0.0, high=1.0, low_inclusive=False)
+        adjacent = self.adjacency >= threshold
+        forward = adjacent & (self.directed >= threshold)
+        A = (forward | (adjacent & ~forward & ~forward.T)).astype(np.int8)
+        np.fill_diagonal(A, 0)
+        return A
+
     def edges(self, threshold: float = 0.5) -> list[tuple[str, str, str, float]]:
         """The edges seen in at least ``threshold`` of the fits, most frequent first.
 
