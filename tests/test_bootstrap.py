@@ -53,7 +53,7 @@ def test_consensus_graph(chain):
     assert A.dtype == np.int8 and (np.diag(A) == 0).all()
     # an edge is kept iff it is adjacent in at least half the fits; directed iff one way is
     np.testing.assert_array_equal((A | A.T).astype(bool), freq.adjacency >= 0.5)
-    for i, j in zip(*np.nonzero(A & ~A.T)):
+    for i, j in zip(*np.nonzero(A & ~A.T), strict=True):
         assert freq.directed[i, j] >= 0.5
     g = fastcrl.Graph.from_adjacency(A, names=freq.nodes)
     assert g.n_edges >= 3
