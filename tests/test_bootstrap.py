@@ -108,6 +108,12 @@ def test_knowledge_names_and_dataframes(chain):
 def test_bad_input(chain):
     with pytest.raises(TypeError, match="fastcrl estimator"):
         fastcrl.bootstrap_edges(object(), chain)
+    with pytest.raises(TypeError, match=r"an instance, e.g. GES\(\)"):
+        fastcrl.bootstrap_edges(fastcrl.GES, chain)
+    with pytest.raises(ValueError, match=r"X contains NaN or inf in columns \[3\]"):
+        fastcrl.bootstrap_edges(
+            fastcrl.GES(), np.where(chain > 3, np.nan, chain), n_bootstrap=2, random_state=0
+        )
     with pytest.raises(ValueError, match="n_bootstrap"):
         fastcrl.bootstrap_edges(fastcrl.GES(), chain, n_bootstrap=0)
     for fraction in (0.0, 1.5, float("nan")):

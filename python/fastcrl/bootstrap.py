@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import is_device_array
-from ._validation import check_float, check_int, check_random_state
+from ._validation import check_data, check_float, check_int, check_random_state
 from .graph import Graph
 
 
@@ -173,6 +173,10 @@ def bootstrap_edges(
     >>> freq.adjacency.shape, freq.n_bootstrap
     ((5, 5), 10)
     """
+    if isinstance(estimator, type):
+        raise TypeError(
+            f"estimator must be an instance, e.g. {estimator.__name__}(), not the class itself"
+        )
     if not (hasattr(estimator, "get_params") and hasattr(estimator, "fit")):
         raise TypeError(
             "estimator must be a fastcrl estimator (get_params and fit); got "
@@ -196,6 +200,8 @@ def bootstrap_edges(
         shape = X.shape
     if len(shape) != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(shape)}")
+    # X's own faults (NaN/inf, non-numeric values) are named here, not as a resample's failure
+    check_data(X, "X", min_samples=2, allow_constant=True)
     n = int(shape[0])
     m = int(round(sample_fraction * n))
     if m < 2:
