@@ -110,7 +110,7 @@ def test_bad_input(chain):
         fastcrl.bootstrap_edges(object(), chain)
     with pytest.raises(TypeError, match=r"an instance, e.g. GES\(\)"):
         fastcrl.bootstrap_edges(fastcrl.GES, chain)
-    with pytest.raises(ValueError, match=r"X contains NaN or inf in columns \[3\]"):
+    with pytest.raises(ValueError, match=r"X contains NaN or inf in columns \["):
         fastcrl.bootstrap_edges(
             fastcrl.GES(), np.where(chain > 3, np.nan, chain), n_bootstrap=2, random_state=0
         )
