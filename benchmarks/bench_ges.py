@@ -27,10 +27,13 @@ import warnings
 import fastcrl
 import numpy as np
 from fastcrl.metrics import shd_cpdag
-from fastcrl.simulate import simulate_dag, simulate_linear_sem, simulate_weights
+from fastcrl.simulate import simulate_dag, simulate_dataset, simulate_linear_sem, simulate_weights
 
 
-def _data(d: int, edges_per_node: float, n: int, seed: int):
+def _data(d: int, edges_per_node: float, n: int, seed: int, generator: str = "seeded"):
+    if generator == "dataset":  # the same model drawn from one shared generator, as users call it
+        data = simulate_dataset(d, n, edges_per_node=edges_per_node, random_state=seed)
+        return data.B.astype(np.uint8), data.X
     A = simulate_dag(d, min(int(round(edges_per_node * d)), d * (d - 1) // 2), random_state=seed)
     W = simulate_weights(A, random_state=seed)
     return (A != 0).astype(np.uint8), simulate_linear_sem(W, n, random_state=seed)
@@ -48,10 +51,13 @@ def _causallearn_cpdag(X: np.ndarray, penalty_discount: float) -> np.ndarray:
     return ((G == -1) & ((G.T == 1) | (G.T == -1))).astype(np.uint8)
 
 
-def compare(dims, seeds, methods, n, edges_per_node, penalty_discount, turning, restarts) -> None:
+def compare(
+    dims, seeds, methods, n, edges_per_node, penalty_discount, turning, restarts, generator="seeded"
+) -> None:
     print(
         f"ER-{edges_per_node:g}, n={n}, penalty_discount={penalty_discount:g}, "
-        f"threads={fastcrl.get_num_threads()}, turning={turning}, restarts={restarts}"
+        f"threads={fastcrl.get_num_threads()}, turning={turning}, restarts={restarts}, "
+        f"data={generator}"
     )
     head = f"{'d':>4} {'seeds':>5} {'fastcrl s':>10} {'SHD':>6} {'>=true':>7}" + (
         f" {'c-l s':>8} {'c-l SHD':>8} {'same':>5} {'>=c-l':>6} {'ratio':>7}"
@@ -64,7 +70,7 @@ def compare(dims, seeds, methods, n, edges_per_node, penalty_discount, turning, 
         same = ge_cl = ge_true = 0
         notes = []
         for seed in range(seeds):
-            A, X = _data(d, edges_per_node, n, seed)
+            A, X = _data(d, edges_per_node, n, seed, generator)
             start = time.perf_counter()
             est = fastcrl.GES(
                 score_params={"penalty_discount": penalty_discount},
@@ -150,6 +156,13 @@ def main() -> None:
     p.add_argument(
         "--large", action="store_true", help="ER-1 timing of fastcrl alone (default d = 1000)"
     )
+    p.add_argument(
+        "--data",
+        choices=["seeded", "dataset"],
+        default="seeded",
+        help="seeded: graph, weights and sample each from the seed (default); dataset: "
+        "fastcrl.simulate.simulate_dataset(..., random_state=seed), one shared generator",
+    )
     args = p.parse_args()
     if args.large:
         large(
@@ -170,6 +183,7 @@ def main() -> None:
             args.penalty_discount,
             not args.no_turning,
             args.restarts,
+            args.data,
         )
 
 

@@ -40,3 +40,16 @@ def test_ges_finds_the_optimal_class_with_much_data():
         hits += same
         assert ges.score_ <= exact.score_ + 1e-8 * abs(exact.score_)
     assert hits >= 8
+
+
+def test_ges_polish_rounds_reach_the_optimum():
+    # Dense, small-sample problems where one polish climb of 50 restarts stayed in a lower basin on
+    # 2/12 seeds (measured: seeds 1 and 4 ended 9.5 and 22 nats below the optimum); further rounds
+    # from each improved DAG reached the optimum on 12/12.
+    hits = 0
+    for seed in range(12):
+        data, score = _problem(12, 600, seed)
+        optimum = fastcrl.ExactSearch(score=score).fit().score_
+        ges = fastcrl.GES(score=score).fit(data.X)
+        hits += ges.score_ >= optimum - 1e-8 * abs(optimum)
+    assert hits >= 11

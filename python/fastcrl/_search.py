@@ -15,8 +15,8 @@ import numpy as np
 from . import scores as _scores
 from ._backend import as_device_array, is_device_array
 from ._errors import SampleSizeWarning
-from .knowledge import resolve_knowledge
 from ._validation import _is_dataframe, check_int, format_bytes, parse_memory
+from .knowledge import resolve_knowledge
 
 # Score names accepted by the searches and the CLI. A factory takes (X, names, **params).
 SCORE_FACTORIES: dict[str, Callable[..., Any]] = {
@@ -262,7 +262,8 @@ def estimate_search_seconds(method: str, score: Any, restarts: int = 0) -> float
     climbs = _TIME_PER_UNIT["hc"] * d**3 * unit * (1 + restarts)
     if method == "hc":
         return climbs
-    return _TIME_PER_UNIT["ges"] * d * d * unit + (climbs if restarts > 0 else 0.0)  # GES + polish
+    # GES, then the polish: usually two rounds of climbs (one that improves, one that does not)
+    return _TIME_PER_UNIT["ges"] * d * d * unit + (2.0 * climbs if restarts > 0 else 0.0)
 
 
 def estimate_fit(method: str, score: Any, restarts: int) -> dict[str, float]:
