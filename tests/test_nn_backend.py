@@ -285,3 +285,39 @@ def test_ivae_gpu_path_runs_the_same_fit(data, monkeypatch, posterior, fused):
     np.testing.assert_array_equal(dev._model.params, base2._model.params)
     with pytest.raises(TypeError, match="GPU"):
         dev.transform(Xd, data.env)
+
+
+@pytest.mark.parametrize("error", [None, KeyboardInterrupt()])
+def test_gpu_regression_epoch_front_end_returns(monkeypatch, error):
+    """_gpu_nn.mlp_regression_epoch's Python side (the kernel call stubbed): progress set, the
+    loss sum returned, a signal handler's exception re-raised."""
+    import sys
+
+    from fastcrl import _gpu_nn
+
+    class _Stub:
+        @staticmethod
+        def nn_regression_workspace_elems(sizes, acts, batch):
+            return 1
+
+        @staticmethod
+        def nn_mlp_regression_epoch(*args):
+            return 3, error
+
+    monkeypatch.setitem(sys.modules, "cupy", _FakeCuPy())
+    monkeypatch.setattr(_gpu_nn, "_cuda", lambda: _Stub)
+    monkeypatch.setattr(_gpu_nn, "_ptr", lambda a: 0)
+    monkeypatch.setattr(_gpu_nn, "current_stream_ptr", lambda: 0)
+    net = nn.MLP([3, 4, 2], dtype="float64", random_state=0)
+    p = _dev(net.params.copy())
+    g, m, v = (_dev(np.zeros_like(net.params)) for _ in range(3))
+    X, Y = _dev(np.zeros((5, 3))), _dev(np.zeros((5, 2)))
+    progress = np.zeros(1, dtype=np.int64)
+    args = (net.spec, p, g, m, v, 0, 1e-3, 0.9, 0.999, 1e-8, X, Y, _dev(np.arange(5)), 2, True)
+    if error is None:
+        total = _gpu_nn.mlp_regression_epoch(*args, progress)
+        assert float(total) == 0.0
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            _gpu_nn.mlp_regression_epoch(*args, progress)
+    assert progress[0] == 3

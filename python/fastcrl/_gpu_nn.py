@@ -526,7 +526,12 @@ def _index_vector(a, name: str, size: int | None, high: int):
 
 
 def _finish(steps, error, progress, total):
-    return _finish(steps, error, progress, total)
+    """``progress[0]`` = the steps queued; re-raise what a signal handler raised (Ctrl-C) during
+    the epoch; else the epoch's loss sum (0-d float64 device array)."""
+    progress[0] = steps
+    if error is not None:
+        raise error
+    return total
 
 
 @on_input_device
@@ -619,7 +624,4 @@ def ivae_train_epoch(
         batch, int(noise_seed), int(noise_offset), _ptr(ws), _ptr(seg_ws), _ptr(total),
         dtype.itemsize, current_stream_ptr(),
     )  # fmt: skip
-    progress[0] = steps
-    if error is not None:
-        raise error
-    return total
+    return _finish(steps, error, progress, total)
