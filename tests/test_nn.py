@@ -532,6 +532,34 @@ def test_train_epoch_checks_its_input(rng):
     assert opt.step_count == 0  # nothing ran
 
 
+class _DeviceRows:
+    """Row indices that live on a device as CuPy's do: no implicit host conversion, ``get()``."""
+
+    def __init__(self, rows):
+        self._rows = np.asarray(rows)
+
+    @property
+    def __cuda_array_interface__(self):
+        return {"version": 3, "shape": self._rows.shape, "typestr": "<i8", "data": (0, False)}
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+    def get(self):
+        return self._rows.copy()
+
+
+def test_train_epoch_takes_device_rows(rng):
+    X, Y = rng.normal(size=(40, 2)), rng.normal(size=(40, 1))
+    rows = np.arange(3, 37)
+    nets = [nn.MLP([2, 8, 1], dtype="float64", random_state=0) for _ in range(2)]
+    opts = [nn.Adam(net.params) for net in nets]
+    a = nets[0].train_epoch(X, Y, opts[0], batch_size=8, rows=rows, random_state=1)
+    b = nets[1].train_epoch(X, Y, opts[1], batch_size=8, rows=_DeviceRows(rows), random_state=1)
+    assert a == b
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+
+
 def test_mse_step_trains_and_checks_its_input(rng):
     X = rng.uniform(-2, 2, size=(512, 2))
     Y = np.sin(X[:, :1]) * X[:, 1:]

@@ -797,6 +797,8 @@ class MLP:
         xp = self._check_training_args(X, Y, optimizer)
         lab, n_classes = self._check_labels(labels, X)
         n_all = X.shape[0]
+        if rows is not None and is_device_array(rows):
+            rows = rows.get()  # the order is drawn on the host (CuPy's .get(): one small copy)
         order = np.arange(n_all) if rows is None else _batch_rows(rows, n_all, np)
         if order.size and (order.min() < 0 or order.max() >= n_all):
             raise IndexError(f"rows must lie in [0, {n_all})")
