@@ -14,7 +14,7 @@ import types
 import fastcrl.crl.ivae as ivae_mod
 import numpy as np
 import pytest
-from fastcrl import _core, nn
+from fastcrl import NumericalError, _core, nn
 from fastcrl.crl import IVAE
 from fastcrl.datasets import make_nonstationary_sources
 from fastcrl.reference import nn as ref
@@ -321,3 +321,29 @@ def test_gpu_regression_epoch_front_end_returns(monkeypatch, error):
         with pytest.raises(KeyboardInterrupt):
             _gpu_nn.mlp_regression_epoch(*args, progress)
     assert progress[0] == 3
+
+
+def test_ivae_device_warm_start_reports_divergence(data, monkeypatch):
+    """The device's fused pretraining epoch cannot raise mid-epoch; a non-finite epoch loss must
+    still stop the fit with a clear error instead of training on from NaN weights."""
+    import sys
+
+    monkeypatch.setattr(IVAE, "_fused_gpu_epochs", True)
+    fake = _FakeCuPy()
+
+    class _Diverging(_HostKernelsOnDevArrays):
+        def __getattr__(self, name):
+            call = super().__getattr__(name)
+            if name != "mlp_regression_epoch":
+                return call
+            return lambda *args: (call(*args), _dev(np.array(np.nan)))[1]
+
+    kset = _Diverging()
+    real_kernels = ivae_mod.kernels
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(ivae_mod, "require_cuda", lambda what: None)
+    monkeypatch.setattr(ivae_mod, "kernels", lambda xp: kset if xp is fake else real_kernels(xp))
+    with pytest.raises(NumericalError, match="warm start diverged"):
+        IVAE(2, **dict(FAST, max_epochs=2, random_state=0)).fit(
+            np.array(data.X).view(_DevArray), data.env
+        )

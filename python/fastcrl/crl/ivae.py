@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._core import IVAEShape
 from .._backend import is_device_array, require_cuda
 from .._base import BaseEstimator
+from .._core import IVAEShape
 from .._errors import NumericalError
 from .._gpu_nn import device_of
 from .._validation import (
@@ -1026,7 +1026,7 @@ class IVAE(BaseEstimator):
                     # the loss is each row's squared error, averaged over rows (regression_grad's)
                     progress = np.zeros(1, dtype=np.int64)
                     try:
-                        k.mlp_regression_epoch(
+                        total = k.mlp_regression_epoch(
                             net.spec, net.params, net.grad, m, v, step, p["lr"], 0.9, 0.999, 1e-8,
                             Xs if onehot is not None else inp, out,
                             xp.asarray(perm.astype(np.int64)), bs, False, progress, 0.0, False,
@@ -1034,6 +1034,13 @@ class IVAE(BaseEstimator):
                         )  # fmt: skip
                     finally:
                         step += int(progress[0])
+                    # the CPU kernel raises on the first non-finite batch; the device one cannot
+                    # stop mid-epoch without a sync per step, so its epoch's sum tells
+                    if not math.isfinite(float(total)):
+                        raise NumericalError(
+                            f"the warm start diverged (non-finite loss pretraining the {key}oder);"
+                            " try a smaller lr"
+                        )
                     continue
                 perm = xp.asarray(perm)
                 for s in range(0, n, bs):
