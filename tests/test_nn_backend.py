@@ -14,6 +14,10 @@ import types
 import fastcrl.crl.ivae as ivae_mod
 import numpy as np
 import pytest
+from cupy_standin import DevArray as _DevArray
+from cupy_standin import FakeCuPy as _FakeCuPy
+from cupy_standin import dev as _dev
+from cupy_standin import host as _host
 from fastcrl import NumericalError, _core, nn
 from fastcrl.crl import IVAE
 from fastcrl.datasets import make_nonstationary_sources
@@ -187,43 +191,6 @@ def test_random_like_numpy_is_the_host_stream():
 
 
 # ---- the GPU code path of IVAE, run on the CPU with a stand-in for CuPy -------------------------
-
-
-class _DevArray(np.ndarray):
-    """A NumPy array that claims to live on a device, as CuPy arrays do (``get`` copies to host)."""
-
-    @property
-    def __cuda_array_interface__(self):
-        return {"version": 3, "shape": self.shape, "typestr": self.dtype.str, "data": (0, False)}
-
-    def get(self):
-        return np.array(self)
-
-
-def _dev(a):
-    return a.view(_DevArray) if isinstance(a, np.ndarray) else a
-
-
-def _host(a):
-    return np.asarray(a) if isinstance(a, np.ndarray) else a
-
-
-class _FakeCuPy(types.ModuleType):
-    """``cupy`` for the IVAE training loop: NumPy functions whose arrays are _DevArray."""
-
-    ndarray = _DevArray
-
-    def __init__(self) -> None:
-        super().__init__("cupy")
-
-    def __getattr__(self, name):
-        attr = getattr(np, name)
-        if not callable(attr) or isinstance(attr, type):
-            return attr
-        return lambda *a, **k: _dev(attr(*a, **k))
-
-    def asarray(self, a, dtype=None):
-        return np.array(a, dtype=dtype).view(_DevArray)  # a copy, as a host-to-device transfer
 
 
 class _HostKernelsOnDevArrays:

@@ -288,6 +288,34 @@ def test_declared_cardinalities(rng):
     )
 
 
+def test_levels_are_the_codes_that_occur(rng):
+    """Relabelling categories never changes a score: 1-based codes, gaps and large codes score as
+    the same data coded 0..r-1 (the observed levels, pgmpy's states); declared cardinalities keep
+    the codes as they are."""
+    D = _discrete_data(rng, 200, [3, 2, 4, 3])
+    relabelled = D.copy()
+    relabelled[:, 0] += 1  # 1..3
+    relabelled[:, 1] *= 5  # {0, 5}
+    relabelled[:, 2] = np.array([7, 9, 10**6, 3 * 10**9 // 2])[D[:, 2]]  # gapped, sparse, huge
+    for cls in (scores.BDeu, scores.DiscreteBIC):
+        a, b = cls(D), cls(relabelled)
+        np.testing.assert_array_equal(b.cardinalities, [3, 2, 4, 3])
+        for j, parents in [(0, [1, 2]), (1, [0]), (2, [0, 1, 3]), (3, [])]:
+            assert b.local_score(j, parents) == a.local_score(j, parents)
+    # the score of a DAG, and so every search, follows
+    dag = np.zeros((4, 4), int)
+    dag[0, 1] = dag[1, 2] = dag[0, 3] = 1
+    assert scores.BDeu(relabelled).score(dag) == scores.BDeu(D).score(dag)
+    assert np.array_equal(
+        fastcrl.ExactSearch().fit(relabelled[:, :3]).adjacency_,
+        fastcrl.ExactSearch().fit(D[:, :3]).adjacency_,
+    )
+    # declared: the unobserved level 0 of column 0 counts
+    declared = scores.BDeu(relabelled[:, :2], cardinalities=[4, 6])
+    np.testing.assert_array_equal(declared.cardinalities, [4, 6])
+    _close(declared.local_score(0, [1]), ref.bdeu(relabelled[:, :2], 0, [1], 1.0, [4, 6]))
+
+
 @pytest.mark.parametrize("ess", [1.0, 10.0, 3.5])
 def test_against_pgmpy(rng, ess):
     """Our BDeu / DiscreteBIC equal pgmpy's local scores (ess passed explicitly: pgmpy's default

@@ -46,13 +46,14 @@ twice ours (up to the same constants) for ``penalty_discount = c``.
 
 ``DiscreteBIC``: ``sum_{c,k} N_ck log(N_ck / N_c) - (log n / 2) q_j (r_j - 1)``.
 
-For both, ``r_j`` is the cardinality of column j (``max + 1`` of its codes unless
-``cardinalities`` is given) and ``q_j = prod_{p in P} r_p`` counts *all* parent configurations,
-observed or not. Unobserved configurations add exactly 0 to BDeu, so this equals pgmpy's ``BDeu``
-(which also uses the full product) whenever every code ``0..r-1`` occurs in the data (pgmpy
-takes the observed states as the states); pgmpy's default ``equivalent_sample_size`` is 10,
-ours ``ess=1`` (bnlearn's ``iss=1``).
-``DiscreteBIC`` equals pgmpy's ``BIC`` under the same condition.
+For both, ``r_j`` is the number of levels of column j: the distinct codes that occur (codes that
+skip some of ``0..max``, e.g. 1-based codes, are renumbered in order), or ``cardinalities[j]``
+when given (then every code ``0..r_j - 1`` is a level, observed or not, as bnlearn's declared
+factor levels). ``q_j = prod_{p in P} r_p`` counts *all* parent configurations, observed or not.
+Unobserved configurations add exactly 0 to BDeu, so without ``cardinalities`` this equals pgmpy's
+``BDeu`` (which also uses the full product of the observed states); pgmpy's default
+``equivalent_sample_size`` is 10, ours ``ess=1`` (bnlearn's ``iss=1``). ``DiscreteBIC`` equals
+pgmpy's ``BIC`` likewise.
 """
 
 from __future__ import annotations
@@ -832,6 +833,33 @@ def _duplicate_columns(X: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _observed_levels(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes renumbered per column to ``0..r_j - 1`` in their order (``r_j`` = levels that occur),
+    and ``r_j``; columns already using every code ``0..max`` are returned as they are."""
+    n, d = codes.shape
+    card = np.empty(d, dtype=np.int64)
+    out = codes
+    for j in range(d):
+        col = codes[:, j]
+        top = int(col.max())
+        if top < 4 * n + 1024:  # a presence table: O(n)
+            present = np.bincount(col, minlength=top + 1) > 0
+            levels = int(present.sum())
+            if levels == top + 1:
+                card[j] = levels
+                continue
+            new_code = (np.cumsum(present) - 1).astype(np.int32)
+            renumbered = new_code[col]
+        else:  # sparse huge codes: sort
+            uniq, renumbered = np.unique(col, return_inverse=True)
+            levels = uniq.size
+        if out is codes:
+            out = codes.copy()
+        out[:, j] = renumbered
+        card[j] = levels
+    return out, card
+
+
 def _check_discrete(X: Any, cardinalities: Any, names: Sequence[str] | None):
     """int32 codes (n, d), int64 cardinalities (d,) and node names from categorical data."""
     names_out = None
@@ -867,7 +895,9 @@ def _check_discrete(X: Any, cardinalities: Any, names: Sequence[str] | None):
     codes = np.ascontiguousarray(A, dtype=np.int32)
     observed = codes.max(axis=0).astype(np.int64) + 1
     if cardinalities is None:
-        card = observed
+        # the levels are the codes that occur: renumber a column whose codes skip some of
+        # 0..max (1-based codes, gaps) so that relabelling categories never changes a score
+        codes, card = _observed_levels(codes)
     else:
         card = np.asarray(cardinalities)
         if card.shape != (d,) or card.dtype.kind not in "iu":
@@ -957,12 +987,14 @@ class BDeu(_DiscreteScore):
     Parameters
     ----------
     X_discrete : array-like of shape (n_samples, n_features)
-        Integer category codes ``0..r_j - 1`` (DataFrame column names become node names).
+        Non-negative integer category codes, usually ``0..r_j - 1`` (any distinct codes are
+        levels: ``1..3`` scores as ``0..2``); DataFrame column names become node names.
     ess : float, default=1.0
         Equivalent (imaginary) sample size; ``alpha_ijk = ess / (q_j r_j)``; at most
         ``MAX_PRIOR_SIZE`` (1e8): beyond, the log-gamma differences lose their precision.
     cardinalities : sequence of int, optional
-        ``r_j`` per column (default: max code + 1).
+        ``r_j`` per column: the codes are then taken as they are, levels ``0..r_j - 1`` that
+        never occur included (default: the levels that occur).
     names : sequence of str, optional
         Node names.
 
