@@ -164,3 +164,13 @@ def test_structure_envs_as_a_set_and_bools_are_not_ints():
     np.testing.assert_array_equal(_requested_labels(frozenset({2}), envs), [2])
     with pytest.raises(ValueError, match=r"structure_envs \[True\] is not among"):
         _requested_labels([True], envs)
+
+
+@pytest.mark.parametrize("cls", [fastcrl.GES, fastcrl.HillClimb, fastcrl.ExactSearch])
+def test_searches_check_X_against_a_ready_made_score(cls):
+    X = fastcrl.simulate.simulate_dataset(4, 200, edges_per_node=1, random_state=0).X
+    score = scores.GaussianBIC(X)
+    with pytest.raises(ValueError, match=r"X has shape \(200, 2\) but the score object has 4"):
+        cls(score=score).fit(X[:, :2])
+    # X=None and the score's own data search the same statistics
+    assert np.array_equal(cls(score=score).fit(None).adjacency_, cls(score=score).fit(X).adjacency_)

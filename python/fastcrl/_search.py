@@ -100,7 +100,8 @@ def make_score(
     Parameters
     ----------
     X : array-like (n_samples, n_features)
-        Data; ignored when ``score`` is already a score object.
+        Data; with a ready-made score object ``None``, or the data it was made from (only its
+        number of columns is checked: the score holds the statistics the search uses).
     score : str or score object, default="auto"
         ``"bic"`` (linear-Gaussian), ``"bge"``, ``"bdeu"``, ``"discrete-bic"``, ``"auto"`` (BDeu for
         discrete data, BIC otherwise) or a ready-made ``fastcrl.scores`` object.
@@ -115,6 +116,11 @@ def make_score(
     if isinstance(score, _scores._LocalScore):
         if score_params:
             raise ValueError("score_params cannot be used with a ready-made score object")
+        if X is not None and np.shape(X)[1:] != (score.n_nodes,):
+            raise ValueError(
+                f"X has shape {np.shape(X)} but the score object has {score.n_nodes} nodes "
+                "(pass X=None to search on the score's own statistics)"
+            )
         return score
     if not isinstance(score, str):
         raise TypeError(

@@ -78,8 +78,9 @@ class GES(BaseEstimator):
     ----------
     score : str or score object, default="auto"
         ``"bic"``, ``"bdeu"``, ``"discrete-bic"``, ``"auto"`` (BDeu for integer-coded data, BIC
-        otherwise) or a ready-made :mod:`fastcrl.scores` object (then ``X`` in ``fit`` is ignored
-        and may be None).
+        otherwise) or a ready-made :mod:`fastcrl.scores` object (then ``X`` in ``fit`` may be
+        None; given, it must have the score's number of columns, and the score's statistics are
+        what the search uses).
     score_params : dict, optional
         Keyword arguments of the score, e.g. ``{"penalty_discount": 2.0}`` or ``{"ess": 10}``.
     discrete : bool, optional

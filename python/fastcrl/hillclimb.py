@@ -265,11 +265,7 @@ class HillClimb(BaseEstimator):
         )
 
         if isinstance(self.score, _LocalScore):
-            scorer = make_score(None, self.score, score_params=self.score_params)
-            if X is not None and np.shape(X)[1:] != (scorer.n_nodes,):
-                raise ValueError(
-                    f"X has shape {np.shape(X)} but the score object has {scorer.n_nodes} nodes"
-                )
+            scorer = make_score(X, self.score, score_params=self.score_params)
             node_names = list(scorer.nodes) if names is None else list(names)
             if node_names != list(scorer.nodes):
                 raise ValueError("names must match the node names of the score object")
