@@ -572,3 +572,16 @@ def test_linear_r2_bad_input():
         linear_r2(np.ones((30, 1)), z)
     with pytest.raises(TypeError, match="z_est must be real-valued"):
         linear_r2(z, z.astype(complex))
+
+
+@pytest.mark.parametrize("scale", [1e-170, 1e-100, 1.0, 1e100, 1e200])
+def test_scale_invariant_metrics_hold_at_extreme_magnitudes(scale):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 3))
+    z_est = z[:, [2, 0, 1]] * np.array([2.0, -0.5, 3.0]) + 0.1 * rng.normal(size=(300, 3))
+    assert mcc(z * scale, z_est * scale) == pytest.approx(mcc(z, z_est), rel=1e-12)
+    assert mcc(z, z_est * scale) == pytest.approx(mcc(z, z_est), rel=1e-12)
+    assert linear_r2(z * scale, z_est / scale) == pytest.approx(linear_r2(z, z_est), rel=1e-12)
+    A = rng.normal(size=(3, 3))
+    W = np.linalg.inv(A) + 0.01 * rng.normal(size=(3, 3))
+    assert amari_distance(W * scale, A * scale) == pytest.approx(amari_distance(W, A), rel=1e-10)

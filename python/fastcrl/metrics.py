@@ -468,6 +468,18 @@ def skeleton_precision_recall(true: Any, est: Any, *, threshold: float = 0.0) ->
 # --------------------------------------------------------------------------------------
 
 
+def _column_scales(Z: np.ndarray) -> np.ndarray:
+    """Each column's largest magnitude (1 for all-zero columns)."""
+    scale = np.abs(Z).max(axis=0) if Z.shape[0] else np.ones(Z.shape[1])
+    return np.where(scale > 0, scale, 1.0)
+
+
+def _unit_columns(Z: np.ndarray) -> np.ndarray:
+    """Z with each column divided by its largest magnitude: the scale-invariant metrics then
+    neither overflow nor underflow in their norms and products at extreme magnitudes."""
+    return Z / _column_scales(Z)
+
+
 def _abs_correlation(zt: np.ndarray, ze: np.ndarray, method: str) -> np.ndarray:
     """``|corr(zt[:, i], ze[:, j])|`` of shape (d_true, d_est); 0 for constant ``ze`` columns."""
     if method == "spearman":
@@ -475,8 +487,8 @@ def _abs_correlation(zt: np.ndarray, ze: np.ndarray, method: str) -> np.ndarray:
 
         zt = rankdata(zt, axis=0)
         ze = rankdata(ze, axis=0)
-    zt = zt - zt.mean(axis=0)
-    ze = ze - ze.mean(axis=0)
+    zt = _unit_columns(zt - zt.mean(axis=0))
+    ze = _unit_columns(ze - ze.mean(axis=0))
     nt = np.linalg.norm(zt, axis=0)
     ne = np.linalg.norm(ze, axis=0)
     num = zt.T @ ze
@@ -669,12 +681,15 @@ def amari_distance(W: Any, A: Any = None) -> float:
     1.0
     """
     W = np.asarray(_to_host(check_matrix(W, "W", dtype=np.float64)))
+    # the index is invariant to scaling W or A as a whole: product of unit-size factors
+    W = W / max(float(np.abs(W).max(initial=0.0)), np.finfo(float).tiny)
     if A is None:
         if W.shape[0] != W.shape[1]:
             raise ValueError(f"W must be square (d, d) when A is not given; got shape {W.shape}")
         P = W
     else:
         A = np.asarray(_to_host(check_matrix(A, "A", dtype=np.float64)))
+        A = A / max(float(np.abs(A).max(initial=0.0)), np.finfo(float).tiny)
         if W.shape[1] != A.shape[0] or W.shape[0] != A.shape[1]:
             raise ValueError(
                 "W (d, D) and A (D, d) must give a square product W @ A; got W shape "
@@ -762,6 +777,10 @@ def linear_r2(
     zt, ze = _two_latent_sets(z_true, z_est)
     if (z_true_test is None) != (z_est_test is None):
         raise ValueError("give both z_true_test and z_est_test, or neither")
+    # R² is invariant to scaling each column of either set: work in units of each column's
+    # largest magnitude so that extreme scales neither overflow nor underflow
+    t_scale, e_scale = _column_scales(zt), _column_scales(ze)
+    zt, ze = zt / t_scale, ze / e_scale
     design = np.column_stack([np.ones(ze.shape[0]), ze])
     coef, *_ = np.linalg.lstsq(design, zt, rcond=None)
     if z_true_test is not None:
@@ -780,6 +799,7 @@ def linear_r2(
                 f"(n, {zt.shape[1]}) and z_est_test (n, {ze.shape[1]}); got "
                 f"{zt_eval.shape} and {ze_eval.shape}"
             )
+        zt_eval, ze_eval = zt_eval / t_scale, ze_eval / e_scale
     else:
         zt_eval, ze_eval = zt, ze
     pred = np.column_stack([np.ones(ze_eval.shape[0]), ze_eval]) @ coef
