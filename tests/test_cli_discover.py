@@ -254,6 +254,30 @@ def test_discover_csv_problems_are_named(tmp_path, capsys):
     assert f"{missing}: No such file or directory" in capsys.readouterr().err
     assert cli.main(["discover", str(tmp_path), "-o", out]) == 2
     assert f"{tmp_path}: Is a directory" in capsys.readouterr().err
+    for text, message in [
+        (
+            "0.5,1.5,2\n1,2,3\n",
+            "is numbers, not column names; add a header row or pass --no-header",
+        ),
+        ("a,,c\n1,2,3\n", "header columns [1] have no name"),
+        ("a,b,a\n1,2,3\n", "duplicate column names in the header: ['a']"),
+    ]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        assert cli.main(["discover", str(bad), "-o", out]) == 2
+        assert message in capsys.readouterr().err
+    rows = "0.5,1.5\n1,2.5\n2,5\n3,5\n4,1\n"
+    no_header = tmp_path / "no_header.csv"
+    no_header.write_text(rows)
+    assert (
+        cli.main(["discover", str(no_header), "--no-header", "--method", "sortnregress", "-o", out])
+        == 0
+    )
+    assert json.loads((tmp_path / "g.json").read_text())["nodes"] == ["X0", "X1"]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('"x, left",b\n' + rows)  # a quoted name may hold the delimiter
+    assert cli.main(["discover", str(quoted), "--method", "sortnregress", "-o", out]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["nodes"] == ["x, left", "b"]
     ok = tmp_path / "ok.csv"
     ok.write_text("\ufeffa,b\n1,2\n2,5\n3,5\n4,1\n")  # a byte-order mark is not part of a name
     assert cli.main(["discover", str(ok), "--method", "sortnregress", "-o", out]) == 0

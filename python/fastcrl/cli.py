@@ -90,33 +90,58 @@ def _memory_limit_arg(value: str) -> str:
     return value
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
-    """A numeric CSV with a header row: (data, column names)."""
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path: Path, header: bool = True) -> tuple[np.ndarray, list[str]]:
+    """A numeric CSV with a header row (or none, ``header=False``: names X0, X1, ...)."""
+    import csv
     import warnings
 
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            header = fh.readline().strip()
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            first = next(csv.reader(fh), [])
             has_rows = any(line.strip() for line in fh)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at position "
             f"{exc.start}); save the CSV as UTF-8"
         ) from None
-    if not header:
+    first = [c.strip() for c in first]
+    if not any(first):
         raise ValueError(f"{path}: empty file; expected a header row with the column names")
-    names = [c.strip().strip('"') for c in header.split(",")]
-    if not has_rows:
-        raise ValueError(f"{path}: no data rows after the header row")
+    if header:
+        names = first
+        if all(_is_number(c) for c in names):
+            raise ValueError(
+                f"{path}: the first row ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})"
+                " is numbers, not column names; add a header row or pass --no-header"
+            )
+        empty = [i for i, c in enumerate(names) if not c]
+        if empty:
+            raise ValueError(f"{path}: header columns {empty[:10]} have no name")
+        duplicated = sorted({c for c in names if names.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"{path}: duplicate column names in the header: {duplicated[:10]}")
+        if not has_rows:
+            raise ValueError(f"{path}: no data rows after the header row")
+    else:
+        names = [f"X{i}" for i in range(len(first))]
     try:
         with warnings.catch_warnings():
-            # "input contained no data" (only comment lines): reported below as no data rows
+            # "input contained no data" (only comment lines, "#..."): reported below
             warnings.simplefilter("ignore", UserWarning)
-            X = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, encoding="utf-8")
+            X = np.loadtxt(
+                path, delimiter=",", skiprows=1 if header else 0, ndmin=2, encoding="utf-8-sig"
+            )
     except ValueError as exc:
-        raise ValueError(
-            f"{path}: could not read numeric data after the header row ({exc})"
-        ) from None
+        where = "after the header row" if header else "in the file"
+        raise ValueError(f"{path}: could not read numeric data {where} ({exc})") from None
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows after the header row")
     if X.shape[1] != len(names):
@@ -141,7 +166,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out}: is a directory; give a file name for the graph JSON")
     if not out.parent.is_dir():
         raise ValueError(f"--out {args.out}: the folder {out.parent} does not exist")
-    X, names = _read_csv(Path(args.data))
+    X, names = _read_csv(Path(args.data), header=not args.no_header)
     knowledge = Knowledge.from_json(args.knowledge) if args.knowledge else None
     search_only = {
         "--score": args.score != "auto",
@@ -428,7 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
         "discover",
         help="learn a DAG (or, with ges/exact, its CPDAG) from a CSV file (header row = names)",
     )
-    p.add_argument("data", help="CSV file with a header row; one column per variable")
+    p.add_argument(
+        "data",
+        help="CSV file with a header row; one column per variable (lines starting with # are "
+        "comments)",
+    )
+    p.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the CSV has no header row: every row is data, the variables are named X0, X1, ...",
+    )
     p.add_argument(
         "--method",
         choices=[*CONTINUOUS_METHODS, *SEARCH_METHODS],
