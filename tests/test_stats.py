@@ -122,6 +122,18 @@ def test_correlation_of_degenerate_covariance_raises_numerical_error():
     assert issubclass(fastcrl.NumericalError, ArithmeticError)
 
 
+def test_correlation_of_a_matrix_that_is_no_covariance():
+    with pytest.raises(ValueError, match="not a covariance matrix: it implies a correlation of 2"):
+        fastcrl.correlation(cov=np.array([[1.0, 2.0], [2.0, 1.0]]))
+    # perfectly correlated is still a covariance (rounding aside)
+    x = np.array([1.0, 3.0, 2.0])
+    C = np.outer(x, x) / 3.0
+    np.testing.assert_allclose(fastcrl.correlation(cov=C), np.ones((3, 3)), rtol=1e-14)
+    for dtype in (np.float32, np.float64):
+        X = np.random.default_rng(0).normal(size=(50, 4)).astype(dtype)
+        fastcrl.correlation(cov=fastcrl.covariance(X))
+
+
 def test_core_rejects_silent_conversion():
     # The extension itself never converts: conversions happen visibly in Python.
     from fastcrl import _core

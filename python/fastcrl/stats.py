@@ -202,7 +202,8 @@ def correlation(X: Any = None, *, cov: Any = None):
     Raises
     ------
     ValueError
-        Bad shapes, NaN/inf, constant columns, or both/neither of ``X`` and ``cov`` given.
+        Bad shapes, NaN/inf, constant columns, both/neither of ``X`` and ``cov`` given, or a
+        ``cov`` with an entry beyond ``sqrt(cov[i, i] cov[j, j])`` (not a covariance).
     fastcrl.NumericalError
         If ``cov`` has a non-positive variance on its diagonal.
 
@@ -232,5 +233,15 @@ def correlation(X: Any = None, *, cov: Any = None):
     if is_device_array(cov):
         _check_device_variances(cov)
         d = cov.shape[0]
-        return _device_call("correlation_from_covariance", cov, [(d, d)])[0]
-    return _core.correlation_from_covariance(cov)
+        corr = _device_call("correlation_from_covariance", cov, [(d, d)])[0]
+    else:
+        corr = _core.correlation_from_covariance(cov)
+    if X is None:
+        # |cov_ij| <= sqrt(cov_ii cov_jj) holds for every covariance (positive semi-definite)
+        worst = float(abs(corr).max())
+        if worst > 1.0 + 100 * np.finfo(corr.dtype).eps:
+            raise ValueError(
+                f"cov is not a covariance matrix: it implies a correlation of {worst:.6g} "
+                "(|cov[i, j]| above sqrt(cov[i, i] cov[j, j]); not positive semi-definite)"
+            )
+    return corr
