@@ -8,6 +8,8 @@ and warn that the result is mostly chance.
 
 from __future__ import annotations
 
+import warnings
+
 import fastcrl
 import numpy as np
 import pytest
@@ -100,3 +102,19 @@ def test_for_search_guards_the_gaussian_floor_only():
     assert bge._kernel.for_search(3, 2, value) == value
     with pytest.raises(ValueError, match="out of range"):
         bic._kernel.for_search(7, 0, 0.0)
+
+
+@pytest.mark.parametrize("cls", [fastcrl.GES, fastcrl.HillClimb, fastcrl.ExactSearch])
+def test_too_few_samples_are_named_as_such(cls):
+    X = np.random.default_rng(0).normal(size=(2, 4))
+    with pytest.raises(ValueError, match="needs at least 3 samples"):
+        cls().fit(X)
+
+
+def test_exact_search_names_the_rank_of_small_samples():
+    X = np.random.default_rng(0).normal(size=(3, 4))
+    with pytest.raises(fastcrl.NumericalError, match="With 3 samples .* max_parents <= 1"):
+        fastcrl.ExactSearch().fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fastcrl.ExactSearch(max_parents=1).fit(X).adjacency_.shape == (4, 4)

@@ -121,7 +121,7 @@ def make_score(
                 f"X has shape {np.shape(X)} but the score object has {score.n_nodes} nodes "
                 "(pass X=None to search on the score's own statistics)"
             )
-        return score
+        return _searchable(score)
     if not isinstance(score, str):
         raise TypeError(
             f"score must be a name ({sorted(SCORE_FACTORIES)} or 'auto') or a fastcrl.scores "
@@ -146,7 +146,17 @@ def make_score(
     out = SCORE_FACTORIES[key](X, names, **params)
     if cache_limit is not None:
         out.cache_limit = cache_limit
-    return out
+    return _searchable(out)
+
+
+def _searchable(score: Any) -> Any:
+    """``score``, once it can score the one-parent families every search starts from."""
+    if isinstance(score, _scores.GaussianBIC) and score.n_samples < 3:
+        raise ValueError(
+            f"a search with the Gaussian BIC needs at least 3 samples (rows); got "
+            f"{score.n_samples}: with 2, any single parent fits its child exactly"
+        )
+    return score
 
 
 def search_constraints(

@@ -15,9 +15,11 @@ import numpy as np
 
 from . import _core
 from ._base import BaseEstimator
+from ._errors import NumericalError
 from ._search import make_score, search_constraints, warn_if_parents_near_n
 from ._validation import check_int, check_option, format_bytes, parse_memory
 from .graph import Graph
+from .scores import GaussianBIC
 
 __all__ = ["ExactSearch", "estimate_memory", "parse_memory"]
 
@@ -267,9 +269,20 @@ class ExactSearch(BaseEstimator):
 
             progress(f"estimated memory {format_bytes(needed)}")
         filler = device_score_filler(score)
-        out = _core.exact_search(
-            score._kernel, forbidden, required, limit, method, progress, filler
-        )
+        try:
+            out = _core.exact_search(
+                score._kernel, forbidden, required, limit, method, progress, filler
+            )
+        except NumericalError as exc:
+            largest = d - 1 if limit < 0 else min(limit, d - 1)
+            if isinstance(score, GaussianBIC) and score.n_samples <= largest + 1:
+                # the data's rank, not the columns: any n - 1 columns are collinear
+                raise NumericalError(
+                    f"{exc}. With {score.n_samples} samples every set of "
+                    f"{score.n_samples - 1} or more columns is collinear: use more samples or "
+                    f"max_parents <= {score.n_samples - 2}"
+                ) from None
+            raise
         A = out["adjacency"].astype(np.int8)
         self.node_names_ = node_names
         self.adjacency_ = A
