@@ -118,7 +118,9 @@ def test_covariance_input_must_be_symmetric_and_simulations_finite():
     A = rng.standard_normal((50, 50)).astype(np.float32)
     S = A @ np.diag(rng.uniform(1, 2, 50).astype(np.float32)) @ A.T
     assert np.isfinite(fastcrl.correlation(cov=S)).all()
-    np.testing.assert_allclose(fastcrl.correlation(cov=np.array([[4.0, 1.0], [1.0, 1.0]]))[0, 1], 0.5)
+    np.testing.assert_allclose(
+        fastcrl.correlation(cov=np.array([[4.0, 1.0], [1.0, 1.0]]))[0, 1], 0.5
+    )
     W = np.triu(np.full((40, 40), 1e10), 1)
     with pytest.raises(ValueError, match="simulated data overflow"):
         fastcrl.simulate.simulate_linear_sem(W, 5, random_state=0)
@@ -174,3 +176,34 @@ def test_searches_check_X_against_a_ready_made_score(cls):
         cls(score=score).fit(X[:, :2])
     # X=None and the score's own data search the same statistics
     assert np.array_equal(cls(score=score).fit(None).adjacency_, cls(score=score).fit(X).adjacency_)
+
+
+def test_wrong_kinds_of_argument_are_named():
+    from fastcrl import crl
+
+    X = fastcrl.simulate.simulate_dataset(4, 200, random_state=0).X
+    env = np.zeros(200, dtype=int)
+    with pytest.raises(TypeError, match=r"parents must be a sequence .* \(or \[\] for none\)"):
+        scores.GaussianBIC(X).local_score(0, None)
+    with pytest.raises(TypeError, match="verbose must be an integer; got str 'x'"):
+        fastcrl.bootstrap_edges(fastcrl.GES(), X, verbose="x")
+    with pytest.raises(TypeError, match="must be a structure learner"):
+        fastcrl.bootstrap_edges(crl.NonstationaryICA(), X)
+    with pytest.raises(TypeError, match=r"representation must be an instance, e.g. Nonstat"):
+        crl.LatentCausalDiscovery(crl.NonstationaryICA).fit(X, env)
+    with pytest.raises(TypeError, match=r"structure must be an instance, e.g. GES\(\)"):
+        crl.LatentCausalDiscovery(crl.NonstationaryICA(), fastcrl.GES).fit(X, env)
+    # an array where a number belongs is shown by its shape, not dumped
+    with pytest.raises(
+        TypeError, match=r"n_nodes must be an integer; got ndarray of shape \(200, 4\)$"
+    ):
+        fastcrl.ges.estimate_memory(X, 200)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_default_graph_density_fits_tiny_graphs(d):
+    data = fastcrl.simulate.simulate_dataset(d, 20, random_state=0)
+    assert int(data.B.sum()) == min(2 * d, d * (d - 1) // 2)
+    assert int(fastcrl.simulate.simulate_dag(d, random_state=0).sum()) == min(d, d * (d - 1) // 2)
+    with pytest.raises(ValueError, match="at most"):
+        fastcrl.simulate.simulate_dataset(3, 20, edges_per_node=2, random_state=0)

@@ -307,10 +307,19 @@ def check_option(value: Any, name: str, allowed: Iterable[str]) -> str:
     return v
 
 
+def _short_repr(value: Any) -> str:
+    """The type and a short repr of a wrong argument (an array: its shape, not its values)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "ndim", 0) > 0:
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"
+
+
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """An integer in ``[low, high]`` (bounds optional); bool is rejected."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be an integer; got {_short_repr(value)}")
     value = int(value)
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}; got {value}")
@@ -330,7 +339,7 @@ def check_float(
 ) -> float:
     """A finite real number within the given bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be a real number; got {_short_repr(value)}")
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")

@@ -182,7 +182,15 @@ def bootstrap_edges(
             "estimator must be a fastcrl estimator (get_params and fit); got "
             f"{type(estimator).__name__}"
         )
+    if estimator.__class__.__module__.startswith("fastcrl.crl"):
+        raise TypeError(
+            f"estimator must be a structure learner (GES, DAGMA, ...); {type(estimator).__name__} "
+            "learns latent variables: bootstrap fastcrl.crl.LatentCausalDiscovery's structure "
+            "on its latents instead"
+        )
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", low=1)
+    if not isinstance(verbose, bool):
+        verbose = check_int(verbose, "verbose", low=0)
     sample_fraction = check_float(
         sample_fraction, "sample_fraction", low=0.0, low_inclusive=False, high=1.0
     )

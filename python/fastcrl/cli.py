@@ -351,8 +351,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     names = [f"X{i}" for i in range(args.nodes)]
     vs = simulate.varsortability(data.X, data.B)
     standardised = " (standardised)" if args.standardize else ""
+    k = 2.0 if args.edges_per_node is None else args.edges_per_node
     print(
-        f"fastcrl demo: linear SEM, {args.graph.upper()}-{args.edges_per_node:g} DAG, "
+        f"fastcrl demo: linear SEM, {args.graph.upper()}-{k:g} DAG, "
         f"d={args.nodes}, n={args.samples}, {args.noise} noise{standardised}, "
         f"seed={args.seed}; {int(data.B.sum())} true edges; varsortability={vs:.2f}"
     )
@@ -415,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--edges-per-node",
             type=float,
-            default=2.0,
-            help="expected edges per node, k in ER-k (default 2)",
+            default=None,
+            help="expected edges per node, k in ER-k (default 2, at most a complete DAG)",
         )
         p.add_argument(
             "--noise",

@@ -133,8 +133,10 @@ class _LocalScore:
         return v
 
     def _parents(self, j: int, parents: Iterable[Any]) -> np.ndarray:
-        if isinstance(parents, (str, int, np.integer)):
-            raise TypeError("parents must be a sequence of node indices or names, e.g. [0, 2]")
+        if parents is None or isinstance(parents, (str, int, np.integer)):
+            raise TypeError(
+                "parents must be a sequence of node indices or names, e.g. [0, 2] (or [] for none)"
+            )
         idx = [self._node(p, "parent") for p in parents]
         if j in idx:
             raise ValueError(f"node {self.nodes[j]!r} cannot be its own parent")

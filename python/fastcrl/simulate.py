@@ -240,7 +240,9 @@ def _n_edges_from(n_nodes: int, n_edges: Any, edges_per_node: Any) -> int:
                 f"{n_nodes} nodes; got {s}"
             )
         return s
-    k = 1.0 if edges_per_node is None else check_float(edges_per_node, "edges_per_node", low=0.0)
+    if edges_per_node is None:  # the default: as many as fit, up to one edge per node
+        return min(int(round(1.0 * n_nodes)), max_edges)
+    k = check_float(edges_per_node, "edges_per_node", low=0.0)
     s = int(round(k * n_nodes))
     if s > max_edges:
         raise ValueError(
@@ -321,7 +323,8 @@ def simulate_dag(
         old ones, so hubs have many parents (as NOTEARS/DAGMA's ``Barabasi(directed=True)``).
     edges_per_node : float, optional
         The NOTEARS "ER-k"/"SF-k" convention: ``n_edges = round(k * d)``.  When neither
-        ``n_edges`` nor ``edges_per_node`` is given, ``edges_per_node = 1``.
+        ``n_edges`` nor ``edges_per_node`` is given, ``edges_per_node = 1`` (at most the
+        ``d (d - 1) / 2`` edges of a complete DAG, for tiny ``d``).
     random_state : int, numpy.random.Generator or None
         Seed or generator.
 
@@ -985,7 +988,7 @@ def simulate_dataset(
     n_samples: int,
     *,
     graph_type: str = "er",
-    edges_per_node: float = 2.0,
+    edges_per_node: float | None = None,
     sem: str = "linear",
     noise: str = "gaussian",
     mechanism: str = "mlp",
@@ -1004,8 +1007,9 @@ def simulate_dataset(
         Number of rows ``>= 1``.
     graph_type : {"er", "sf"}, default "er"
         Random graph model, see :func:`simulate_dag`.
-    edges_per_node : float, default 2.0
-        ``k`` in ER-k / SF-k: the DAG has ``round(k * d)`` edges.
+    edges_per_node : float, optional
+        ``k`` in ER-k / SF-k: the DAG has ``round(k * d)`` edges.  Default 2, capped at the
+        ``d (d - 1) / 2`` edges of a complete DAG (which only binds for ``d <= 4``).
     sem : {"linear", "nonlinear"}, default "linear"
         :func:`simulate_linear_sem` with weights from :func:`simulate_weights`, or
         :func:`simulate_nonlinear_sem`.
@@ -1053,9 +1057,15 @@ def simulate_dataset(
     if not isinstance(standardized, (bool, np.bool_)):
         raise TypeError(f"standardized must be a bool; got {standardized!r}")
     rng = check_random_state(random_state)
-    B = simulate_dag(
-        n_nodes, graph_type=graph_type, edges_per_node=edges_per_node, random_state=rng
-    )
+    if edges_per_node is None:
+        d = check_int(n_nodes, "n_nodes", low=1)
+        B = simulate_dag(
+            d, min(2 * d, d * (d - 1) // 2), graph_type=graph_type, random_state=rng
+        )
+    else:
+        B = simulate_dag(
+            n_nodes, graph_type=graph_type, edges_per_node=edges_per_node, random_state=rng
+        )
     n = check_int(n_samples, "n_samples", low=1)
     if kind == "linear":
         W = simulate_weights(B, weight_range, random_state=rng)

@@ -132,6 +132,11 @@ class LatentCausalDiscovery(BaseEstimator):
 
     def fit(self, X: Any, labels: Any) -> LatentCausalDiscovery:
         """Fit the representation on ``(X, labels)``, then the structure learner on its latents."""
+        for name, stage in (("representation", self.representation), ("structure", self.structure)):
+            if isinstance(stage, type):
+                raise TypeError(
+                    f"{name} must be an instance, e.g. {stage.__name__}(), not the class itself"
+                )
         if not (hasattr(self.representation, "fit") and hasattr(self.representation, "transform")):
             raise TypeError(
                 "representation must be an estimator with fit(X, labels) and transform(...); got "
