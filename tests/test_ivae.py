@@ -241,6 +241,8 @@ def _pop(key):
         (_set("params", "foo", 1), {}, "unknown parameter\\(s\\) \\['foo'\\]"),
         (_set("params", "decoder_var", -1), {}, "invalid parameter: decoder_var must be > 0"),
         (_set("params", "hidden", 8), {}, "hidden must be a list"),
+        # checked before the model is built: no 100,000-wide network is allocated
+        (_set("params", "hidden", [100_000, 100_000]), {}, "'params' holds .* values but the saved"),
         (_set("params", "dtype", None), {}, "dtype must be 'float32' or 'float64'"),
         (_set("params", "standardize", "no"), {}, "standardize must be true or false"),
         (_set("params", "random_state", -1), {}, "random_state must be null or an int"),

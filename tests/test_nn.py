@@ -810,3 +810,8 @@ def test_bad_input_gets_named_errors_not_binding_errors():
         nn.MLP([3, 2], dtype=True)
     with pytest.raises(ValueError, match=r"raw must have shape \(n, d\(d\+1\)/2\)"):
         nn.cholesky_unpack(np.zeros((2, 3)), 2**70)
+
+
+def test_mlp_parameter_count_is_bounded():
+    with pytest.raises(ValueError, match="parameters; at most 1,099,511,627,776 are supported"):
+        nn.MLP([2**31 - 1] * 5 + [4])  # the count would wrap a 64-bit size

@@ -282,6 +282,10 @@ def _init_limit(fan_in: int, fan_out: int, act: str, slope: float) -> float:
     return float(np.sqrt(6.0 / (fan_in + fan_out)))
 
 
+# Parameters of one MLP at most (2^40: 8 TiB in float64); also keeps every size_t sum exact.
+_MAX_PARAMS = 2**40
+
+
 class MLP:
     """A multilayer perceptron whose parameters live in one flat vector.
 
@@ -351,6 +355,11 @@ class MLP:
         sizes = [check_int(s, "sizes[i]", low=1, high=2**31 - 1) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least [n_in, n_out]; got {sizes}")
+        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))  # exact, Python ints
+        if n_params > _MAX_PARAMS:
+            raise ValueError(
+                f"sizes {sizes} give {n_params:,} parameters; at most {_MAX_PARAMS:,} are supported"
+            )
         L = len(sizes) - 1
         if not isinstance(activation, str) and (
             isinstance(activation, bytes) or not hasattr(activation, "__iter__")

@@ -263,6 +263,16 @@ def _one_cycle_lr(step: int, total: int, lr: float) -> float:
     return end + (lr - end) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
 
+def _parameter_count(D: int, K: int, d: int, hidden: Any, posterior: str) -> int:
+    """Parameters of the model (encoder, decoder, prior table), from its shape alone."""
+    n_raw = d * (d + 1) // 2 if posterior == "full" else d
+
+    def mlp(sizes: list[int]) -> int:
+        return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+    return mlp([D + K, *hidden, d + n_raw]) + mlp([d, *hidden, D]) + 2 * K * d
+
+
 class _Model:
     """Encoder, decoder and prior table of an iVAE in one flat parameter vector.
 
@@ -307,7 +317,7 @@ class _Model:
         self.shape = IVAEShape(
             self.enc.spec, self.dec.spec, D, K, d, posterior, decoder_var, learn_prior_mean
         )
-        assert int(self.shape.n_params) == self.n_params
+        assert int(self.shape.n_params) == self.n_params == _parameter_count(D, K, d, hidden, posterior)
         self.params = np.zeros(self.n_params, dtype=dtype)
         self.grad = np.zeros(self.n_params, dtype=dtype)
         self._bind_views()
@@ -1371,6 +1381,14 @@ class IVAE(BaseEstimator):
         self.segments_ = segments
         self.mean_ = arrays["mean"].astype(np.float64)
         self.scale_ = arrays["scale"].astype(np.float64)
+        # before building the model: a file whose metadata claims a larger network than its
+        # arrays hold must not make load allocate that network
+        count = _parameter_count(D, segments.size, d, p["hidden"], p["posterior"])
+        if arrays["params"].size != count:
+            raise _InvalidFile(
+                f"'params' holds {arrays['params'].size} values but the saved architecture has "
+                f"{count}"
+            )
         self._model = _Model(
             D,
             segments.size,
