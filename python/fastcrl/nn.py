@@ -41,6 +41,7 @@ from ._validation import FLOAT_DTYPES, check_float, check_int, check_option, che
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "parameter_count",
     "kernels",
     "Adam",
     "adam_update",
@@ -282,6 +283,16 @@ def _init_limit(fan_in: int, fan_out: int, act: str, slope: float) -> float:
     return float(np.sqrt(6.0 / (fan_in + fan_out)))
 
 
+def parameter_count(sizes: Sequence[int]) -> int:
+    """Weights and biases of an MLP with these layer sizes, ``sum (n_l + 1) n_{l+1}`` (exact).
+
+    >>> parameter_count([10, 100, 100, 10])
+    12210
+    """
+    sizes = [int(s) for s in sizes]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
 # Parameters of one MLP at most (2^40: 8 TiB in float64); also keeps every size_t sum exact.
 _MAX_PARAMS = 2**40
 
@@ -355,7 +366,7 @@ class MLP:
         sizes = [check_int(s, "sizes[i]", low=1, high=2**31 - 1) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least [n_in, n_out]; got {sizes}")
-        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))  # exact, Python ints
+        n_params = parameter_count(sizes)
         if n_params > _MAX_PARAMS:
             raise ValueError(
                 f"sizes {sizes} give {n_params:,} parameters; at most {_MAX_PARAMS:,} are supported"

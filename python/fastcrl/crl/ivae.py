@@ -35,7 +35,7 @@ from .._validation import (
     check_option,
     check_random_state,
 )
-from ..nn import ACTIVATIONS, MLP, kernels
+from ..nn import ACTIVATIONS, MLP, kernels, parameter_count
 from .ica import NonstationaryICA
 
 __all__ = ["IVAE"]
@@ -266,11 +266,8 @@ def _one_cycle_lr(step: int, total: int, lr: float) -> float:
 def _parameter_count(D: int, K: int, d: int, hidden: Any, posterior: str) -> int:
     """Parameters of the model (encoder, decoder, prior table), from its shape alone."""
     n_raw = d * (d + 1) // 2 if posterior == "full" else d
-
-    def mlp(sizes: list[int]) -> int:
-        return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-    return mlp([D + K, *hidden, d + n_raw]) + mlp([d, *hidden, D]) + 2 * K * d
+    encoder = parameter_count([D + K, *hidden, d + n_raw])
+    return encoder + parameter_count([d, *hidden, D]) + 2 * K * d
 
 
 class _Model:
@@ -317,7 +314,8 @@ class _Model:
         self.shape = IVAEShape(
             self.enc.spec, self.dec.spec, D, K, d, posterior, decoder_var, learn_prior_mean
         )
-        assert int(self.shape.n_params) == self.n_params == _parameter_count(D, K, d, hidden, posterior)
+        assert self.n_params == int(self.shape.n_params)
+        assert self.n_params == _parameter_count(D, K, d, hidden, posterior)
         self.params = np.zeros(self.n_params, dtype=dtype)
         self.grad = np.zeros(self.n_params, dtype=dtype)
         self._bind_views()
