@@ -98,3 +98,13 @@ def test_sortnregress_bad_input():
         SortNRegress(n_lambdas=1).fit(X)
     with pytest.raises(AttributeError, match="not fitted"):
         SortNRegress()._check_fitted()
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-60, 1e60, 1e150])
+def test_sortnregress_is_invariant_to_a_common_scale(scale):
+    ds = fastcrl.simulate.simulate_dataset(8, 500, random_state=0)
+    base = fastcrl.SortNRegress().fit(ds.X)
+    scaled = fastcrl.SortNRegress().fit(ds.X * scale)
+    assert base.adjacency_.sum() > 10
+    np.testing.assert_array_equal(scaled.adjacency_, base.adjacency_)
+    np.testing.assert_allclose(scaled.weights_, base.weights_, rtol=1e-9, atol=1e-12)

@@ -99,6 +99,9 @@ class SortNRegress(BaseEstimator):
         else:
             key = _r2_of_each_given_rest(S)
         order = _constrained_order(key, required, tiers)
+        # Coefficients and the BIC path are invariant to a common scale: regress in units of the
+        # largest variance so that tiny or huge data meet the lasso's absolute floors alike.
+        S = S / np.max(np.diag(S))
         W = np.zeros((d, d))
         for pos in range(1, d):
             j = order[pos]
