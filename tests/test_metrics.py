@@ -585,3 +585,17 @@ def test_scale_invariant_metrics_hold_at_extreme_magnitudes(scale):
     A = rng.normal(size=(3, 3))
     W = np.linalg.inv(A) + 0.01 * rng.normal(size=(3, 3))
     assert amari_distance(W * scale, A * scale) == pytest.approx(amari_distance(W, A), rel=1e-10)
+
+
+def test_graph_metrics_take_fastcrl_graphs():
+    import fastcrl
+
+    data = fastcrl.simulate.simulate_dataset(6, 300, random_state=0)
+    ges = fastcrl.GES().fit(data.X)
+    dagma = fastcrl.DAGMA().fit(data.X)
+    truth = fastcrl.Graph.from_adjacency(data.B)
+    assert shd(truth, ges.graph_) == shd(data.B, ges.adjacency_)
+    assert count_accuracy(data.B, dagma.graph_) == count_accuracy(data.B, dagma.weights_)
+    assert skeleton_precision_recall(truth, dagma.graph_) == skeleton_precision_recall(
+        data.B, dagma.adjacency_
+    )

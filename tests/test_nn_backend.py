@@ -237,7 +237,7 @@ def test_ivae_gpu_path_runs_the_same_fit(data, monkeypatch, posterior, fused):
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(ivae_mod, "require_cuda", lambda what: None)
     monkeypatch.setattr(ivae_mod, "kernels", lambda xp: kset if xp is fake else real_kernels(xp))
-    Xd = np.array(data.X).view(_DevArray)
+    Xd = _dev(np.array(data.X))
     dev = IVAE(2, **kw).fit(Xd, data.env)
     assert kset.calls > 0
     assert isinstance(dev._model.params, np.ndarray) and not isinstance(
@@ -248,7 +248,7 @@ def test_ivae_gpu_path_runs_the_same_fit(data, monkeypatch, posterior, fused):
     assert dev.history_["val_loss"] == base.history_["val_loss"]
     np.testing.assert_array_equal(dev._model.params, base._model.params)
     np.testing.assert_array_equal(dev.prior_logvar_, base.prior_logvar_)
-    dev.partial_fit(Xd, data.env.view(_DevArray), epochs=1)
+    dev.partial_fit(Xd, _dev(np.array(data.env)), epochs=1)
     np.testing.assert_array_equal(dev._model.params, base2._model.params)
     with pytest.raises(TypeError, match="GPU"):
         dev.transform(Xd, data.env)
@@ -311,6 +311,4 @@ def test_ivae_device_warm_start_reports_divergence(data, monkeypatch):
     monkeypatch.setattr(ivae_mod, "require_cuda", lambda what: None)
     monkeypatch.setattr(ivae_mod, "kernels", lambda xp: kset if xp is fake else real_kernels(xp))
     with pytest.raises(NumericalError, match="warm start diverged"):
-        IVAE(2, **dict(FAST, max_epochs=2, random_state=0)).fit(
-            np.array(data.X).view(_DevArray), data.env
-        )
+        IVAE(2, **dict(FAST, max_epochs=2, random_state=0)).fit(_dev(np.array(data.X)), data.env)
