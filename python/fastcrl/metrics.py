@@ -47,9 +47,7 @@ __all__ = [
 def _edges(A: Any, name: str, threshold: float = 0.0) -> np.ndarray:
     """Boolean edge matrix ``|A| > threshold`` of a validated square matrix without self-loops
     (a :class:`fastcrl.Graph`, e.g. an estimator's ``graph_``, gives its weights or 0/1 marks)."""
-    from .graph import Graph
-
-    if isinstance(A, Graph):
+    if hasattr(A, "to_adjacency") and hasattr(A, "weights"):  # a Graph (duck-typed: no import)
         A = A.to_adjacency(weighted=A.weights is not None)
     A = np.asarray(_to_host(check_square_matrix(A, name, dtype=np.float64)))
     B = np.abs(A) > threshold
