@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from ._base import BaseEstimator
-from ._validation import check_data, check_float, check_int, check_option, node_names_from
+from ._validation import (
+    _to_host,
+    check_data,
+    check_float,
+    check_int,
+    check_option,
+    node_names_from,
+)
 from .knowledge import resolve_knowledge
 from .regression import lasso_path_gram
 from .stats import covariance
@@ -90,7 +97,7 @@ class SortNRegress(BaseEstimator):
         Xv = check_data(X, "X", dtype=np.float64, min_samples=3, moment_power=2)
         n, d = Xv.shape
         self.node_names_ = node_names_from(X, d, names)
-        S = covariance(Xv, ddof=0)
+        S = _to_host(covariance(Xv, ddof=0))  # CuPy X: the (d, d) work runs on the host
         forbidden, required, tiers, max_indegree = _knowledge_masks(
             self.knowledge, self.node_names_
         )

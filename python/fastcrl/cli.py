@@ -272,6 +272,11 @@ def _to_device(X: np.ndarray, method: str):
             else "this fastcrl was built without CUDA (see README: GPU)"
         )
         raise ValueError(f"--device cuda: {why}; use --device cpu")
+    if not _backend.cuda_available():
+        raise ValueError(
+            "--device cuda: this machine has no usable CUDA device (fastcrl.cuda_available() is "
+            "False); use --device cpu"
+        )
     try:
         import cupy
     except ImportError as exc:

@@ -1226,8 +1226,12 @@ class IVAE(BaseEstimator):
         return out[:, : self.n_latents_].astype(np.float64)
 
     def fit_transform(self, X: Any, u: Any) -> np.ndarray:
-        """``fit(X, u).transform(X, u)``."""
-        return self.fit(X, u).transform(X, u)
+        """``fit(X, u).transform(X, u)``; GPU data trains on the GPU and is transformed from a
+        host copy (inference runs on the CPU)."""
+        self.fit(X, u)
+        X = _gpu_input(X, "X")[1].get() if is_device_array(X) else X
+        u = _gpu_input(u, "u")[1].get() if is_device_array(u) else u
+        return self.transform(X, u)
 
     def posterior_covariance(self, X: Any, u: Any) -> np.ndarray:
         """Posterior covariances ``Cov[z | x, u]``, shape ``(n_samples, d, d)``."""
