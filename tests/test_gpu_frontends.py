@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import os
 import re
 import sys
 
@@ -70,6 +71,9 @@ def _skip_reason() -> str | None:
 
 
 _SKIP = _skip_reason()
+if _cuda is None and os.environ.get("FASTCRL_REQUIRE_CUDA_EXTENSION") == "1":
+    # tools/check_gpu_frontends.sh: a build that lost its extension must fail, not skip
+    raise ImportError(f"FASTCRL_REQUIRE_CUDA_EXTENSION=1 but {_SKIP}")
 pytestmark = pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))
 
 DTYPES = ["float64", "float32"]
