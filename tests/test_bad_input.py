@@ -185,7 +185,9 @@ def test_wrong_kinds_of_argument_are_named():
     env = np.zeros(200, dtype=int)
     with pytest.raises(TypeError, match=r"parents must be a sequence .* \(or \[\] for none\)"):
         scores.GaussianBIC(X).local_score(0, None)
-    with pytest.raises(TypeError, match="verbose must be an integer; got str 'x'"):
+    with pytest.raises(
+        TypeError, match="verbose must be True, False or an integer level >= 0; got str 'x'"
+    ):
         fastcrl.bootstrap_edges(fastcrl.GES(), X, verbose="x")
     with pytest.raises(TypeError, match="must be a structure learner"):
         fastcrl.bootstrap_edges(crl.NonstationaryICA(), X)
@@ -207,3 +209,29 @@ def test_default_graph_density_fits_tiny_graphs(d):
     assert int(fastcrl.simulate.simulate_dag(d, random_state=0).sum()) == min(d, d * (d - 1) // 2)
     with pytest.raises(ValueError, match="at most"):
         fastcrl.simulate.simulate_dataset(3, 20, edges_per_node=2, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: fastcrl.NOTEARS(verbose=v),
+        lambda v: fastcrl.DAGMA(verbose=v),
+        lambda v: fastcrl.GES(verbose=v),
+        lambda v: fastcrl.HillClimb(verbose=v),
+        lambda v: fastcrl.ExactSearch(verbose=v),
+    ],
+)
+def test_verbose_is_checked_alike(make, capsys):
+    X = fastcrl.simulate.simulate_dataset(4, 200, random_state=0).X
+    for bad in ("yes", -1, 1.5):
+        with pytest.raises(TypeError, match="verbose must be True, False or an integer level"):
+            make(bad).fit(X)
+    for good in (False, 0, True, 2):
+        make(good).fit(X)
+
+
+def test_ivae_takes_verbose_true():
+    from fastcrl.crl import IVAE
+
+    data = fastcrl.datasets.make_nonstationary_sources(4, 100, 2, random_state=0)
+    IVAE(2, hidden=(8,), max_epochs=1, pretrain_epochs=1, verbose=True).fit(data.X, data.env)

@@ -316,6 +316,17 @@ def _short_repr(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"
 
 
+def check_verbose(value: Any) -> int:
+    """``verbose``: True/False or a level >= 0 (as an int; True is 1)."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if not isinstance(value, numbers.Integral) or value < 0:
+        raise TypeError(
+            f"verbose must be True, False or an integer level >= 0; got {_short_repr(value)}"
+        )
+    return int(value)
+
+
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """An integer in ``[low, high]`` (bounds optional); bool is rejected."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import is_device_array
-from ._validation import check_data, check_float, check_int, check_random_state
+from ._validation import check_data, check_float, check_int, check_random_state, check_verbose
 from .graph import Graph
 
 
@@ -189,8 +189,7 @@ def bootstrap_edges(
             "on its latents instead"
         )
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", low=1)
-    if not isinstance(verbose, bool):
-        verbose = check_int(verbose, "verbose", low=0)
+    verbose = check_verbose(verbose)
     sample_fraction = check_float(
         sample_fraction, "sample_fraction", low=0.0, low_inclusive=False, high=1.0
     )

@@ -30,6 +30,7 @@ from ._validation import (
     check_option,
     check_positive_schedule,
     check_random_state,
+    check_verbose,
     node_names_from,
 )
 from .graph import Graph, find_cycle
@@ -129,7 +130,7 @@ class _ContinuousEstimator(BaseEstimator):
     def _callback(self, total: int, key: str):
         history: list[dict[str, Any]] = []
         bar = None
-        if self.verbose:
+        if check_verbose(self.verbose):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, desc=type(self).__name__, leave=False)

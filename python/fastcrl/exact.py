@@ -17,7 +17,7 @@ from . import _core
 from ._base import BaseEstimator
 from ._errors import NumericalError
 from ._search import make_score, search_constraints, warn_if_parents_near_n
-from ._validation import check_int, check_option, format_bytes, parse_memory
+from ._validation import check_int, check_option, check_verbose, format_bytes, parse_memory
 from .graph import Graph
 from .scores import GaussianBIC
 
@@ -231,8 +231,7 @@ class ExactSearch(BaseEstimator):
         start = time.perf_counter()
         method = check_option(self.local_scores, "local_scores", ["auto", "generic", "gaussian"])
         limit_bytes = parse_memory(self.memory_limit)
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            raise TypeError(f"verbose must be a bool; got {type(self.verbose).__name__}")
+        check_verbose(self.verbose)
         if X is None and not hasattr(self.score, "_kernel"):
             raise ValueError("X is required unless score is a ready-made fastcrl.scores object")
         score = make_score(

@@ -22,7 +22,7 @@ from ._search import (
     search_constraints,
     warn_if_parents_near_n,
 )
-from ._validation import check_int, format_bytes, node_names_from
+from ._validation import check_int, check_verbose, format_bytes, node_names_from
 from .graph import Graph, dag_to_cpdag, meek_orient
 
 __all__ = ["GES", "estimate_memory"]
@@ -263,9 +263,10 @@ class GES(BaseEstimator):
         """
         start = time.perf_counter()
         max_iter = -1 if self.max_iter is None else check_int(self.max_iter, "max_iter", low=0)
-        for flag in ("forward", "backward", "turning", "verbose"):
+        for flag in ("forward", "backward", "turning"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
+        check_verbose(self.verbose)
         d_in = self.score.n_nodes if hasattr(self.score, "_kernel") else (
             X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else 0
         )

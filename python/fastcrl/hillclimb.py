@@ -21,7 +21,13 @@ from ._search import (
     search_constraints,
     warn_if_parents_near_n,
 )
-from ._validation import check_float, check_int, check_random_state, format_bytes
+from ._validation import (
+    check_float,
+    check_int,
+    check_random_state,
+    check_verbose,
+    format_bytes,
+)
 from .graph import Graph, _pattern, _require_acyclic
 from .scores import _LocalScore
 
@@ -255,9 +261,7 @@ class HillClimb(BaseEstimator):
         )
         restarts = check_int(self.restarts, "restarts", low=0)
         rng = check_random_state(self.random_state)
-        verbose = self.verbose
-        if not isinstance(verbose, bool):
-            verbose = check_int(verbose, "verbose", low=0)
+        verbose = check_verbose(self.verbose)
         if self.max_parents is not None:
             check_int(self.max_parents, "max_parents", low=0)
         needed = check_fit_memory(

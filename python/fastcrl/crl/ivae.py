@@ -34,6 +34,7 @@ from .._validation import (
     check_labels,
     check_option,
     check_random_state,
+    check_verbose,
 )
 from ..nn import ACTIVATIONS, MLP, kernels, parameter_count
 from .ica import NonstationaryICA
@@ -743,7 +744,7 @@ class IVAE(BaseEstimator):
             tol=check_float(self.tol, "tol", low=0),
             standardize=bool(self.standardize),
             dtype=dtype,
-            verbose=check_int(self.verbose, "verbose", low=0),
+            verbose=check_verbose(self.verbose),
         )
 
     def _check_X_u(
