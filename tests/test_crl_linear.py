@@ -462,6 +462,8 @@ def test_joint_diagonalize_bad_input():
         joint_diagonalize(np.full((2, 2, 2), np.nan))
     with pytest.raises(ValueError, match="non-negative"):
         joint_diagonalize(np.stack([np.eye(2)] * 2), weights=[1.0, -1.0])
+    with pytest.raises(TypeError, match="must be real"):
+        joint_diagonalize(np.stack([np.eye(2)] * 2) * (1 + 1j))
 
 
 def test_ica_linear_mixing():

@@ -83,6 +83,8 @@ def joint_diagonalize(
     >>> ok, bool(np.abs(D - np.einsum("kii->ki", D)[:, :, None] * np.eye(3)).max() < 1e-10)
     (True, True)
     """
+    if np.iscomplexobj(matrices):
+        raise TypeError("matrices must be real; got complex values")
     M = np.array(matrices, dtype=np.float64)  # a private copy, rotated in place
     if M.ndim != 3 or M.shape[1] != M.shape[2] or M.shape[0] < 1 or M.shape[1] < 1:
         raise ValueError(f"matrices must have shape (K, d, d); got {M.shape}")
