@@ -90,7 +90,7 @@ per_test=""; "$py" -c 'import pytest_timeout' 2>/dev/null && per_test="--timeout
 # Code that has never run on a device (FASTCRL_GPU_CHECK_NEW, a -k expression) is tested in a
 # pytest process of its own, after the rest: a sticky CUDA error there (an illegal address poisons
 # the process's context) must not fail the tests that ran before.
-new_k=${FASTCRL_GPU_CHECK_NEW-fused or one_hot or small_and_large or regression_epoch or bootstrap}
+new_k=${FASTCRL_GPU_CHECK_NEW-fused or one_hot or small_and_large or regression_epoch or bootstrap or fit_transform or sortnregress}
 tests=${FASTCRL_GPU_CHECK_TESTS:-tests/gpu tests/test_cuda_build.py tests/test_stats.py tests/test_scores.py}
 timeout $(limit 240) "$py" -m pytest -p no:cacheprovider -q -rs -m "not slow" $per_test \
   ${new_k:+-k "not ($new_k)"} --junitxml="$out/pytest.xml" $tests \

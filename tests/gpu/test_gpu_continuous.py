@@ -181,3 +181,11 @@ def test_device_lbfgsb_matches_the_cpp_solver(cp, rng):
     assert isinstance(gpu[0], cp.ndarray)
     np.testing.assert_allclose(gpu[0].get(), cpp[0], rtol=0, atol=1e-9)
     assert gpu[4] == cpp[4]
+
+
+def test_sortnregress_on_device_data_matches_cpu(cp):
+    data = fastcrl.simulate.simulate_dataset(12, 800, random_state=5)
+    cpu = fastcrl.SortNRegress().fit(data.X)
+    gpu = fastcrl.SortNRegress().fit(cp.asarray(data.X))
+    np.testing.assert_array_equal(gpu.adjacency_, cpu.adjacency_)
+    np.testing.assert_allclose(gpu.weights_, cpu.weights_, atol=1e-9)

@@ -151,3 +151,12 @@ def test_ctrl_c_inside_a_fused_gpu_epoch(cp, data, monkeypatch):
     assert elapsed < 5.0 and model.interrupted_ and model._adam_step > 0
     assert model._noise_offset % 3 == 0
     assert np.isfinite(model.transform(data.X, data.env)).all()
+
+
+def test_gpu_fit_transform_returns_host_latents(cp, data, gpu_epochs):
+    kw = dict(FAST, dtype="float64", random_state=3)
+    model = IVAE(3, **kw)
+    Z = model.fit_transform(cp.asarray(data.X), cp.asarray(data.env))
+    assert isinstance(Z, np.ndarray)
+    np.testing.assert_allclose(Z, model.transform(data.X, data.env), rtol=0, atol=0)
+    np.testing.assert_allclose(Z, IVAE(3, **kw).fit_transform(data.X, data.env), atol=1e-8)
