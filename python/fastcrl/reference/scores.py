@@ -73,9 +73,20 @@ def _counts(X: np.ndarray, j: int, parents, cardinalities):
     return N, q
 
 
+def _levels(X: np.ndarray, cardinalities):
+    """``(codes, r)``: declared cardinalities keep the codes; otherwise each column's levels are
+    the codes that occur, renumbered 0..r-1 in order (as fastcrl.scores)."""
+    X = np.asarray(X)
+    if cardinalities is not None:
+        return X, np.asarray(cardinalities)
+    columns = [np.unique(X[:, c], return_inverse=True) for c in range(X.shape[1])]
+    codes = np.column_stack([inverse.ravel() for _, inverse in columns])
+    return codes, np.array([levels.size for levels, _ in columns])
+
+
 def bdeu(X: np.ndarray, j: int, parents, ess: float = 1.0, cardinalities=None) -> float:
     """BDeu local score (Heckerman et al. 1995), uniform prior ess / (q r)."""
-    r = cardinalities if cardinalities is not None else X.max(axis=0) + 1
+    X, r = _levels(X, cardinalities)
     N, q = _counts(X, j, parents, r)
     a_c, a_ck = ess / q, ess / (q * r[j])
     return float(
@@ -86,7 +97,7 @@ def bdeu(X: np.ndarray, j: int, parents, ess: float = 1.0, cardinalities=None) -
 
 def discrete_bic(X: np.ndarray, j: int, parents, cardinalities=None) -> float:
     """Multinomial log-likelihood minus (log n / 2) q (r - 1)."""
-    r = cardinalities if cardinalities is not None else X.max(axis=0) + 1
+    X, r = _levels(X, cardinalities)
     N, q = _counts(X, j, parents, r)
     Nc = N.sum(axis=1, keepdims=True)
     nz = N > 0
