@@ -78,7 +78,8 @@ def reference_fn(kind: str, X, Z):
         return lambda j, P: ref.gaussian_bic(X, j, P)
     if kind == "BGe":
         return lambda j, P: ref.bge(X, j, P)
-    return lambda j, P: ref.bdeu(Z, j, P, 1.0)
+    card = Z.max(axis=0) + 1  # every code occurs: the same levels the kernel infers, found once
+    return lambda j, P: ref.bdeu(Z, j, P, 1.0, card)
 
 
 def runner(kind: str, impl: str, X, Z, pairs):
