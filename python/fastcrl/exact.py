@@ -275,11 +275,11 @@ class ExactSearch(BaseEstimator):
         except NumericalError as exc:
             largest = d - 1 if limit < 0 else min(limit, d - 1)
             if isinstance(score, GaussianBIC) and score.n_samples <= largest + 1:
-                # the data's rank, not the columns: any n - 1 columns are collinear
+                # the data's rank, not the columns: centred, n rows span n - 1 dimensions
+                n = score.n_samples
                 raise NumericalError(
-                    f"{exc}. With {score.n_samples} samples every set of "
-                    f"{score.n_samples - 1} or more columns is collinear: use more samples or "
-                    f"max_parents <= {score.n_samples - 2}"
+                    f"{exc}. With {n} samples any {n} or more columns are collinear and {n - 1} "
+                    f"parents fit their child exactly: use more samples or max_parents <= {n - 2}"
                 ) from None
             raise
         A = out["adjacency"].astype(np.int8)
