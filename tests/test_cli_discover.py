@@ -259,6 +259,7 @@ def test_discover_csv_problems_are_named(tmp_path, capsys):
             "0.5,1.5,2\n1,2,3\n",
             "is numbers, not column names; add a header row or pass --no-header",
         ),
+        ("1,0,1\n1,2,3\n", "is numbers, not column names; add a header row or pass --no-header"),
         ("a,,c\n1,2,3\n", "header columns [1] have no name"),
         ("a,b,a\n1,2,3\n", "duplicate column names in the header: ['a']"),
     ]:
@@ -274,6 +275,10 @@ def test_discover_csv_problems_are_named(tmp_path, capsys):
         == 0
     )
     assert json.loads((tmp_path / "g.json").read_text())["nodes"] == ["X0", "X1"]
+    years = tmp_path / "years.csv"
+    years.write_text("2019,2020\n" + rows)  # distinct integer names stay names
+    assert cli.main(["discover", str(years), "--method", "sortnregress", "-o", out]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["nodes"] == ["2019", "2020"]
     quoted = tmp_path / "quoted.csv"
     quoted.write_text('"x, left",b\n' + rows)  # a quoted name may hold the delimiter
     assert cli.main(["discover", str(quoted), "--method", "sortnregress", "-o", out]) == 0

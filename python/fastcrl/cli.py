@@ -117,7 +117,11 @@ def _read_csv(path: Path, header: bool = True) -> tuple[np.ndarray, list[str]]:
         raise ValueError(f"{path}: empty file; expected a header row with the column names")
     if header:
         names = first
-        if all(_is_number(c) for c in names):
+        # a row of data, not names: numbers that are not all distinct non-negative integers
+        # (integer names such as years or gene ids stay names)
+        if all(_is_number(c) for c in names) and (
+            not all(c.isdigit() for c in names) or len(set(names)) < len(names)
+        ):
             raise ValueError(
                 f"{path}: the first row ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})"
                 " is numbers, not column names; add a header row or pass --no-header"
