@@ -192,6 +192,21 @@ def search_constraints(
     )
 
 
+def knowledge_class(dag: Any, forbidden: np.ndarray, required: np.ndarray) -> np.ndarray:
+    """The Markov equivalence class of ``dag`` restricted by knowledge (Meek 1995), as a 0/1 PDAG.
+
+    The CPDAG of ``dag``, each undirected edge whose direction the knowledge fixes oriented that way
+    (``forbidden[i, j]``: ``j -> i``; ``required[i, j]``: ``i -> j``), then Meek's rules to closure:
+    the DAGs of the class that agree with the knowledge.  ``dag`` must agree with it.
+    """
+    from .graph import dag_to_cpdag, meek_orient
+
+    C = dag_to_cpdag(dag).astype(bool)
+    undirected = C & C.T
+    C &= ~(undirected & (np.asarray(forbidden, dtype=bool) | np.asarray(required, dtype=bool).T))
+    return np.asarray(meek_orient(C.astype(np.uint8)), dtype=np.uint8)
+
+
 # ------------------------------------------------------------------------------ resource estimates
 #
 # Models of the searches' footprint, from their data structures and fitted on ER-1 runs at

@@ -189,6 +189,13 @@ def _adaptive_lasso_bic(S, preds, j, n, n_lambdas, tol, must, max_indegree):
         coefs[:, idx], _ = lasso_path_gram(
             G[np.ix_(idx, idx)], c[idx], lambdas, penalty=penalty[idx], tol=tol
         )
+    if must.any():
+        # The required parents alone are a candidate too: the path's first point can already
+        # select others (its lam_max ignores the unpenalised fit), and max_indegree must be met.
+        alone = np.zeros(preds.size)
+        Gm = G[np.ix_(must, must)]
+        alone[must] = np.linalg.solve(Gm + ridge * np.eye(Gm.shape[0]), c[must])
+        coefs = np.vstack([alone, coefs])
     k = np.count_nonzero(coefs, axis=1)
     rss = np.maximum(S[j, j] - 2.0 * coefs @ c + np.einsum("li,ij,lj->l", coefs, G, coefs), 1e-300)
     bic = n * np.log(rss) + k * np.log(n)

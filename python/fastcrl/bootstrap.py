@@ -101,6 +101,19 @@ def _host(a: Any) -> np.ndarray:
     return np.asarray(a.get() if hasattr(a, "get") else a)
 
 
+def _class_of(A: np.ndarray, knowledge: Any, nodes: tuple[str, ...]) -> np.ndarray:
+    """The equivalence class of the fit ``A`` (a DAG or a PDAG); restricted by the estimator's
+    knowledge when it has some (Meek 1995), so that it orients what the knowledge fixes."""
+    dag = Graph.from_adjacency(A.astype(np.int8)).to_dag().to_adjacency() != 0
+    if knowledge is None:
+        return Graph.from_adjacency(dag.astype(np.int8)).to_cpdag().to_adjacency() != 0
+    from ._search import knowledge_class
+    from .knowledge import resolve_knowledge
+
+    rk = resolve_knowledge(knowledge, list(nodes))
+    return knowledge_class(dag.astype(np.int8), rk.forbidden_mask(), rk.required_mask()) != 0
+
+
 def bootstrap_edges(
     estimator: Any,
     X: Any,
@@ -132,10 +145,11 @@ def bootstrap_edges(
     replace : bool, default=True
         Draw the rows with replacement (the bootstrap) or without (subsampling).
     equivalence_class : bool, default=False
-        Count the edges of each fit's Markov equivalence class (its CPDAG) instead of its
-        ``adjacency_``.  Score-based DAG searches (``HillClimb``, ``ExactSearch``) return one DAG of
-        a class whose other members score the same, so their edge directions are only meaningful
-        this way; GES already returns the CPDAG.
+        Count the edges of each fit's Markov equivalence class (its CPDAG; restricted by the
+        estimator's ``knowledge`` when it has some, as :class:`fastcrl.GES` returns it) instead of
+        its ``adjacency_``.  Score-based DAG searches (``HillClimb``, ``ExactSearch``) return one
+        DAG of a class whose other members score the same, so their edge directions are only
+        meaningful this way; GES already returns the CPDAG.
     random_state : int, numpy.random.Generator or None
         Seeds the resampling and the refits' seeds.
     names : sequence of str, optional
@@ -241,16 +255,18 @@ def bootstrap_edges(
                     f"bootstrap resample {b} ({m} rows): {type(exc).__name__}: {exc}"
                 ) from exc
             A = _host(fit.adjacency_) != 0
-            if equivalence_class:
-                A = Graph.from_adjacency(A.astype(np.int8)).to_cpdag().to_adjacency() != 0
-            graphs.append(A.astype(np.int8))
             if nodes is None:
                 graph = getattr(fit, "graph_", None)
-                nodes = (
-                    tuple(graph.nodes)
-                    if graph is not None
-                    else tuple(f"X{i}" for i in range(A.shape[0]))
-                )
+                fitted_names = getattr(fit, "node_names_", None)
+                if fitted_names is not None:
+                    nodes = tuple(fitted_names)
+                elif graph is not None:
+                    nodes = tuple(graph.nodes)
+                else:
+                    nodes = tuple(f"X{i}" for i in range(A.shape[0]))
+            if equivalence_class:
+                A = _class_of(A, params.get("knowledge"), nodes)
+            graphs.append(A.astype(np.int8))
             if bar is not None:
                 bar.update(1)
     finally:

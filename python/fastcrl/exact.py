@@ -16,7 +16,7 @@ import numpy as np
 from . import _core
 from ._base import BaseEstimator
 from ._errors import NumericalError
-from ._search import make_score, search_constraints, warn_if_parents_near_n
+from ._search import knowledge_class, make_score, search_constraints, warn_if_parents_near_n
 from ._validation import check_int, check_option, check_verbose, format_bytes, parse_memory
 from .graph import Graph
 from .scores import GaussianBIC
@@ -142,8 +142,10 @@ class ExactSearch(BaseEstimator):
         An optimal DAG (kind ``"dag"``).
     graph_ : fastcrl.Graph
         Its CPDAG (kind ``"cpdag"``): for a score-equivalent score such as BIC or BDeu, every DAG of
-        this equivalence class is optimal, so this is what the data identify.  With required edges
-        or tiers, orientations fixed by knowledge may still show as undirected here.
+        this equivalence class is optimal, so this is what the data identify.  With ``knowledge``,
+        the class restricted by it (Meek 1995), as :class:`fastcrl.GES` returns it: the edges whose
+        direction the knowledge fixes are oriented, then Meek's rules (kind ``"pdag"`` when that
+        orients more edges, ``"dag"`` when it orients all).
     adjacency_ : ndarray of shape (n_features, n_features), int8
         ``dag_`` as a 0/1 matrix; ``adjacency_[i, j] == 1`` means ``i -> j``.
     causal_order_ : ndarray of shape (n_features,)
@@ -287,6 +289,10 @@ class ExactSearch(BaseEstimator):
         self.adjacency_ = A
         self.dag_ = Graph.from_adjacency(A, names=node_names, kind="dag")
         self.graph_ = self.dag_.to_cpdag()
+        if self.knowledge is not None:  # only the class's DAGs that agree with it, as in GES
+            P = knowledge_class(A, forbidden, required)
+            if (P != (self.graph_.to_adjacency() != 0)).any():
+                self.graph_ = Graph.from_adjacency(P, names=node_names)
         self.causal_order_ = np.asarray(out["order"], dtype=np.int64)
         self.score_ = float(out["score"])
         warn_if_parents_near_n(A, score.n_samples, node_names, "ExactSearch")

@@ -18,12 +18,13 @@ from ._search import (
     estimate_fit,
     estimate_search_memory,
     estimate_search_seconds,
+    knowledge_class,
     make_score,
     search_constraints,
     warn_if_parents_near_n,
 )
 from ._validation import check_int, check_verbose, format_bytes, node_names_from
-from .graph import Graph, dag_to_cpdag, meek_orient
+from .graph import Graph
 
 __all__ = ["GES", "estimate_memory"]
 
@@ -389,12 +390,7 @@ class GES(BaseEstimator):
                 break
         if best_dag is self.dag_:
             return P
-        C = dag_to_cpdag(best_dag).astype(bool)
-        # the knowledge's orientations, then Meek's rules (the class restricted by the knowledge)
-        undirected = C & C.T
-        orient = undirected & (forbidden.astype(bool) | required.astype(bool).T)
-        C &= ~orient
-        return np.asarray(meek_orient(C.astype(np.uint8)), dtype=np.uint8)
+        return knowledge_class(best_dag, forbidden, required)
 
 
 def _print_progress(phase: str, applied: int, edges: int, value: float) -> None:
