@@ -30,6 +30,10 @@ namespace {
 
 constexpr double kNone = -std::numeric_limits<double>::infinity();
 constexpr double kTurnTolerance = 1e-9;
+/// A turning round must raise the class's score by more than this (relative) to be kept.
+constexpr double kRoundTolerance = 1e-12;
+/// Turning rounds at most (each raises the score: far more than any search takes).
+constexpr std::int64_t kMaxTurningRounds = 10000;
 /// One target's Insert sweep is split over the threads from this many variables on, though the
 /// generic work threshold (threads_for_work) rates it too small: the phase re-scores a few targets
 /// per operator, so an unsplit sweep leaves the other cores idle for the whole forward phase.
@@ -108,12 +112,30 @@ class GesSearch {
     rebuild();
     if (config.forward) phase(true, config, progress, result);
     if (config.backward) phase(false, config, progress, result);
-    while (config.turning && turn_phase(config, progress, result) > 0) {
+    if (!config.turning) {
+      result.cpdag = marks();
+      result.score = score_total_;
+      result.n_evaluated = n_evaluated_;
+      return result;
+    }
+    // Turning rounds, each kept only while it raises the true score of the class (an extension's,
+    // from the local scores): without knowledge every round does, but under knowledge a round's
+    // reversals and the phases after it can undo each other (their running total drifting upwards)
+    // and would never stop. The best class seen is the result.
+    std::vector<std::uint8_t> best = marks();
+    double best_score = class_score(best);
+    for (std::int64_t round = 0; round < kMaxTurningRounds; ++round) {
+      if (turn_phase(config, progress, result) == 0) break;
       if (config.forward) phase(true, config, progress, result);
       if (config.backward) phase(false, config, progress, result);
+      std::vector<std::uint8_t> now = marks();
+      const double now_score = class_score(now);
+      if (!(now_score > best_score + kRoundTolerance * (1.0 + std::abs(best_score)))) break;
+      best = std::move(now);
+      best_score = now_score;
     }
-    result.cpdag = marks();
-    result.score = score_total_;
+    result.cpdag = std::move(best);
+    result.score = std::isfinite(best_score) ? best_score : score_total_;
     result.n_evaluated = n_evaluated_;
     return result;
   }
@@ -146,6 +168,22 @@ class GesSearch {
     }
   }
   /// The marks as a d x d 0/1 matrix (M[a * d + b] = mark a -> b), the layout the callers share.
+  /// The score of the class with marks M: the sum of the local scores of a consistent extension;
+  /// -inf when M has none (its directed edges close a cycle).
+  double class_score(const std::vector<std::uint8_t>& M) {
+    std::vector<std::uint8_t> dag(d_ * d_);
+    if (!pdag_to_dag(M.data(), d_, dag.data(), interrupt_).empty()) return -std::numeric_limits<double>::infinity();
+    double total = 0.0;
+    std::vector<std::int32_t> parents;
+    for (std::size_t j = 0; j < d_; ++j) {
+      parents.clear();
+      for (std::size_t i = 0; i < d_; ++i)
+        if (dag[i * d_ + j]) parents.push_back(static_cast<std::int32_t>(i));
+      total += cached(static_cast<std::int32_t>(j), parents);
+    }
+    return total;
+  }
+
   std::vector<std::uint8_t> marks() const {
     std::vector<std::uint8_t> M(E_.size());
     for (std::size_t i = 0; i < E_.size(); ++i) M[i] = E_[i] & 1;
