@@ -30,8 +30,7 @@ from every estimator, from ``bootstrap_edges`` and from the CLI (exit code 2).
 The examples are derandomized (every run tests the same problems);
 ``FASTCRL_KNOWLEDGE_EXAMPLES=300`` searches deeper.  Each fit runs under a time limit, so a search
 that never ends fails instead of hanging the suite.  Violations found this way have minimal
-reproducers at the end: fixed ones as regression tests, open ones (GES's C++ search) marked
-``xfail(strict=True)``; a deeper search still runs into the latter in the GES property test.
+reproducers at the end, kept as regression tests after their fixes.
 """
 
 from __future__ import annotations
@@ -599,17 +598,12 @@ def test_sortnregress_required_parents_count_towards_max_indegree(d, n, seed, re
 
 
 # ---------------------------------------------------------------------------------------------
-# known violations: minimal reproducers (found by the property tests above)
+# GES defects found by the property tests above, fixed in cpp/src/ges.cpp: an operator whose class
+# no DAG agreeing with the knowledge (or max_parents) belongs to is undone and its pair left out of
+# the phase; a turning round is kept only if it raises the class's true score
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="GES bug (C++ search): with knowledge the search can reach a PDAG whose directed "
-    "edges form a cycle (knowledge orients an edge against a compelled one), and fit fails "
-    "building graph_; one forbidden edge, one required edge or two tiers suffice",
-)
 @pytest.mark.parametrize(
     "k",
     [
@@ -639,13 +633,6 @@ def test_ges_with_a_required_edge_terminates():
     assert turned.score_ == pytest.approx(turned.score_object_.score(turned.dag_), rel=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="GES bug (C++ search): max_indegree is checked when an edge is inserted, not after "
-    "knowledge and Meek's rules orient other edges into the node; the default fit then fails in "
-    "its own polish ('has 3 parents in start, more than max_parents = 2')",
-)
 def test_ges_respects_max_indegree():
     data = simulate_dataset(8, 528, random_state=302)
     X, _ = simulate_discrete_bn(data.B, 528, random_state=302)

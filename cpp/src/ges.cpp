@@ -168,6 +168,33 @@ class GesSearch {
     }
   }
   /// The marks as a d x d 0/1 matrix (M[a * d + b] = mark a -> b), the layout the callers share.
+  /// Whether some DAG of the current (knowledge-restricted) class agrees with the knowledge and the
+  /// parent limit: no forbidden edge directed, a consistent extension (its directed edges close no
+  /// cycle), which keeps every required edge as required and gives no node more than the limit.
+  bool knowledge_consistent() {
+    const std::vector<std::uint8_t> M = marks();
+    for (std::size_t u = 0; u < d_; ++u)
+      for (std::int32_t v : adj_[u]) {
+        const auto w = static_cast<std::size_t>(v);
+        const bool uv = M[u * d_ + w] != 0, vu = M[w * d_ + u] != 0;
+        if (uv && !vu && c_.is_forbidden(u, w)) return false;
+        if (c_.is_required(u, w) && !uv) return false;
+      }
+    std::vector<std::uint8_t> dag(d_ * d_);
+    if (!pdag_to_dag(M.data(), d_, dag.data(), interrupt_).empty()) return false;
+    const std::size_t limit = c_.parent_limit();
+    for (std::size_t j = 0; j < d_; ++j) {
+      std::size_t parents = 0;
+      for (std::size_t i = 0; i < d_; ++i) {
+        if (!dag[i * d_ + j]) continue;
+        if (c_.is_forbidden(i, j)) return false;
+        ++parents;
+      }
+      if (parents > limit) return false;
+    }
+    return true;
+  }
+
   /// The score of the class with marks M: the sum of the local scores of a consistent extension;
   /// -inf when M has none (its directed edges close a cycle).
   double class_score(const std::vector<std::uint8_t>& M) {
@@ -1226,6 +1253,12 @@ class GesSearch {
 
   /// best_[y] from its candidates: the first (in `better` order) valid one.
   void finalize(std::int32_t y, std::vector<Candidate>& cands, bool insert, Scratch& scratch) {
+    if (!banned_.empty())
+      cands.erase(std::remove_if(cands.begin(), cands.end(),
+                                 [&](const Candidate& c) {
+                                   return banned_[static_cast<std::size_t>(c.x) * d_ + static_cast<std::size_t>(y)] != 0;
+                                 }),
+                  cands.end());
     Best b;
     if (!insert) {
       if (!cands.empty()) b.op = std::move(*std::min_element(cands.begin(), cands.end(), better));
@@ -1893,6 +1926,7 @@ class GesSearch {
 
   void phase(bool insert, const GESConfig& config, const GESProgress& progress, GESResult& result) {
     const char* name = insert ? "forward" : "backward";
+    banned_.clear();
     best_.assign(d_, Best{});
     through_.assign(d_, {});
     best_version_.assign(d_, 0u);
@@ -1987,7 +2021,23 @@ class GesSearch {
       };
       touch_around(x);
       touch_around(y);
+      std::vector<std::uint8_t> before;
+      if (has_knowledge_) before = E_;
       apply(insert, op, y);
+      if (has_knowledge_ && !knowledge_consistent()) {
+        // No DAG of the new class agrees with the knowledge (or with max_parents): undo the
+        // operator, and leave the pair out of this phase's candidates.
+        if (insert)
+          unlink(x, y);
+        else
+          link(x, y);
+        E_ = std::move(before);
+        rebuild();
+        if (banned_.empty()) banned_.assign(d_ * d_, 0);
+        banned_[static_cast<std::size_t>(x) * d_ + static_cast<std::size_t>(y)] = 1;
+        dirty.assign(1, y);
+        continue;
+      }
       for (const auto& [key, state] : changes_) {
         const auto u = static_cast<std::size_t>(key / static_cast<std::int64_t>(d_));
         const auto v = static_cast<std::size_t>(key % static_cast<std::int64_t>(d_));
@@ -2028,6 +2078,8 @@ class GesSearch {
   std::size_t n_samples_ = score_.n_samples();
   Interrupt& interrupt_;
   std::vector<std::uint8_t> E_;
+  /// Under knowledge, the (x, y) pairs whose operator this phase undid (x * d + y); empty otherwise.
+  std::vector<std::uint8_t> banned_;
   std::vector<std::vector<std::int32_t>> adj_;
   std::vector<Best> best_;
   std::vector<std::vector<PathRef>> through_;  // blocked paths by the tail node of each step
